@@ -1,0 +1,93 @@
+//! Stock nginx as minikeyvalue's volume server: WebDAV PUT/DELETE with
+//! `create_full_put_path`, JSON autoindex, sendfile — the configuration of the
+//! original's `volume` script, on loopback, in a temporary folder.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::proc::{free_port, Proc};
+
+pub fn config(root: &Path, prefix: &Path, port: u16) -> String {
+    let (root, prefix) = (root.display(), prefix.display());
+    format!(
+        r#"daemon off;
+worker_processes 2;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+{user}
+events {{ worker_connections 4096; }}
+http {{
+  sendfile on;
+  sendfile_max_chunk 1024k;
+  tcp_nopush on;
+  tcp_nodelay on;
+  open_file_cache off;
+  server_tokens off;
+  default_type application/octet-stream;
+  access_log off;
+  client_body_temp_path {root}/body_temp;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  server {{
+    listen 127.0.0.1:{port} default_server backlog=4096;
+    location / {{
+      root {root};
+      disable_symlinks off;
+      client_max_body_size 0;
+      dav_methods PUT DELETE;
+      dav_access group:rw all:r;
+      create_full_put_path on;
+      autoindex on;
+      autoindex_format json;
+    }}
+  }}
+}}
+"#,
+        // As root, workers would run as nobody and could not write the folder.
+        user = if is_root() { "user root;" } else { "" },
+    )
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Starts nginx serving `root`; waits until it accepts connections.
+pub fn start(root: &Path, prefix: &Path) -> Proc {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "nginx is not installed (apt-get install -y nginx); the compatibility tests need it",
+        );
+    std::fs::create_dir_all(root).expect("nginx root");
+    std::fs::create_dir_all(prefix).expect("nginx prefix");
+    let port = free_port();
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(&conf, config(root, prefix, port)).expect("nginx.conf");
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-c").arg(&conf).arg("-p").arg(prefix);
+    let mut proc = Proc::spawn("nginx", cmd, prefix);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("nginx exited ({status})\n{}", proc.logs());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx did not start\n{}",
+            proc.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    proc.addr = Some(addr);
+    proc
+}

@@ -1,0 +1,197 @@
+//! GET and HEAD of files (and of folders, which are listed).
+//!
+//! Small files are read on the runtime thread straight into the response
+//! buffer and go out with their head in one send. Larger ones go out with
+//! non-blocking `sendfile(2)`, waiting for the socket to drain when it is
+//! full: the bytes never enter user space.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{FileType, OFlags};
+use rustix::io::Errno;
+
+use crate::conn::{Request, SERVER};
+use crate::error::VolumeError;
+use crate::http::{response, Conn, HttpError, Method, Want};
+use crate::range::{self, Span, Validators};
+use crate::server::Ctx;
+use crate::{checksum, listing};
+
+/// Files up to this size are read into the response buffer.
+const INLINE_MAX: u64 = 64 * 1024;
+/// One `sendfile` call moves at most this much.
+const SENDFILE_CHUNK: usize = 4 << 20;
+/// A large send lets other connections on the thread run this often.
+const YIELD_EVERY: u64 = 16 << 20;
+
+pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool, VolumeError> {
+    let root = &ctx.root;
+    // NONBLOCK: opening a FIFO must not hang the thread.
+    let fd = root.open_beneath(root.fd(), req.rel, OFlags::RDONLY | OFlags::NONBLOCK)?;
+    let stat = rustix::fs::fstat(&fd)?;
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Directory if req.dir_wanted => {
+            return listing::serve(conn, req, fd).await;
+        }
+        FileType::Directory => return redirect_to_folder(conn, req).await,
+        FileType::RegularFile if !req.dir_wanted => {}
+        _ => return Err(VolumeError::NotFound),
+    }
+    let size = stat.st_size as u64;
+    let validators = Validators::new(stat.st_mtime, size);
+    let head = req.head;
+    if validators.not_modified(
+        head.header(Want::IfNoneMatch),
+        head.header(Want::IfModifiedSince),
+    ) {
+        let out = &mut conn.wbuf;
+        response::start(out, 304, SERVER);
+        write_validators(out, &validators);
+        response::finish(out, req.keep_alive, head.http10);
+        conn.flush().await?;
+        return Ok(req.keep_alive);
+    }
+    let span = if validators.range_applies(head.header(Want::IfRange)) {
+        range::resolve(head.header(Want::Range), size)
+    } else {
+        Span::Full
+    };
+    let (code, start, len) = match span {
+        Span::Full => (200, 0, size),
+        Span::Part { start, end } => (206, start, end - start + 1),
+        Span::Unsatisfiable => return not_satisfiable(conn, req, size).await,
+    };
+    write_head(conn, req, &fd, code, &validators, (start, len, size));
+    if head.method == Method::Head || len == 0 {
+        conn.flush().await?;
+    } else if len <= INLINE_MAX {
+        read_inline(conn, &fd, start, len)?;
+        conn.flush().await?;
+    } else {
+        conn.flush().await?;
+        send_file(conn, &fd, start, len).await?;
+    }
+    Ok(req.keep_alive)
+}
+
+fn write_validators(out: &mut Vec<u8>, v: &Validators) {
+    response::header(out, "Last-Modified", v.last_modified());
+    response::header(out, "ETag", v.etag());
+}
+
+fn write_head(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    fd: &OwnedFd,
+    code: u16,
+    v: &Validators,
+    span: (u64, u64, u64),
+) {
+    let (start, len, size) = span;
+    let out = &mut conn.wbuf;
+    response::start(out, code, SERVER);
+    response::header(out, "Content-Type", b"application/octet-stream");
+    response::header_num(out, "Content-Length", len);
+    write_validators(out, v);
+    response::header(out, "Accept-Ranges", b"bytes");
+    if code == 206 {
+        out.extend_from_slice(b"Content-Range: bytes ");
+        response::push_num(out, start);
+        out.push(b'-');
+        response::push_num(out, start + len - 1);
+        out.push(b'/');
+        response::push_num(out, size);
+        out.extend_from_slice(b"\r\n");
+    } else if let Some(crc) = checksum::read(fd) {
+        // The checksum is of the whole file, so it goes with whole answers only.
+        response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
+    }
+    response::finish(out, req.keep_alive, req.head.http10);
+}
+
+async fn not_satisfiable(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    size: u64,
+) -> Result<bool, VolumeError> {
+    let out = &mut conn.wbuf;
+    response::start(out, 416, SERVER);
+    out.extend_from_slice(b"Content-Range: bytes */");
+    response::push_num(out, size);
+    out.extend_from_slice(b"\r\n");
+    response::header_num(out, "Content-Length", 0);
+    response::finish(out, req.keep_alive, req.head.http10);
+    conn.flush().await?;
+    Ok(req.keep_alive)
+}
+
+/// `GET /folder` without the slash: nginx answers 301 to `/folder/`.
+async fn redirect_to_folder(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+    let out = &mut conn.wbuf;
+    response::start(out, 301, SERVER);
+    out.extend_from_slice(b"Location: ");
+    out.extend_from_slice(req.head.path());
+    out.extend_from_slice(b"/\r\n");
+    response::header_num(out, "Content-Length", 0);
+    response::finish(out, req.keep_alive, req.head.http10);
+    conn.flush().await?;
+    Ok(req.keep_alive)
+}
+
+/// Appends `len` bytes of the file at `start` to the response buffer.
+fn read_inline(conn: &mut Conn, fd: &OwnedFd, start: u64, len: u64) -> Result<(), VolumeError> {
+    let out = &mut conn.wbuf;
+    let end = out.len() + len as usize;
+    out.reserve(len as usize);
+    let mut offset = start;
+    while out.len() < end {
+        let want = end - out.len();
+        let (filled, _) = rustix::io::pread(fd, &mut out.spare_capacity_mut()[..want], offset)?;
+        let got = filled.len();
+        if got == 0 {
+            return Err(VolumeError::Io(std::io::Error::other(
+                "file shrank while being read",
+            )));
+        }
+        // SAFETY: pread initialised the first `got` bytes of the spare capacity.
+        unsafe { out.set_len(out.len() + got) };
+        offset += got as u64;
+    }
+    Ok(())
+}
+
+/// Sends `len` bytes of the file from `start` with non-blocking sendfile.
+/// Errors here come after the head went out: the connection can only close.
+async fn send_file(conn: &mut Conn, fd: &OwnedFd, start: u64, len: u64) -> Result<(), VolumeError> {
+    let closed = |e: std::io::Error| VolumeError::Http(HttpError::Io(e));
+    conn.set_nonblocking().map_err(closed)?;
+    let (mut offset, end) = (start, start + len);
+    let mut since_yield = 0;
+    while offset < end {
+        let want = ((end - offset) as usize).min(SENDFILE_CHUNK);
+        match rustix::fs::sendfile(conn.socket_fd(), fd.as_fd(), Some(&mut offset), want) {
+            Ok(0) => {
+                return Err(closed(std::io::Error::other(
+                    "file shrank while being sent",
+                )))
+            }
+            Ok(n) => {
+                since_yield += n as u64;
+                if since_yield >= YIELD_EVERY {
+                    since_yield = 0;
+                    crate::runtime::yield_now().await;
+                }
+            }
+            Err(Errno::AGAIN) => {
+                let wait = conn.stream.writable(false);
+                match monoio::time::timeout(conn.timeouts.io, wait).await {
+                    Ok(res) => res.map_err(closed)?,
+                    Err(_) => return Err(VolumeError::Http(HttpError::Timeout)),
+                }
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(closed(e.into())),
+        }
+    }
+    Ok(())
+}

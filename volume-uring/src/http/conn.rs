@@ -1,0 +1,194 @@
+//! A connection: the socket, a read buffer that requests are parsed from, a
+//! write buffer that responses are built in, and the timeouts that keep a slow
+//! or silent peer from holding resources.
+
+use std::time::{Duration, Instant};
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::head::{self, HeadLimits, RequestHead};
+use super::HttpError;
+
+const READ_BUF: usize = 16 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Waiting for the first byte of the next request on a kept-alive connection.
+    pub idle: Duration,
+    /// From the first byte of a request head until the whole head has arrived.
+    pub header: Duration,
+    /// Between two reads of a body, and for one write to make progress.
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(75),
+            header: Duration::from_secs(30),
+            io: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
+    pub wbuf: Vec<u8>,
+    pub timeouts: Timeouts,
+    pub limits: HeadLimits,
+    nonblocking: bool,
+}
+
+async fn with_timeout<F: std::future::Future>(dur: Duration, f: F) -> Result<F::Output, HttpError> {
+    monoio::time::timeout(dur, f)
+        .await
+        .map_err(|_| HttpError::Timeout)
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, timeouts: Timeouts) -> Conn {
+        Conn {
+            stream,
+            rbuf: Vec::with_capacity(READ_BUF),
+            rpos: 0,
+            wbuf: Vec::with_capacity(1024),
+            timeouts,
+            limits: HeadLimits::default(),
+            nonblocking: monoio::utils::is_legacy(),
+        }
+    }
+
+    /// Bytes read from the socket and not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        debug_assert!(self.rpos <= self.rbuf.len());
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        }
+    }
+
+    /// Reads more bytes into the read buffer; `Ok(0)` is end of stream.
+    pub async fn fill(&mut self, timeout: Duration) -> Result<usize, HttpError> {
+        if self.rbuf.len() == self.rbuf.capacity() {
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            } else {
+                self.rbuf.reserve(self.rbuf.capacity().max(READ_BUF));
+            }
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let (start, end) = (buf.len(), buf.capacity());
+        let (res, slice) =
+            with_timeout(timeout, self.stream.read(buf.slice_mut(start..end))).await?;
+        self.rbuf = slice.into_inner();
+        Ok(res?)
+    }
+
+    /// Waits for and parses the next request head. `Ok(false)` means the peer
+    /// closed the connection cleanly between requests.
+    pub async fn read_head(&mut self, head: &mut RequestHead) -> Result<bool, HttpError> {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if !self.buffered().is_empty() {
+                if let Some(n) = head::parse(self.buffered(), head, &self.limits)? {
+                    self.consume(n);
+                    return Ok(true);
+                }
+            }
+            let wait = match deadline {
+                None if self.buffered().is_empty() => self.timeouts.idle,
+                None => {
+                    let d = Instant::now() + self.timeouts.header;
+                    deadline = Some(d);
+                    self.timeouts.header
+                }
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            if self.fill(wait).await? == 0 {
+                return if self.buffered().is_empty() {
+                    Ok(false)
+                } else {
+                    Err(HttpError::Closed)
+                };
+            }
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + self.timeouts.header);
+            }
+        }
+    }
+
+    /// Sends the write buffer and clears it.
+    pub async fn flush(&mut self) -> Result<(), HttpError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        let (res, mut buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
+        buf.clear();
+        self.wbuf = buf;
+        res.map(|_| ()).map_err(HttpError::Io)
+    }
+
+    /// Sends an owned buffer (a shared chunk of a value, say) and gives it back.
+    pub async fn send<T: monoio::buf::IoBuf>(&mut self, buf: T) -> Result<T, HttpError> {
+        let (res, buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
+        res?;
+        Ok(buf)
+    }
+
+    /// Reads from the socket straight into the spare capacity of `out`, at most
+    /// `max` bytes, bypassing the read buffer (which must be empty). Large
+    /// bodies take this path so that their bytes are copied once.
+    pub async fn read_direct(
+        &mut self,
+        out: Vec<u8>,
+        max: usize,
+    ) -> (Result<usize, HttpError>, Vec<u8>) {
+        debug_assert!(self.buffered().is_empty());
+        let start = out.len();
+        let end = out.capacity().min(start + max);
+        match with_timeout(
+            self.timeouts.io,
+            self.stream.read(out.slice_mut(start..end)),
+        )
+        .await
+        {
+            Ok((res, slice)) => (res.map_err(HttpError::Io), slice.into_inner()),
+            Err(e) => (Err(e), Vec::new()),
+        }
+    }
+
+    /// Puts the socket in non-blocking mode, for syscalls made outside the
+    /// runtime (`sendfile`). Sockets accepted on io_uring start out blocking.
+    pub fn set_nonblocking(&mut self) -> std::io::Result<()> {
+        if !self.nonblocking {
+            let fd = self.socket_fd();
+            let flags = rustix::fs::fcntl_getfl(fd)?;
+            rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+            self.nonblocking = true;
+        }
+        Ok(())
+    }
+
+    pub fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is owned by `self.stream`, which outlives the borrow.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.as_raw_fd()) }
+    }
+
+    /// Half-closes our side after the last response, so the peer sees a clean end.
+    pub async fn close(mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+}

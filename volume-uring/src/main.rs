@@ -1,0 +1,147 @@
+//! `volume [--port N] [--threads N] DIR` serves DIR; `volume scrub DIR`
+//! re-checks the CRCs of what it stored.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use volume_uring::http::{duration, Timeouts};
+use volume_uring::{runtime, scrub, Config, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "volume",
+    version,
+    about = "minikeyvalue volume server on io_uring"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Re-read every file and report those whose bytes no longer match their CRC32.
+    Scrub { dir: PathBuf },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3001)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Runtime threads, each with its own listener (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Answer PUT and DELETE before the bytes are on disk (faster, not durable).
+    #[arg(long)]
+    no_fsync: bool,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "75s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// How long a client may take to send a request head.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    header_timeout: Duration,
+    /// How long one read of a body or one write may wait.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    io_timeout: Duration,
+    /// The folder to serve (created if missing).
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Scrub { dir }) => run_scrub(&dir),
+        None => match serve(cli.serve) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("volume: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(args: ServeArgs) -> std::io::Result<()> {
+    let Some(dir) = args.dir else {
+        eprintln!("volume: missing DIR (usage: volume [--port N] DIR)");
+        std::process::exit(2);
+    };
+    std::fs::create_dir_all(&dir)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let config = Config {
+        dir,
+        addr: SocketAddr::new(args.bind, args.port),
+        threads,
+        fsync: !args.no_fsync,
+        timeouts: Timeouts {
+            idle: args.idle_timeout,
+            header: args.header_timeout,
+            io: args.io_timeout,
+        },
+    };
+    let server = Server::start(&config)?;
+    runtime::on_signal(server.shutdown_handle())?;
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "listening on {} ({}, {} threads, fsync {})",
+        server.local_addr(),
+        server.driver(),
+        threads,
+        if config.fsync { "on" } else { "off" }
+    )?;
+    stdout.flush()?;
+    server.wait();
+    Ok(())
+}
+
+fn run_scrub(dir: &std::path::Path) -> ExitCode {
+    if !dir.is_dir() {
+        eprintln!("volume scrub: {} is not a folder", dir.display());
+        return ExitCode::from(2);
+    }
+    let report = scrub::scrub(dir);
+    for path in &report.partial_uploads {
+        println!(
+            "PARTIAL {} (left by an upload that never finished)",
+            path.display()
+        );
+    }
+    for (path, err) in &report.unreadable {
+        println!("UNREADABLE {}: {err}", path.display());
+    }
+    println!(
+        "scrubbed {} files ({} bytes): {} verified, {} without a CRC, {} mismatched, {} unreadable",
+        report.files,
+        report.bytes,
+        report.verified,
+        report.without_crc,
+        report.mismatched.len(),
+        report.unreadable.len()
+    );
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,186 @@
+//! PUT: the body streams into a temporary file in the target folder, with its
+//! CRC32 computed on the way; the file is then renamed over the target, so a
+//! reader sees the old file, the new file, or nothing — never a partial one.
+//!
+//! Crash ordering with `fsync` on (the default), before the 201/204:
+//! 1. the bytes and the CRC xattr are written to `.mkv-tmp-…` and fsynced;
+//! 2. the temporary file is renamed over the target;
+//! 3. the folder is fsynced, making the rename durable.
+//!
+//! A crash before 3 leaves the old file (or none) and perhaps a hidden
+//! temporary file, never a visible partial one. Folders created on the way
+//! are fsynced into their parents as they are made.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use crate::checksum;
+use crate::conn::{self, Request, TEMP_PREFIX};
+use crate::error::VolumeError;
+use crate::fspath::split_parent;
+use crate::http::{response, BodyKind, BodyReader, Conn};
+use crate::server::Ctx;
+
+/// Bytes gathered from the socket before each write to the file.
+const WRITE_CHUNK: usize = 512 * 1024;
+
+pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool, VolumeError> {
+    if req.dir_wanted || req.rel.is_empty() {
+        return Err(VolumeError::Conflict("cannot PUT a folder"));
+    }
+    let (_, name) = split_parent(req.rel);
+    if name.len() > 255 {
+        return Err(VolumeError::NameTooLong);
+    }
+    match req.head.body {
+        BodyKind::Empty => return Err(VolumeError::LengthRequired),
+        BodyKind::Length(n) => ensure_space(ctx, n)?,
+        _ => {}
+    }
+    let dir = ctx.root.open_parent(req.rel, true, ctx.fsync)?;
+    let temp = TempFile::create(ctx, &dir, req.rel)?;
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(response::CONTINUE);
+        conn.flush().await?;
+    }
+    let crc = receive(conn, req, &temp).await?;
+    if !checksum::write(temp.fd.as_fd(), crc)? {
+        warn_no_xattr();
+    }
+    if ctx.fsync {
+        rustix::fs::fsync(&temp.fd)?;
+    }
+    let replaced = rename_into_place(&dir, &temp.name, name)?;
+    temp.disarm();
+    if ctx.fsync {
+        rustix::fs::fsync(&dir)?;
+    }
+    conn::empty_response(conn, req, if replaced { 204 } else { 201 }, Some(crc));
+    conn.flush().await?;
+    Ok(req.keep_alive)
+}
+
+/// Streams the request body into the temporary file; returns its CRC32.
+async fn receive(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    temp: &TempFile<'_>,
+) -> Result<u32, VolumeError> {
+    let dup = temp.fd.try_clone()?;
+    let file = monoio::fs::File::from_std(std::fs::File::from(dup))?;
+    let mut body = BodyReader::new(req.head.body);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = Vec::with_capacity(WRITE_CHUNK);
+    let mut pos = 0u64;
+    loop {
+        while buf.len() < buf.capacity() {
+            let (res, b) = body.read(conn, buf).await;
+            buf = b;
+            if res? == 0 {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            break;
+        }
+        hasher.update(&buf);
+        let len = buf.len() as u64;
+        let (res, b) = file.write_all_at(buf, pos).await;
+        res?;
+        buf = b;
+        buf.clear();
+        pos += len;
+        if body.is_done() {
+            break;
+        }
+    }
+    let _ = file.close().await;
+    Ok(hasher.finalize())
+}
+
+/// Refuses up front a body that cannot fit (507), rather than after
+/// receiving most of it.
+fn ensure_space(ctx: &Ctx, len: u64) -> Result<(), VolumeError> {
+    let stat = rustix::fs::fstatvfs(ctx.root.fd())?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if len > free {
+        return Err(VolumeError::NoSpace);
+    }
+    Ok(())
+}
+
+/// Moves the temporary file over the target; returns whether one was replaced.
+fn rename_into_place(dir: &OwnedFd, temp: &[u8], name: &[u8]) -> Result<bool, VolumeError> {
+    match rustix::fs::renameat_with(dir, temp, dir, name, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(false),
+        Err(Errno::EXIST) => {}
+        // Filesystems without RENAME_NOREPLACE: look first.
+        Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let existed = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
+    rustix::fs::renameat(dir, temp, dir, name)?;
+    Ok(existed)
+}
+
+fn warn_no_xattr() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::warn!("this filesystem has no user xattrs: CRCs are not kept"));
+}
+
+/// A temporary file that removes itself unless it was renamed into place.
+struct TempFile<'a> {
+    ctx: &'a Ctx,
+    dir: &'a OwnedFd,
+    fd: OwnedFd,
+    name: Vec<u8>,
+    full_path: PathBuf,
+    armed: bool,
+}
+
+impl<'a> TempFile<'a> {
+    fn create(ctx: &'a Ctx, dir: &'a OwnedFd, rel: &[u8]) -> Result<TempFile<'a>, VolumeError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut name = TEMP_PREFIX.to_vec();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        name.extend_from_slice(format!("{}-{nanos}-{n}", std::process::id()).as_bytes());
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(dir, name.as_slice(), flags, Mode::from_raw_mode(0o644))?;
+        let (parent, _) = split_parent(rel);
+        let mut full_path = ctx.root.path().join(OsStr::from_bytes(parent));
+        full_path.push(OsStr::from_bytes(&name));
+        ctx.temp_files.add(full_path.clone());
+        Ok(TempFile {
+            ctx,
+            dir,
+            fd,
+            name,
+            full_path,
+            armed: true,
+        })
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+        self.ctx.temp_files.remove(&self.full_path);
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ =
+                rustix::fs::unlinkat(self.dir, self.name.as_slice(), rustix::fs::AtFlags::empty());
+            self.ctx.temp_files.remove(&self.full_path);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `volume scrub DIR`: re-reads every file that has a stored CRC32 and reports
+//! each one whose bytes no longer match it. Files without a CRC (written by
+//! nginx, say) are counted, not judged. Leftover temporary files of PUTs that
+//! never finished (a crash or SIGKILL mid-upload) are listed too.
+
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checksum;
+use crate::conn::TEMP_PREFIX;
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: u64,
+    pub bytes: u64,
+    pub verified: u64,
+    pub without_crc: u64,
+    pub mismatched: Vec<Mismatch>,
+    pub partial_uploads: Vec<PathBuf>,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug)]
+pub struct Mismatch {
+    pub path: PathBuf,
+    pub stored: u32,
+    pub actual: u32,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.mismatched.is_empty() && self.unreadable.is_empty()
+    }
+}
+
+/// Walks `dir` without following symlinks; returns regular files and sizes.
+fn walk(dir: &Path, report: &mut Report, files: &mut Vec<(PathBuf, u64)>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return report.unreadable.push((dir.to_path_buf(), e.to_string())),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                report.unreadable.push((dir.to_path_buf(), e.to_string()));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if entry.file_name().as_bytes().starts_with(TEMP_PREFIX) {
+            report.partial_uploads.push(path);
+        } else if kind.is_dir() {
+            walk(&path, report, files);
+        } else if kind.is_file() {
+            let size = entry.metadata().map_or(0, |m| m.len());
+            files.push((path, size));
+        }
+    }
+}
+
+fn crc_of(file: &mut std::fs::File, progress: &ProgressBar) -> std::io::Result<u32> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+        progress.inc(n as u64);
+    }
+}
+
+/// Prints above the progress bar, or plainly when there is no terminal.
+fn say(progress: &ProgressBar, line: String) {
+    if progress.is_hidden() {
+        println!("{line}");
+    } else {
+        progress.println(line);
+    }
+}
+
+/// Scrubs `dir`, printing each finding to stdout as it is made.
+pub fn scrub(dir: &Path) -> Report {
+    let mut report = Report::default();
+    let mut files = Vec::new();
+    walk(dir, &mut report, &mut files);
+    files.sort();
+    let total: u64 = files.iter().map(|(_, s)| s).sum();
+    let progress = ProgressBar::new(total);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for (path, size) in files {
+        report.files += 1;
+        report.bytes += size;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                report.unreadable.push((path, e.to_string()));
+                continue;
+            }
+        };
+        let Some(stored) = checksum::read(&file) else {
+            report.without_crc += 1;
+            progress.inc(size);
+            continue;
+        };
+        match crc_of(&mut file, &progress) {
+            Ok(actual) if actual == stored => report.verified += 1,
+            Ok(actual) => {
+                let line = format!(
+                    "MISMATCH {} stored {stored:08x} actual {actual:08x}",
+                    path.display()
+                );
+                say(&progress, line);
+                report.mismatched.push(Mismatch {
+                    path,
+                    stored,
+                    actual,
+                });
+            }
+            Err(e) => {
+                say(&progress, format!("UNREADABLE {}: {e}", path.display()));
+                report.unreadable.push((path, e.to_string()));
+            }
+        }
+    }
+    progress.finish_and_clear();
+    report
+}
