@@ -8,6 +8,7 @@ use monoio::net::TcpStream;
 
 use crate::error::VolumeError;
 use crate::http::{response, Conn, Method, RequestHead};
+use crate::runtime::Shutdown;
 use crate::server::Ctx;
 use crate::{delete, fspath, get, put};
 
@@ -47,7 +48,15 @@ pub struct Request<'a> {
     pub rel: &'a [u8],
     /// The URL ended with `/`.
     pub dir_wanted: bool,
-    pub keep_alive: bool,
+    shutdown: &'a Shutdown,
+}
+
+impl Request<'_> {
+    /// Whether the answer may leave the connection open: the client wants it,
+    /// and no shutdown began while the request was served.
+    pub fn keep_alive(&self) -> bool {
+        self.head.keep_alive && !self.shutdown.is_triggered()
+    }
 }
 
 pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
@@ -68,8 +77,7 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
             }
         }
         let _busy = Busy::enter();
-        let keep_alive = head.keep_alive && !ctx.shutdown.is_triggered();
-        match route(&mut conn, &head, &ctx, &mut rel, keep_alive).await {
+        match route(&mut conn, &head, &ctx, &mut rel).await {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -78,7 +86,8 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
                     tracing::warn!(error = %e, "request failed");
                 }
                 // A body we did not read would be taken for the next request.
-                let keep = keep_alive && !head.body.has_bytes();
+                let keep =
+                    head.keep_alive && !ctx.shutdown.is_triggered() && !head.body.has_bytes();
                 conn.wbuf.clear();
                 error_response(&mut conn, code, &e.to_string(), keep, head.http10);
                 if conn.flush().await.is_err() || !keep {
@@ -95,7 +104,6 @@ async fn route(
     head: &RequestHead,
     ctx: &Ctx,
     rel: &mut Vec<u8>,
-    keep_alive: bool,
 ) -> Result<bool, VolumeError> {
     let dir_wanted = fspath::decode(head.path(), rel)?;
     if rel
@@ -108,7 +116,7 @@ async fn route(
         head,
         rel,
         dir_wanted,
-        keep_alive,
+        shutdown: &ctx.shutdown,
     };
     match head.method {
         Method::Get | Method::Head => get::serve(conn, &req, ctx).await,
@@ -145,5 +153,5 @@ pub fn empty_response(conn: &mut Conn, req: &Request<'_>, code: u16, crc: Option
     if code != 204 {
         response::header_num(out, "Content-Length", 0);
     }
-    response::finish(out, req.keep_alive, req.head.http10);
+    response::finish(out, req.keep_alive(), req.head.http10);
 }

@@ -19,5 +19,5 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     }
     conn::empty_response(conn, req, 204, None);
     conn.flush().await?;
-    Ok(req.keep_alive)
+    Ok(req.keep_alive())
 }

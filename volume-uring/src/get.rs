@@ -47,9 +47,9 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         let out = &mut conn.wbuf;
         response::start(out, 304, SERVER);
         write_validators(out, &validators);
-        response::finish(out, req.keep_alive, head.http10);
+        response::finish(out, req.keep_alive(), head.http10);
         conn.flush().await?;
-        return Ok(req.keep_alive);
+        return Ok(req.keep_alive());
     }
     let span = if validators.range_applies(head.header(Want::IfRange)) {
         range::resolve(head.header(Want::Range), size)
@@ -71,7 +71,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         conn.flush().await?;
         send_file(conn, &fd, start, len).await?;
     }
-    Ok(req.keep_alive)
+    Ok(req.keep_alive())
 }
 
 fn write_validators(out: &mut Vec<u8>, v: &Validators) {
@@ -93,7 +93,6 @@ fn write_head(
     response::header(out, "Content-Type", b"application/octet-stream");
     response::header_num(out, "Content-Length", len);
     write_validators(out, v);
-    response::header(out, "Accept-Ranges", b"bytes");
     if code == 206 {
         out.extend_from_slice(b"Content-Range: bytes ");
         response::push_num(out, start);
@@ -102,11 +101,14 @@ fn write_head(
         out.push(b'/');
         response::push_num(out, size);
         out.extend_from_slice(b"\r\n");
-    } else if let Some(crc) = checksum::read(fd) {
+    } else {
+        response::header(out, "Accept-Ranges", b"bytes");
         // The checksum is of the whole file, so it goes with whole answers only.
-        response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
+        if let Some(crc) = checksum::read(fd) {
+            response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
+        }
     }
-    response::finish(out, req.keep_alive, req.head.http10);
+    response::finish(out, req.keep_alive(), req.head.http10);
 }
 
 async fn not_satisfiable(
@@ -120,9 +122,9 @@ async fn not_satisfiable(
     response::push_num(out, size);
     out.extend_from_slice(b"\r\n");
     response::header_num(out, "Content-Length", 0);
-    response::finish(out, req.keep_alive, req.head.http10);
+    response::finish(out, req.keep_alive(), req.head.http10);
     conn.flush().await?;
-    Ok(req.keep_alive)
+    Ok(req.keep_alive())
 }
 
 /// `GET /folder` without the slash: nginx answers 301 to `/folder/`.
@@ -133,9 +135,9 @@ async fn redirect_to_folder(conn: &mut Conn, req: &Request<'_>) -> Result<bool, 
     out.extend_from_slice(req.head.path());
     out.extend_from_slice(b"/\r\n");
     response::header_num(out, "Content-Length", 0);
-    response::finish(out, req.keep_alive, req.head.http10);
+    response::finish(out, req.keep_alive(), req.head.http10);
     conn.flush().await?;
-    Ok(req.keep_alive)
+    Ok(req.keep_alive())
 }
 
 /// Appends `len` bytes of the file at `start` to the response buffer.

@@ -96,7 +96,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     drop(dir);
     // HTTP/1.0 has no chunked encoding: the body ends with the connection.
     let chunked = !req.head.http10;
-    let keep_alive = req.keep_alive && chunked;
+    let keep_alive = req.keep_alive() && chunked;
     let out = &mut conn.wbuf;
     response::start(out, 200, SERVER);
     response::header(out, "Content-Type", b"application/json");

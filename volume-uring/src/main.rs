@@ -54,6 +54,9 @@ struct ServeArgs {
     /// How long one read of a body or one write may wait.
     #[arg(long, default_value = "60s", value_parser = duration::parse)]
     io_timeout: Duration,
+    /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    shutdown_grace: Duration,
     /// The folder to serve (created if missing).
     dir: Option<PathBuf>,
 }
@@ -98,6 +101,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
             header: args.header_timeout,
             io: args.io_timeout,
         },
+        grace: args.shutdown_grace,
     };
     let server = Server::start(&config)?;
     runtime::on_signal(server.shutdown_handle())?;

@@ -63,7 +63,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     }
     conn::empty_response(conn, req, if replaced { 204 } else { 201 }, Some(crc));
     conn.flush().await?;
-    Ok(req.keep_alive)
+    Ok(req.keep_alive())
 }
 
 /// Streams the request body into the temporary file; returns its CRC32.

@@ -12,9 +12,6 @@ use crate::fspath::Root;
 use crate::http::Timeouts;
 use crate::runtime::{self, DriverKind, Shutdown};
 
-/// How long a shutdown waits for requests in flight.
-const GRACE: Duration = Duration::from_secs(30);
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub dir: PathBuf,
@@ -23,6 +20,8 @@ pub struct Config {
     /// A 201/204 means the bytes are on disk (fsync of file and folder).
     pub fsync: bool,
     pub timeouts: Timeouts,
+    /// How long a shutdown waits for requests in flight before cutting them off.
+    pub grace: Duration,
 }
 
 /// Shared, read-only state of a running volume.
@@ -30,6 +29,7 @@ pub struct Ctx {
     pub root: Root,
     pub fsync: bool,
     pub timeouts: Timeouts,
+    pub grace: Duration,
     pub shutdown: Arc<Shutdown>,
     pub temp_files: TempFiles,
 }
@@ -84,6 +84,7 @@ impl Server {
             root,
             fsync: config.fsync,
             timeouts: config.timeouts,
+            grace: config.grace,
             shutdown: shutdown.clone(),
             temp_files: TempFiles::default(),
         });
@@ -136,7 +137,7 @@ async fn accept_loop(listener: monoio::net::TcpListener, ctx: Arc<Ctx>) {
         }
     }
     drop(listener);
-    let deadline = Instant::now() + GRACE;
+    let deadline = Instant::now() + ctx.grace;
     while crate::conn::in_flight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
