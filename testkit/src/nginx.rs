@@ -7,47 +7,15 @@ use std::process::Command;
 
 use crate::proc::{free_port, Proc};
 
-pub fn config(root: &Path, prefix: &Path, port: u16) -> String {
-    let (root, prefix) = (root.display(), prefix.display());
-    format!(
-        r#"daemon off;
-worker_processes 2;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-{user}
-events {{ worker_connections 4096; }}
-http {{
-  sendfile on;
-  sendfile_max_chunk 1024k;
-  tcp_nopush on;
-  tcp_nodelay on;
-  open_file_cache off;
-  server_tokens off;
-  default_type application/octet-stream;
-  access_log off;
-  client_body_temp_path {root}/body_temp;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port} default_server backlog=4096;
-    location / {{
-      root {root};
-      disable_symlinks off;
-      client_max_body_size 0;
-      dav_methods PUT DELETE;
-      dav_access group:rw all:r;
-      create_full_put_path on;
-      autoindex on;
-      autoindex_format json;
-    }}
-  }}
-}}
-"#,
+/// The configuration, from the template shared with `perf/`.
+pub fn config(root: &Path, prefix: &Path, port: u16, workers: usize) -> String {
+    include_str!("../nginx-volume.conf")
+        .replace("{workers}", &workers.to_string())
+        .replace("{prefix}", &prefix.display().to_string())
+        .replace("{root}", &root.display().to_string())
+        .replace("{port}", &port.to_string())
         // As root, workers would run as nobody and could not write the folder.
-        user = if is_root() { "user root;" } else { "" },
-    )
+        .replace("{user}", if is_root() { "user root;" } else { "" })
 }
 
 fn is_root() -> bool {
@@ -71,7 +39,7 @@ pub fn start(root: &Path, prefix: &Path) -> Proc {
     std::fs::create_dir_all(prefix).expect("nginx prefix");
     let port = free_port();
     let conf = prefix.join("nginx.conf");
-    std::fs::write(&conf, config(root, prefix, port)).expect("nginx.conf");
+    std::fs::write(&conf, config(root, prefix, port, 2)).expect("nginx.conf");
     let mut cmd = Command::new(nginx);
     cmd.arg("-c").arg(&conf).arg("-p").arg(prefix);
     let mut proc = Proc::spawn("nginx", cmd, prefix);

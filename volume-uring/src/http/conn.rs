@@ -41,7 +41,6 @@ pub struct Conn {
     pub wbuf: Vec<u8>,
     pub timeouts: Timeouts,
     pub limits: HeadLimits,
-    nonblocking: bool,
 }
 
 async fn with_timeout<F: std::future::Future>(dur: Duration, f: F) -> Result<F::Output, HttpError> {
@@ -59,7 +58,6 @@ impl Conn {
             wbuf: Vec::with_capacity(1024),
             timeouts,
             limits: HeadLimits::default(),
-            nonblocking: monoio::utils::is_legacy(),
         }
     }
 
@@ -167,24 +165,6 @@ impl Conn {
             Ok((res, slice)) => (res.map_err(HttpError::Io), slice.into_inner()),
             Err(e) => (Err(e), Vec::new()),
         }
-    }
-
-    /// Puts the socket in non-blocking mode, for syscalls made outside the
-    /// runtime (`sendfile`). Sockets accepted on io_uring start out blocking.
-    pub fn set_nonblocking(&mut self) -> std::io::Result<()> {
-        if !self.nonblocking {
-            let fd = self.socket_fd();
-            let flags = rustix::fs::fcntl_getfl(fd)?;
-            rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
-            self.nonblocking = true;
-        }
-        Ok(())
-    }
-
-    pub fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is owned by `self.stream`, which outlives the borrow.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.as_raw_fd()) }
     }
 
     /// Half-closes our side after the last response, so the peer sees a clean end.

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmarks: this project against stock nginx (and the disk).
+
+Every claim is a ratio measured in one run: A and B alternate (A B A B ...),
+each workload runs at least 3 rounds, and the median of each side is compared.
+Absolute numbers are context only; the machine is shared and noisy.
+
+    cargo build --release
+    python3 perf/bench.py volume-small      # 4 KiB GETs with wrk
+    python3 perf/bench.py volume-large      # 1 GiB cached GET throughput
+    python3 perf/bench.py volume-put        # 1 GiB PUT, fsync on/off, vs nginx and dd
+    python3 perf/bench.py all
+
+Options: --rounds N (default 3), --duration S (wrk seconds, default 10),
+--threads N (server threads/workers, default: cores). Results are printed and
+written to perf/results/<workload>.json.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import median_pair, wrk  # noqa: E402
+
+WORKLOADS = {}
+
+
+def workload(fn):
+    WORKLOADS[fn.__name__.replace("_", "-")] = fn
+    return fn
+
+
+@workload
+def volume_small(args, tmp):
+    """4 KiB GETs with wrk -t2 -c100: one hot file, and 1,000 files at random."""
+    data = os.path.join(tmp, "data")
+    harness.make_files(data, count=1000, size=4096)
+    ngx = harness.start_nginx(data, tmp, args.threads)
+    vol = harness.start_volume(data, tmp, args.threads)
+    results = {}
+    for name, script in [("one file", None), ("1000 files", "random_files.lua")]:
+        path = "/00/00/f0" if script is None else "/"
+        sides = {
+            "nginx": lambda: wrk(ngx.url + path, args.duration, script),
+            "volume-uring": lambda: wrk(vol.url + path, args.duration, script),
+        }
+        results[name] = median_pair(sides, args.rounds, "req/s")
+    results["volume-uring peak RSS (KiB)"] = vol.peak_rss_kib()
+    return results
+
+
+@workload
+def volume_large(args, tmp):
+    """GET of a 1 GiB file that is in the page cache, with curl -o /dev/null."""
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    big = os.path.join(data, "big")
+    harness.make_big_file(big, 1 << 30)
+    harness.cat_to_null(big)  # into the page cache
+    ngx = harness.start_nginx(data, tmp, args.threads)
+    vol = harness.start_volume(data, tmp, args.threads)
+    sides = {
+        "nginx": lambda: harness.curl_get_bytes_per_s(ngx.url + "/big") / 1e9,
+        "volume-uring": lambda: harness.curl_get_bytes_per_s(vol.url + "/big") / 1e9,
+    }
+    return {"1 GiB GET": median_pair(sides, args.rounds, "GB/s"),
+            "volume-uring peak RSS (KiB)": vol.peak_rss_kib()}
+
+
+@workload
+def volume_put(args, tmp):
+    """PUT of a 1 GiB file (curl -T), against nginx and against dd's own time."""
+    src = os.path.join(tmp, "src")
+    harness.make_big_file(src, 1 << 30)
+    harness.cat_to_null(src)
+    d_ngx, d_sync, d_nosync, d_dd = (os.path.join(tmp, n) for n in ("ngx", "sync", "nosync", "dd"))
+    for d in (d_ngx, d_sync, d_nosync, d_dd):
+        os.makedirs(d)
+    ngx = harness.start_nginx(d_ngx, tmp, args.threads)
+    vol_sync = harness.start_volume(d_sync, tmp, args.threads, name="volume-fsync")
+    vol_nosync = harness.start_volume(d_nosync, tmp, args.threads, ["--no-fsync"], name="volume-nofsync")
+
+    def put(url):
+        def run():
+            harness.sync_disk()
+            return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", src, url])
+        return run
+
+    def dd():
+        harness.sync_disk()
+        out = os.path.join(d_dd, "f")
+        return harness.timed(["dd", f"if={src}", f"of={out}", "bs=1M", "conv=fdatasync", "status=none"])
+
+    sides = {
+        "dd conv=fdatasync": dd,
+        "nginx (no fsync)": put(ngx.url + "/v"),
+        "volume-uring fsync": put(vol_sync.url + "/v"),
+        "volume-uring --no-fsync": put(vol_nosync.url + "/v"),
+    }
+    res = harness.median_many(sides, args.rounds, "s")
+    res["volume-uring peak RSS (KiB)"] = vol_sync.peak_rss_kib()
+    return res
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workload", choices=sorted(WORKLOADS) + ["all"])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    args = p.parse_args()
+    harness.check_tools()
+    names = sorted(WORKLOADS) if args.workload == "all" else [args.workload]
+    for name in names:
+        with harness.Session() as tmp:
+            print(f"== {name}: {WORKLOADS[name].__doc__}", flush=True)
+            res = WORKLOADS[name](args, tmp)
+            print(json.dumps(res, indent=2), flush=True)
+            os.makedirs(harness.RESULTS, exist_ok=True)
+            with open(os.path.join(harness.RESULTS, name + ".json"), "w") as f:
+                json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

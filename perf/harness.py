@@ -1,0 +1,213 @@
+"""Plumbing for bench.py: starting servers on loopback, running wrk and curl,
+alternating sides and taking medians. Standard library only."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PERF = os.path.join(ROOT, "perf")
+RESULTS = os.path.join(PERF, "results")
+RELEASE = os.path.join(ROOT, "target", "release")
+
+_procs = []
+
+
+class Session:
+    """A temporary folder; every process started inside is killed on exit."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="mkv-perf-", dir=os.environ.get("MKV_PERF_DIR"))
+        return self.dir
+
+    def __exit__(self, *exc):
+        while _procs:
+            p = _procs.pop()
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    def __init__(self, name, proc, hostport):
+        self.name, self.proc, self.hostport = name, proc, hostport
+        self.url = "http://" + hostport
+
+    def peak_rss_kib(self, pid=None):
+        """VmHWM of the server (nginx: the sum over its workers)."""
+        pids = [pid or self.proc.pid]
+        total = 0
+        for p in pids + children(pids[0]):
+            try:
+                with open(f"/proc/{p}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return total
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def check_tools():
+    for tool in ("wrk", "curl", "nginx"):
+        if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+            raise SystemExit(f"{tool} is missing (apt-get install -y wrk curl nginx)")
+    if not os.path.exists(os.path.join(RELEASE, "volume")):
+        raise SystemExit("target/release/volume is missing: run cargo build --release")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, name):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not start")
+
+
+def spawn(cmd, log, **kw):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, **kw)
+    _procs.append(p)
+    return p
+
+
+def start_listening(cmd, tmp, name, env=None):
+    """Starts one of our binaries and reads its `listening on ADDR` line."""
+    p = spawn(cmd, os.path.join(tmp, name + ".log"), env=env)
+    line = p.stdout.readline()
+    if not line.startswith("listening on "):
+        raise SystemExit(f"{name} did not start: {line!r} (see {tmp}/{name}.log)")
+    return Server(name, p, line.split()[2])
+
+
+def start_volume(data, tmp, threads, extra=(), name="volume-uring"):
+    cmd = [os.path.join(RELEASE, "volume"), "--port", "0", "--bind", "127.0.0.1",
+           "--threads", str(threads), *extra, data]
+    return start_listening(cmd, tmp, name)
+
+
+def start_nginx(data, tmp, workers, name="nginx"):
+    prefix = os.path.join(tmp, name)
+    os.makedirs(prefix, exist_ok=True)
+    port = free_port()
+    with open(os.path.join(ROOT, "testkit", "nginx-volume.conf")) as f:
+        conf = f.read()
+    conf = (conf.replace("{workers}", str(workers)).replace("{prefix}", prefix)
+            .replace("{root}", os.path.abspath(data)).replace("{port}", str(port))
+            .replace("{user}", "user root;" if os.geteuid() == 0 else ""))
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    p = spawn([nginx, "-c", path, "-p", prefix], os.path.join(prefix, "stderr.log"))
+    wait_port(port, p, name)
+    return Server(name, p, f"127.0.0.1:{port}")
+
+
+def make_files(data, count, size):
+    """`count` files of `size` random bytes at /NN/MM/fI (I = NN + 100*MM)."""
+    for i in range(count):
+        d = os.path.join(data, f"{i % 100:02d}", f"{i // 100:02d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i}"), "wb") as f:
+            f.write(os.urandom(size))
+
+
+def make_big_file(path, size):
+    with open(path, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for i in range(size >> 20):
+            f.write(chunk[:-8] + i.to_bytes(8, "little"))
+
+
+def cat_to_null(path):
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def sync_disk():
+    subprocess.run(["sync"], check=True)
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - start
+
+
+def wrk(url, duration, script=None, connections=100, threads=2, allow_errors=False):
+    """Requests per second from wrk. Non-2xx/3xx answers fail the run unless
+    `allow_errors` (a benchmark of 404s, say)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", os.path.join(PERF, script)]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise SystemExit(f"wrk output not understood:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if (errors and not allow_errors) or socket_errors:
+        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
+    return float(m.group(1))
+
+
+def curl_get_bytes_per_s(url):
+    out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{speed_download}", url],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out)
+
+
+def median_many(sides, rounds, unit):
+    """Runs each side once per round, in turn, and reports the medians; the
+    order within a round alternates so neither side always goes first."""
+    samples = {name: [] for name in sides}
+    names = list(sides)
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            v = sides[name]()
+            samples[name].append(v)
+            print(f"  round {r + 1}: {name}: {v:.3f} {unit}", flush=True)
+    out = {name: {"median": statistics.median(v), "samples": v, "unit": unit} for name, v in samples.items()}
+    return out
+
+
+def median_pair(sides, rounds, unit):
+    """Two sides, A then B; adds `ratio` = B / A of the medians."""
+    out = median_many(sides, rounds, unit)
+    a, b = list(sides)
+    out["ratio"] = round(out[b]["median"] / out[a]["median"], 3)
+    print(f"  => {b} / {a} = {out['ratio']}", flush=True)
+    return out
