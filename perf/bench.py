@@ -83,22 +83,26 @@ def volume_put(args, tmp):
     vol_sync = harness.start_volume(d_sync, tmp, args.threads, name="volume-fsync")
     vol_nosync = harness.start_volume(d_nosync, tmp, args.threads, ["--no-fsync"], name="volume-nofsync")
 
-    def put(url):
+    # Each round writes a new file into an emptied folder, after a sync, so
+    # no round pays for another's writeback or overwrites warm blocks.
+    def put(url, folder):
         def run():
+            harness.empty_folder(folder)
             harness.sync_disk()
             return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", src, url])
         return run
 
     def dd():
+        harness.empty_folder(d_dd)
         harness.sync_disk()
         out = os.path.join(d_dd, "f")
         return harness.timed(["dd", f"if={src}", f"of={out}", "bs=1M", "conv=fdatasync", "status=none"])
 
     sides = {
         "dd conv=fdatasync": dd,
-        "nginx (no fsync)": put(ngx.url + "/v"),
-        "volume-uring fsync": put(vol_sync.url + "/v"),
-        "volume-uring --no-fsync": put(vol_nosync.url + "/v"),
+        "nginx (no fsync)": put(ngx.url + "/v", d_ngx),
+        "volume-uring fsync": put(vol_sync.url + "/v", d_sync),
+        "volume-uring --no-fsync": put(vol_nosync.url + "/v", d_nosync),
     }
     res = harness.median_many(sides, args.rounds, "s")
     res["volume-uring peak RSS (KiB)"] = vol_sync.peak_rss_kib()

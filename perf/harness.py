@@ -156,6 +156,14 @@ def cat_to_null(path):
             pass
 
 
+def empty_folder(folder):
+    """Removes the files in `folder` (not nginx's body_temp folder)."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            os.remove(path)
+
+
 def sync_disk():
     subprocess.run(["sync"], check=True)
 
