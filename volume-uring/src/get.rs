@@ -6,8 +6,8 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{FileType, OFlags};
 use monoio::buf::IoBufMut;
+use rustix::fs::{FileType, OFlags};
 
 use crate::conn::{Request, SERVER};
 use crate::error::VolumeError;
@@ -165,9 +165,15 @@ fn read_inline(conn: &mut Conn, fd: &OwnedFd, start: u64, len: u64) -> Result<()
 /// `pread`s). Measured against non-blocking `sendfile(2)` and splice, this was
 /// the fastest on loopback (README, "Performance").
 /// Errors here come after the head went out: the connection can only close.
-async fn stream_file(conn: &mut Conn, fd: &OwnedFd, start: u64, len: u64) -> Result<(), VolumeError> {
+async fn stream_file(
+    conn: &mut Conn,
+    fd: &OwnedFd,
+    start: u64,
+    len: u64,
+) -> Result<(), VolumeError> {
     let closed = |e: std::io::Error| VolumeError::Http(HttpError::Io(e));
-    let file = monoio::fs::File::from_std(std::fs::File::from(fd.try_clone().map_err(closed)?)).map_err(closed)?;
+    let file = monoio::fs::File::from_std(std::fs::File::from(fd.try_clone().map_err(closed)?))
+        .map_err(closed)?;
     let end = start + len;
     let read = |buf: Vec<u8>, offset: u64| {
         let want = ((end - offset) as usize).min(STREAM_CHUNK);

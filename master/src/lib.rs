@@ -1,0 +1,4 @@
+//! mkv
+pub mod index;
+pub mod placement;
+pub mod record;

@@ -1,0 +1,125 @@
+//! Where a key lives, bit for bit as the original computes it.
+//!
+//! `key2path` names the file: two levels of folders from the key's md5, then
+//! the key in standard base64 (whose `/` makes a nested folder on a volume).
+//! `key2volume` ranks the volumes by `md5(key ++ volume)` — stable in the
+//! volume's name, not its position, so adding a volume moves only the keys
+//! that now rank it highest — and picks a subvolume from the score's last
+//! four bytes.
+
+use base64::Engine;
+use md5::{Digest, Md5};
+
+pub fn key2path(key: &[u8]) -> String {
+    let digest = Md5::digest(key);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    format!("/{:02x}/{:02x}/{b64}", digest[0], digest[1])
+}
+
+/// The length of the file name `key2path` gives `key` (its base64 form).
+pub fn file_name_len(key: &[u8]) -> usize {
+    key.len().div_ceil(3) * 4
+}
+
+/// The `count` replicas of `key`, best first.
+pub fn key2volume(key: &[u8], volumes: &[String], count: usize, subvolumes: u32) -> Vec<String> {
+    let mut scored: Vec<([u8; 16], &String)> = volumes
+        .iter()
+        .map(|v| {
+            let mut h = Md5::new();
+            h.update(key);
+            h.update(v.as_bytes());
+            (h.finalize().into(), v)
+        })
+        .collect();
+    // Highest score first; a stable sort keeps ties in the given order.
+    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored
+        .into_iter()
+        .take(count)
+        .map(|(score, v)| {
+            if subvolumes == 1 {
+                v.clone()
+            } else {
+                let n = u32::from_be_bytes([score[12], score[13], score[14], score[15]]);
+                format!("{v}/sv{:02X}", n % subvolumes)
+            }
+        })
+        .collect()
+}
+
+/// Whether a key's replicas are not where `key2volume` now puts them.
+pub fn needs_rebalance(replicas: &[String], wanted: &[String]) -> bool {
+    replicas != wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vols(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn key2path_vectors() {
+        assert_eq!(key2path(b"hello"), "/5d/41/aGVsbG8=");
+        assert_eq!(key2path(b"helloworld"), "/fc/5e/aGVsbG93b3JsZA==");
+        assert_eq!(key2path(b"/???"), "/27/6f/Lz8/Pw==");
+        for key in [&b"hello"[..], b"helloworld", b"/???", b"", b"ab"] {
+            let b64 = &key2path(key)[7..];
+            assert_eq!(file_name_len(key), b64.len(), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn key2volume_vectors() {
+        let v = vols(&["larry", "moe", "curly"]);
+        assert_eq!(key2volume(b"hello", &v, 1, 3), ["larry/sv00"]);
+        assert_eq!(key2volume(b"helloworld", &v, 1, 3), ["curly/sv01"]);
+        assert_eq!(key2volume(b"world", &v, 1, 3), ["moe/sv02"]);
+        assert_eq!(key2volume(b"blah", &v, 1, 3), ["curly/sv01"]);
+        assert_eq!(
+            key2volume(b"hello", &v, 3, 10),
+            ["larry/sv09", "curly/sv03", "moe/sv03"]
+        );
+        let local = vols(&[
+            "localhost:3001",
+            "localhost:3002",
+            "localhost:3003",
+            "localhost:3004",
+            "localhost:3005",
+        ]);
+        assert_eq!(
+            key2volume(b"/wehave", &local, 3, 10),
+            [
+                "localhost:3001/sv07",
+                "localhost:3002/sv04",
+                "localhost:3005/sv01"
+            ]
+        );
+    }
+
+    #[test]
+    fn subvolumes_of_one_are_bare_volumes() {
+        let v = vols(&["larry", "moe", "curly"]);
+        let got = key2volume(b"hello", &v, 3, 1);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|g| v.contains(g)));
+        // Stable in the volume's name, not its position.
+        let mut shuffled = v.clone();
+        shuffled.reverse();
+        assert_eq!(
+            key2volume(b"hello", &shuffled, 3, 10),
+            key2volume(b"hello", &v, 3, 10)
+        );
+    }
+
+    #[test]
+    fn balance() {
+        let a = vols(&["x/sv01", "y/sv02"]);
+        assert!(!needs_rebalance(&a, &a.clone()));
+        assert!(needs_rebalance(&a, &vols(&["y/sv02", "x/sv01"])));
+        assert!(needs_rebalance(&a, &vols(&["x/sv01"])));
+    }
+}

@@ -1,0 +1,164 @@
+//! The index opens LevelDB folders written by the original (goleveldb, both
+//! as it left them — everything in the journal — and fully compacted into
+//! snappy tables) and finds exactly the records they hold.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mkv::index::{Durability, Index, Op};
+use mkv::record::Record;
+
+fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        std::fs::copy(e.path(), &to).unwrap();
+        let mut perm = std::fs::metadata(&to).unwrap().permissions();
+        perm.set_readonly(false);
+        std::fs::set_permissions(&to, perm).unwrap();
+    }
+    (tmp, dst)
+}
+
+fn expected() -> BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/goleveldb-records.json");
+    let map: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(map.len(), 206);
+    map
+}
+
+fn all_records(index: &Index) -> BTreeMap<String, String> {
+    let mut got = BTreeMap::new();
+    index
+        .scan(b"", b"", |k, v| {
+            got.insert(
+                String::from_utf8(k.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            );
+            true
+        })
+        .unwrap();
+    got
+}
+
+fn opens_with_exact_records(name: &str) {
+    let (_tmp, dir) = fixture_copy(name);
+    let want = expected();
+    let index = Index::open(&dir, false).unwrap();
+    assert_eq!(all_records(&index), want);
+    for (k, v) in &want {
+        assert_eq!(
+            index.get_raw(k.as_bytes()).as_deref(),
+            Some(v.as_bytes()),
+            "{k}"
+        );
+        let rec = Record::decode(v.as_bytes()).unwrap();
+        assert_eq!(
+            rec.encode(),
+            v.as_bytes(),
+            "{k} re-encodes to the same bytes"
+        );
+    }
+    assert!(
+        index.get(b"/fixture/key-0007").unwrap().is_none(),
+        "the deleted key stays deleted"
+    );
+    for unlinked in [
+        "/fixture/key-0005",
+        "/fixture/key-0006",
+        "/fixture/key-0100",
+    ] {
+        assert!(
+            index.get(unlinked.as_bytes()).unwrap().unwrap().deleted,
+            "{unlinked}"
+        );
+    }
+    let slashy = index.get(b"/???").unwrap().unwrap();
+    assert_eq!(
+        slashy.hash.as_deref(),
+        Some("022562cbfc8b12f9ae7b291a7b21f2e8")
+    );
+
+    // Writes on top of the original's files survive a reopen.
+    let rec = Record::live(vec!["localhost:3001/sv00".into()], None);
+    index
+        .apply_blocking(
+            vec![
+                Op::Put(b"/added".to_vec(), rec.encode()),
+                Op::Delete(b"/a b".to_vec()),
+            ],
+            Durability::Synced,
+        )
+        .unwrap();
+    drop(index);
+    let index = Index::open(&dir, false).unwrap();
+    let mut want = want;
+    want.insert("/added".into(), "localhost:3001/sv00".into());
+    want.remove("/a b");
+    assert_eq!(all_records(&index), want);
+}
+
+#[test]
+fn journal_fixture() {
+    opens_with_exact_records("goleveldb-journal");
+}
+
+#[test]
+fn tables_fixture() {
+    opens_with_exact_records("goleveldb-tables");
+}
+
+#[test]
+fn prefix_scans_page_through_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = Index::open(&tmp.path().join("db"), true).unwrap();
+    let ops: Vec<Op> = (0..5000)
+        .map(|i| Op::Put(format!("/p/{i:05}").into_bytes(), b"v".to_vec()))
+        .chain([
+            Op::Put(b"/o".to_vec(), b"v".to_vec()),
+            Op::Put(b"/q".to_vec(), b"v".to_vec()),
+        ])
+        .collect();
+    index.apply_blocking(ops, Durability::Relaxed).unwrap();
+    let mut keys = Vec::new();
+    index
+        .scan(b"/p/", b"", |k, _| {
+            keys.push(k.to_vec());
+            true
+        })
+        .unwrap();
+    assert_eq!(keys.len(), 5000);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    let mut from_start = Vec::new();
+    index
+        .scan(b"/p/", b"/p/04990", |k, _| {
+            from_start.push(k.to_vec());
+            true
+        })
+        .unwrap();
+    assert_eq!(from_start.len(), 10);
+    // A start before the prefix does not leak keys outside it.
+    let mut early = 0;
+    index
+        .scan(b"/p/", b"/a", |_, _| {
+            early += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(early, 5000);
+    let mut stopped = 0;
+    index
+        .scan(b"", b"", |_, _| {
+            stopped += 1;
+            stopped < 3
+        })
+        .unwrap();
+    assert_eq!(stopped, 3);
+}
