@@ -1,13 +1,7 @@
-//! One client connection: read a request head, route it by method, answer,
-//! and repeat while the connection may be kept alive.
-
-use std::cell::Cell;
-use std::sync::Arc;
-
-use monoio::net::TcpStream;
+//! The volume as a [`Service`]: decode the path once, route by method.
 
 use crate::error::VolumeError;
-use crate::http::{response, Conn, Method, RequestHead};
+use crate::http::{response, Conn, Method, RequestHead, Service, Timeouts};
 use crate::runtime::Shutdown;
 use crate::server::Ctx;
 use crate::{delete, fspath, get, put};
@@ -16,30 +10,6 @@ pub const SERVER: &str = "volume-uring";
 
 /// Name prefix of the files a PUT writes before renaming them into place.
 pub const TEMP_PREFIX: &[u8] = b".mkv-tmp-";
-
-thread_local! {
-    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Requests being answered on this thread; shutdown waits for them.
-pub fn in_flight() -> usize {
-    IN_FLIGHT.with(Cell::get)
-}
-
-struct Busy;
-
-impl Busy {
-    fn enter() -> Busy {
-        IN_FLIGHT.with(|c| c.set(c.get() + 1));
-        Busy
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        IN_FLIGHT.with(|c| c.set(c.get() - 1));
-    }
-}
 
 /// What a handler needs to know about the request beyond its head.
 pub struct Request<'a> {
@@ -59,53 +29,60 @@ impl Request<'_> {
     }
 }
 
-pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn::new(stream, ctx.timeouts);
-    let mut head = RequestHead::default();
-    let mut rel = Vec::with_capacity(256);
-    loop {
-        match conn.read_head(&mut head).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                if let Some(code) = e.status() {
-                    error_response(&mut conn, code, &e.to_string(), false, false);
-                    let _ = conn.flush().await;
-                }
-                break;
-            }
-        }
-        let _busy = Busy::enter();
-        match route(&mut conn, &head, &ctx, &mut rel).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let Some(code) = e.status() else { break };
-                if code >= 500 {
-                    tracing::warn!(error = %e, "request failed");
-                }
-                // A body we did not read would be taken for the next request.
-                let keep =
-                    head.keep_alive && !ctx.shutdown.is_triggered() && !head.body.has_bytes();
-                conn.wbuf.clear();
-                error_response(&mut conn, code, &e.to_string(), keep, head.http10);
-                if conn.flush().await.is_err() || !keep {
-                    break;
-                }
-            }
-        }
+impl Service for Ctx {
+    type Error = VolumeError;
+
+    fn name(&self) -> &'static str {
+        SERVER
     }
-    conn.close().await;
+
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
+    fn error_status(&self, e: &VolumeError) -> Option<u16> {
+        e.status()
+    }
+
+    fn write_error(
+        &self,
+        out: &mut Vec<u8>,
+        code: u16,
+        e: &dyn std::fmt::Display,
+        keep_alive: bool,
+        http10: bool,
+    ) {
+        response::start(out, code, SERVER);
+        if code == 405 {
+            response::header(out, "Allow", b"GET, HEAD, PUT, DELETE");
+        }
+        let text = format!("{e}\n");
+        response::header(out, "Content-Type", b"text/plain");
+        response::header_num(out, "Content-Length", text.len() as u64);
+        response::finish(out, keep_alive, http10);
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, VolumeError> {
+        let mut rel = std::mem::take(&mut conn.scratch);
+        let dir_wanted = fspath::decode(head.path(), &mut rel)?;
+        let result = route(conn, head, self, &rel, dir_wanted).await;
+        conn.scratch = rel;
+        result
+    }
 }
 
 async fn route(
     conn: &mut Conn,
     head: &RequestHead,
     ctx: &Ctx,
-    rel: &mut Vec<u8>,
+    rel: &[u8],
+    dir_wanted: bool,
 ) -> Result<bool, VolumeError> {
-    let dir_wanted = fspath::decode(head.path(), rel)?;
     if rel
         .split(|&c| c == b'/')
         .any(|s| s.starts_with(TEMP_PREFIX))
@@ -124,19 +101,6 @@ async fn route(
         Method::Delete => delete::serve(conn, &req, ctx).await,
         _ => Err(VolumeError::MethodNotAllowed),
     }
-}
-
-fn error_response(conn: &mut Conn, code: u16, text: &str, keep_alive: bool, http10: bool) {
-    let out = &mut conn.wbuf;
-    response::start(out, code, SERVER);
-    if code == 405 {
-        response::header(out, "Allow", b"GET, HEAD, PUT, DELETE");
-    }
-    response::header(out, "Content-Type", b"text/plain");
-    response::header_num(out, "Content-Length", text.len() as u64 + 1);
-    response::finish(out, keep_alive, http10);
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'\n');
 }
 
 /// Ends a response with no body.

@@ -74,6 +74,18 @@ async fn receive(
 ) -> Result<u32, VolumeError> {
     let dup = temp.fd.try_clone()?;
     let file = monoio::fs::File::from_std(std::fs::File::from(dup))?;
+    let result = write_body(conn, req, &file).await;
+    // Closed before answering: on io_uring a dropped file closes later, and a
+    // failed upload's space must be free by the time the client hears of it.
+    let _ = file.close().await;
+    result
+}
+
+async fn write_body(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    file: &monoio::fs::File,
+) -> Result<u32, VolumeError> {
     let mut body = BodyReader::new(req.head.body);
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = Vec::with_capacity(WRITE_CHUNK);
@@ -87,7 +99,7 @@ async fn receive(
             }
         }
         if buf.is_empty() {
-            break;
+            return Ok(hasher.finalize());
         }
         hasher.update(&buf);
         let len = buf.len() as u64;
@@ -97,11 +109,9 @@ async fn receive(
         buf.clear();
         pos += len;
         if body.is_done() {
-            break;
+            return Ok(hasher.finalize());
         }
     }
-    let _ = file.close().await;
-    Ok(hasher.finalize())
 }
 
 /// Refuses up front a body that cannot fit (507), rather than after

@@ -126,7 +126,8 @@ async fn accept_loop(listener: monoio::net::TcpListener, ctx: Arc<Ctx>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                monoio::spawn(crate::conn::serve(stream, ctx.clone()));
+                let ctx = ctx.clone();
+                monoio::spawn(async move { crate::http::serve::serve(stream, &*ctx).await });
             }
             Err(_) if ctx.shutdown.is_triggered() => break,
             Err(e) => {
@@ -138,7 +139,7 @@ async fn accept_loop(listener: monoio::net::TcpListener, ctx: Arc<Ctx>) {
     }
     drop(listener);
     let deadline = Instant::now() + ctx.grace;
-    while crate::conn::in_flight() > 0 && Instant::now() < deadline {
+    while crate::http::serve::in_flight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -39,6 +39,8 @@ pub struct Conn {
     rpos: usize,
     /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
     pub wbuf: Vec<u8>,
+    /// Reused by handlers for per-request work (a decoded path, say).
+    pub scratch: Vec<u8>,
     pub timeouts: Timeouts,
     pub limits: HeadLimits,
 }
@@ -56,6 +58,7 @@ impl Conn {
             rbuf: Vec::with_capacity(READ_BUF),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
+            scratch: Vec::new(),
             timeouts,
             limits: HeadLimits::default(),
         }

@@ -4,6 +4,7 @@
 //! - `body`: streaming request/response bodies (`Content-Length` and chunked).
 //! - `conn`: a connection with its read buffer, write buffer and timeouts.
 //! - `response`: status lines, headers and the cached `Date`.
+//! - `serve`: the per-connection request loop, around a [`Service`].
 //! - `client_head`: parsing a response head, for the master's volume client.
 //! - `duration`: Go-style durations (`1s`, `500ms`, `1m30s`) for the CLI.
 
@@ -13,10 +14,12 @@ pub mod conn;
 pub mod duration;
 pub mod head;
 pub mod response;
+pub mod serve;
 
 pub use body::{BodyKind, BodyReader};
 pub use conn::{Conn, Timeouts};
 pub use head::{HeadLimits, Method, RequestHead, Want};
+pub use serve::Service;
 
 /// Why a request could not be read or understood. Each maps to one status in
 /// [`HttpError::status`]; I/O errors and timeouts close the connection silently.

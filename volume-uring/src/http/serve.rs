@@ -1,0 +1,114 @@
+//! The request loop both servers run on each connection: read a head, let
+//! the service answer it, turn an error into a status, and go on while the
+//! connection may be kept alive.
+
+use std::cell::Cell;
+use std::fmt::Display;
+
+use monoio::net::TcpStream;
+
+use super::{response, Conn, RequestHead, Timeouts};
+
+/// What a server does with one request.
+#[allow(async_fn_in_trait)] // the services run on one thread: no Send needed
+pub trait Service {
+    type Error: Display;
+
+    /// The `Server` header.
+    fn name(&self) -> &'static str;
+    fn timeouts(&self) -> Timeouts;
+    /// A shutdown began: answer what is in flight, then close.
+    fn shutting_down(&self) -> bool;
+
+    /// Answers one request. `Ok(true)` keeps the connection open.
+    /// An `Err` must come before any byte of the answer was written.
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, Self::Error>;
+
+    /// The status an error is answered with; `None` closes the connection.
+    fn error_status(&self, e: &Self::Error) -> Option<u16>;
+
+    /// Writes the answer for an error (by default, its text as the body).
+    fn write_error(
+        &self,
+        out: &mut Vec<u8>,
+        code: u16,
+        e: &dyn Display,
+        keep_alive: bool,
+        http10: bool,
+    ) {
+        let text = format!("{e}\n");
+        response::simple(
+            out,
+            code,
+            self.name(),
+            Some("text/plain"),
+            text.as_bytes(),
+            keep_alive,
+            http10,
+        );
+    }
+}
+
+thread_local! {
+    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Requests being answered on this thread; a shutdown waits for them.
+pub fn in_flight() -> usize {
+    IN_FLIGHT.with(Cell::get)
+}
+
+struct Busy;
+
+impl Busy {
+    fn enter() -> Busy {
+        IN_FLIGHT.with(|c| c.set(c.get() + 1));
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|c| c.set(c.get() - 1));
+    }
+}
+
+pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::new(stream, svc.timeouts());
+    let mut head = RequestHead::default();
+    loop {
+        match conn.read_head(&mut head).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                if let Some(code) = e.status() {
+                    svc.write_error(&mut conn.wbuf, code, &e, false, false);
+                    let _ = conn.flush().await;
+                }
+                break;
+            }
+        }
+        let _busy = Busy::enter();
+        match svc.call(&mut conn, &head).await {
+            Ok(true) if !svc.shutting_down() => {}
+            Ok(_) => break,
+            Err(e) => {
+                let Some(code) = svc.error_status(&e) else {
+                    break;
+                };
+                if code >= 500 {
+                    tracing::warn!(error = %e, "request failed");
+                }
+                // A body we did not read would be taken for the next request.
+                let keep = head.keep_alive && !svc.shutting_down() && !head.body.has_bytes();
+                conn.wbuf.clear();
+                svc.write_error(&mut conn.wbuf, code, &e, keep, head.http10);
+                if conn.flush().await.is_err() || !keep {
+                    break;
+                }
+            }
+        }
+    }
+    conn.close().await;
+}
