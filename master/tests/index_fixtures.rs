@@ -162,3 +162,125 @@ fn prefix_scans_page_through_the_lock() {
         .unwrap();
     assert_eq!(stopped, 3);
 }
+
+/// The real server on the original's index lists exactly its live keys, and
+/// exactly its unlinked ones.
+fn server_lists_fixture(name: &str) {
+    let (tmp, dir) = fixture_copy(name);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mkv"));
+    let volumes = "localhost:3001,localhost:3002,localhost:3003,localhost:3004,localhost:3005";
+    cmd.args([
+        "-port",
+        "0",
+        "-bind",
+        "127.0.0.1",
+        "-volumes",
+        volumes,
+        "-db",
+    ])
+    .arg(&dir)
+    .arg("server");
+    let server = testkit::Proc::start("mkv", cmd, &tmp.path().join("logs"));
+    let want = expected();
+    let keys_where = |deleted: bool| -> Vec<String> {
+        want.iter()
+            .filter(|(_, v)| v.starts_with("DELETED") == deleted)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let list = |query: &str| -> Vec<String> {
+        let r = testkit::client::request(server.addr(), "GET", query, &[], b"");
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list("/?list"), keys_where(false));
+    assert_eq!(
+        list("/?unlinked"),
+        vec![
+            "/fixture/key-0005",
+            "/fixture/key-0006",
+            "/fixture/key-0100"
+        ]
+    );
+    assert_eq!(
+        list("/fixture/key-00?list&limit=3"),
+        vec![
+            "/fixture/key-0000",
+            "/fixture/key-0001",
+            "/fixture/key-0002"
+        ]
+    );
+    // A soft-deleted key is a 404 (with its hash, as the original answers).
+    let r = testkit::client::request(server.addr(), "GET", "/fixture/key-0005", &[], b"");
+    assert_eq!(
+        (r.status, r.header("content-md5")),
+        (404, Some("a16fa6450d7609c8fdb0a33645f4017d"))
+    );
+    assert_eq!(
+        testkit::client::request(server.addr(), "GET", "/fixture/key-0007", &[], b"").status,
+        404
+    );
+}
+
+#[test]
+fn server_on_journal_fixture() {
+    server_lists_fixture("goleveldb-journal");
+}
+
+#[test]
+fn server_on_tables_fixture() {
+    server_lists_fixture("goleveldb-tables");
+}
+
+#[test]
+fn listing_over_a_million_keys_needs_a_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    {
+        let index = Index::open(&db, false).unwrap();
+        for batch in 0..101 {
+            let ops = (0..10_000)
+                .map(|i| {
+                    Op::Put(
+                        format!("/many/{batch:03}/{i:05}").into_bytes(),
+                        b"localhost:3001".to_vec(),
+                    )
+                })
+                .collect();
+            index.apply_blocking(ops, Durability::Relaxed).unwrap();
+        }
+    }
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mkv"));
+    cmd.args([
+        "-port",
+        "0",
+        "-bind",
+        "127.0.0.1",
+        "-replicas",
+        "1",
+        "-volumes",
+        "localhost:3001",
+        "-db",
+    ])
+    .arg(&db)
+    .arg("server");
+    let server = testkit::Proc::start("mkv", cmd, &tmp.path().join("logs"));
+    assert_eq!(
+        testkit::client::request(server.addr(), "GET", "/many/?list", &[], b"").status,
+        413
+    );
+    let page = testkit::client::request(
+        server.addr(),
+        "GET",
+        "/many/?list&limit=2&start=/many/100/09999",
+        &[],
+        b"",
+    );
+    assert_eq!(page.text(), r#"{"next":"","keys":["/many/100/09999"]}"#);
+}

@@ -56,6 +56,11 @@ pub fn start(root: &Path, prefix: &Path) -> Proc {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // Answering is not enough: make sure it is this nginx that answers.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    if let Ok(Some(status)) = proc.child.try_wait() {
+        panic!("nginx exited ({status}) after starting\n{}", proc.logs());
+    }
     proc.addr = Some(addr);
     proc
 }

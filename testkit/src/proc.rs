@@ -3,7 +3,6 @@
 //! when the test fails.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,10 +19,20 @@ pub struct Proc {
     stderr_log: PathBuf,
 }
 
-/// A port that was free a moment ago (for programs that cannot take port 0).
+/// A port that was free a moment ago (for programs that cannot take port
+/// 0), never the same twice in this process: tests run in parallel, and two
+/// of them must not be handed one port before either binds it.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = l.local_addr().expect("local addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl Proc {
@@ -35,6 +44,9 @@ impl Proc {
         cmd.stdout(File::create(&stdout_log).expect("stdout log"));
         cmd.stderr(File::create(&stderr_log).expect("stderr log"));
         cmd.stdin(Stdio::null());
+        // Its own process group, so that killing it kills its children
+        // (nginx's workers) too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
@@ -136,7 +148,12 @@ impl Proc {
         }
     }
 
+    /// SIGKILL to the process and everything it started.
     pub fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -156,12 +173,4 @@ pub fn run(mut cmd: Command) -> (ExitStatus, String, String) {
     let out = cmd.stdin(Stdio::null()).output().expect("run command");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status, text(out.stdout), text(out.stderr))
-}
-
-/// Reads lines from a reader until one starts with `prefix` (for pipes).
-pub fn read_until_line(reader: impl std::io::Read, prefix: &str) -> Option<String> {
-    BufReader::new(reader)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with(prefix))
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fspath::Root;
 use crate::http::Timeouts;
@@ -91,7 +91,7 @@ impl Server {
         let serve_ctx = ctx.clone();
         let (threads, driver) =
             runtime::spawn_workers("volume", listeners, &shutdown, move |listener| {
-                accept_loop(listener, serve_ctx.clone())
+                crate::http::serve::accept_loop(listener, serve_ctx.clone(), serve_ctx.grace)
             })?;
         Ok(Server {
             addr,
@@ -119,27 +119,5 @@ impl Server {
             let _ = t.join();
         }
         self.ctx.temp_files.remove_all();
-    }
-}
-
-async fn accept_loop(listener: monoio::net::TcpListener, ctx: Arc<Ctx>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let ctx = ctx.clone();
-                monoio::spawn(async move { crate::http::serve::serve(stream, &*ctx).await });
-            }
-            Err(_) if ctx.shutdown.is_triggered() => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                // Out of descriptors: give connections a moment to close.
-                monoio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    drop(listener);
-    let deadline = Instant::now() + ctx.grace;
-    while crate::http::serve::in_flight() > 0 && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(10)).await;
     }
 }

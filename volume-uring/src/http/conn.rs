@@ -170,6 +170,23 @@ impl Conn {
         }
     }
 
+    /// For a pooled idle connection: whether the peer closed it (or sent
+    /// something unasked), so that it must not be reused.
+    pub fn peer_closed(&self) -> bool {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        if !self.buffered().is_empty() {
+            return true;
+        }
+        // SAFETY: the descriptor is owned by `self.stream`, alive for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let mut probe = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        !matches!(
+            rustix::net::recv(fd, &mut probe, flags),
+            Err(rustix::io::Errno::AGAIN)
+        )
+    }
+
     /// Half-closes our side after the last response, so the peer sees a clean end.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;

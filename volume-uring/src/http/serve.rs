@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::fmt::Display;
+use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
@@ -70,6 +71,35 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         IN_FLIGHT.with(|c| c.set(c.get() - 1));
+    }
+}
+
+/// Accepts connections and serves each on its own task until a shutdown
+/// begins; then waits up to `grace` for the requests in flight.
+/// `svc` is shared by the connections of this thread (an `Rc` or an `Arc`).
+pub async fn accept_loop<S, R>(listener: monoio::net::TcpListener, svc: R, grace: Duration)
+where
+    S: Service,
+    R: std::ops::Deref<Target = S> + Clone + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let svc = svc.clone();
+                monoio::spawn(async move { serve(stream, &*svc).await });
+            }
+            Err(_) if svc.shutting_down() => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                // Out of descriptors: give connections a moment to close.
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + grace;
+    while in_flight() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

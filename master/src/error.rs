@@ -1,0 +1,56 @@
+//! The master's errors, and the one place they become statuses.
+
+use volume_uring::http::HttpError;
+
+use crate::index::IndexError;
+use crate::volume_client::ClientError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("another write of this key is in progress")]
+    Busy,
+    #[error("an empty value cannot be stored")]
+    LengthRequired,
+    #[error("key too long: its volume file name would be {0} bytes (the limit is 255)")]
+    KeyTooLong(usize),
+    #[error("more than 1000000 keys: use limit")]
+    TooManyKeys,
+    #[error("replica failed: {0}")]
+    Replica(#[from] ClientError),
+    #[error("replica {replica}: {why}")]
+    ReplicaAnswer { replica: String, why: String },
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Corrupt(#[from] crate::record::CorruptRecord),
+}
+
+impl MasterError {
+    /// The answer's status; `None` when the connection can only be closed.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MasterError::Http(e) => e.status(),
+            MasterError::BadRequest(_) => Some(400),
+            MasterError::NotFound => Some(404),
+            MasterError::Forbidden => Some(403),
+            MasterError::MethodNotAllowed => Some(405),
+            MasterError::Busy => Some(409),
+            MasterError::LengthRequired => Some(411),
+            MasterError::KeyTooLong(_) => Some(414),
+            MasterError::TooManyKeys => Some(413),
+            MasterError::Replica(e) if e.status == Some(507) => Some(507),
+            MasterError::Replica(_) | MasterError::ReplicaAnswer { .. } => Some(500),
+            MasterError::Index(_) | MasterError::Corrupt(_) => Some(500),
+        }
+    }
+}

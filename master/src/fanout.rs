@@ -1,0 +1,102 @@
+//! One stream of bytes to several volumes at once: the uploads of a PUT,
+//! and the copies of a rebalance. Each chunk is shared (not copied) by the
+//! sends, which run together; the CRC32 (and md5, if asked) of what was sent
+//! is computed on the way and checked against what each volume says it stored.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use md5::{Digest, Md5};
+
+use crate::error::MasterError;
+use crate::volume_client::{Upload, VolumeClient};
+
+pub struct Fanout<'c> {
+    replicas: Vec<String>,
+    uploads: Vec<Upload<'c>>,
+    crc: crc32fast::Hasher,
+    md5: Option<Md5>,
+    sent: u64,
+}
+
+/// What went out, once every volume stored it.
+pub struct Sent {
+    pub md5: Option<String>,
+    pub crc32: u32,
+    pub bytes: u64,
+}
+
+impl<'c> Fanout<'c> {
+    /// Opens a PUT of `path` (after each replica's subvolume prefix) on every
+    /// replica; `len` is `None` for a chunked body.
+    pub async fn open(
+        client: &'c VolumeClient,
+        replicas: &[String],
+        path: &str,
+        len: Option<u64>,
+        with_md5: bool,
+    ) -> Result<Fanout<'c>, MasterError> {
+        let opened = join_all(replicas.iter().map(|r| client.start_put(r, path, len))).await;
+        Ok(Fanout {
+            replicas: replicas.to_vec(),
+            uploads: opened.into_iter().collect::<Result<_, _>>()?,
+            crc: crc32fast::Hasher::new(),
+            md5: with_md5.then(Md5::new),
+            sent: 0,
+        })
+    }
+
+    pub async fn send(&mut self, chunk: Vec<u8>) -> Result<(), MasterError> {
+        self.crc.update(&chunk);
+        if let Some(m) = &mut self.md5 {
+            m.update(&chunk);
+        }
+        self.sent += chunk.len() as u64;
+        let chunk = Bytes::from(chunk);
+        for sent in join_all(self.uploads.iter_mut().map(|u| u.send(chunk.clone()))).await {
+            sent?;
+        }
+        Ok(())
+    }
+
+    /// Ends every upload and checks each answer. Replicas that stored the
+    /// value (even wrongly) are pushed to `landed`, for cleanup on failure.
+    pub async fn finish(self, landed: &mut Vec<String>) -> Result<Sent, MasterError> {
+        let sent_crc = self.crc.finalize();
+        let answers = join_all(self.uploads.into_iter().map(Upload::finish)).await;
+        let mut failure = None;
+        for (replica, answer) in self.replicas.iter().zip(answers) {
+            let why = match answer {
+                Ok(r) if r.status == 201 || r.status == 204 => {
+                    landed.push(replica.clone());
+                    match r.crc32 {
+                        Some(stored) if stored != sent_crc => {
+                            format!("stored CRC32 {stored:08x}, sent {sent_crc:08x}")
+                        }
+                        _ => continue,
+                    }
+                }
+                Ok(r) => format!("answered {} to the PUT", r.status),
+                Err(e) => {
+                    failure = Some(e.into());
+                    continue;
+                }
+            };
+            failure = Some(MasterError::ReplicaAnswer {
+                replica: replica.clone(),
+                why,
+            });
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Sent {
+                md5: self.md5.map(|m| hex(&m.finalize())),
+                crc32: sent_crc,
+                bytes: self.sent,
+            }),
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

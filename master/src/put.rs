@@ -1,0 +1,143 @@
+//! PUT: the body streams to every replica at once, through a bounded buffer,
+//! with its md5 and CRC32 computed on the way.
+//!
+//! Crash ordering:
+//! 1. the record is written soft-deleted with the new replicas (so a crash
+//!    mid-write leaves the key invisible, never half-visible);
+//! 2. every replica receives the value (volume-uring and nginx both store a
+//!    PUT whole or not at all; volume-uring fsyncs before answering);
+//! 3. the record is written live with its md5 and synced; then the 201.
+//!
+//! If any replica fails (or stores bytes whose CRC32 differs from what was
+//! sent), the copies that did land are removed and the record goes back to
+//! what it was (none, or the old soft-deleted one), and the answer is a 5xx.
+
+use futures_util::future::join_all;
+use volume_uring::http::{response, BodyKind, BodyReader, Conn};
+
+use crate::error::MasterError;
+use crate::fanout::Fanout;
+use crate::index::Durability;
+use crate::placement::{file_name_len, key2path, key2volume};
+use crate::record::Record;
+use crate::server::{Local, Req};
+
+/// Bytes read from the client before each round of sends to the replicas.
+const CHUNK: usize = 256 * 1024;
+
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+    let app = &local.app;
+    let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
+    if !req.head.body.has_bytes() {
+        return Err(MasterError::LengthRequired);
+    }
+    let old = app.index.get(req.key)?;
+    if old.as_ref().is_some_and(|r| !r.deleted) {
+        return Err(MasterError::Forbidden);
+    }
+    let name_len = file_name_len(req.key);
+    if name_len > 255 {
+        return Err(MasterError::KeyTooLong(name_len));
+    }
+    let c = &app.cluster;
+    let replicas = key2volume(req.key, &c.volumes, c.replicas, c.subvolumes);
+    let pending = Record {
+        deleted: true,
+        hash: None,
+        volumes: replicas.clone(),
+    };
+    app.index
+        .put(req.key, &pending, Durability::Relaxed)
+        .await?;
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(response::CONTINUE);
+        conn.flush().await?;
+    }
+    let mut landed = Vec::new();
+    match replicate(local, conn, req, &replicas, &mut landed).await {
+        Ok(hash) => {
+            app.index
+                .put(req.key, &Record::live(replicas, hash), Durability::Synced)
+                .await?;
+            req.plain(&mut conn.wbuf, 201);
+            Ok(())
+        }
+        Err(e) => {
+            undo(local, req.key, &landed, old).await;
+            Err(e)
+        }
+    }
+}
+
+/// Streams the body to every replica; returns the value's hex md5. The
+/// replicas that stored the value are pushed to `landed` as they answer.
+async fn replicate(
+    local: &Local,
+    conn: &mut Conn,
+    req: &Req<'_>,
+    replicas: &[String],
+    landed: &mut Vec<String>,
+) -> Result<Option<String>, MasterError> {
+    let len = match req.head.body {
+        BodyKind::Length(n) => Some(n),
+        _ => None,
+    };
+    let path = key2path(req.key);
+    let mut fanout = Fanout::open(
+        &local.client,
+        replicas,
+        &path,
+        len,
+        local.app.cluster.md5sum,
+    )
+    .await?;
+    let mut body = BodyReader::new(req.head.body);
+    loop {
+        let chunk = read_chunk(conn, &mut body).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        fanout.send(chunk).await?;
+        if body.is_done() {
+            break;
+        }
+    }
+    Ok(fanout.finish(landed).await?.md5)
+}
+
+/// Reads up to `CHUNK` body bytes from the client.
+async fn read_chunk(conn: &mut Conn, body: &mut BodyReader) -> Result<Vec<u8>, MasterError> {
+    let mut buf = Vec::with_capacity(CHUNK);
+    while buf.len() < CHUNK {
+        let (res, b) = body.read(conn, buf).await;
+        buf = b;
+        if res? == 0 {
+            break;
+        }
+    }
+    Ok(buf)
+}
+
+/// After a failed PUT: removes the copies that landed (except on volumes the
+/// old soft-deleted record still points at) and restores the old record.
+async fn undo(local: &Local, key: &[u8], landed: &[String], old: Option<Record>) {
+    let path = key2path(key);
+    let keep: &[String] = old.as_ref().map_or(&[], |r| &r.volumes);
+    let removals = landed
+        .iter()
+        .filter(|r| !keep.contains(r))
+        .map(|r| local.client.delete(r, &path));
+    for res in join_all(removals).await {
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not remove the copy of a failed PUT");
+        }
+    }
+    let index = &local.app.index;
+    let restored = match old {
+        Some(rec) => index.put(key, &rec, Durability::Synced).await,
+        None => index.delete(key, Durability::Synced).await,
+    };
+    if let Err(e) = restored {
+        tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "could not restore the record after a failed PUT");
+    }
+}

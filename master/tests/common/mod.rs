@@ -1,0 +1,212 @@
+//! A real cluster for a test: volume servers (volume-uring or stock nginx)
+//! and the `mkv` binary, on loopback, with their data in a temporary folder.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testkit::Proc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    VolumeUring,
+    Nginx,
+}
+
+/// Generates `volume_uring::name` and `nginx::name` tests calling `name(backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod volume_uring_volumes {
+            $( #[test] fn $name() { super::$name(crate::common::Backend::VolumeUring) } )*
+        }
+        mod nginx_volumes {
+            $( #[test] fn $name() { super::$name(crate::common::Backend::Nginx) } )*
+        }
+    };
+}
+
+/// The `volume` binary, built alongside this package's tests by
+/// `cargo test --workspace`.
+pub fn volume_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("volume");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+pub struct Volume {
+    pub proc: Proc,
+    pub dir: PathBuf,
+}
+
+impl Volume {
+    pub fn name(&self) -> String {
+        self.proc.hostport()
+    }
+}
+
+pub struct Cluster {
+    pub backend: Backend,
+    pub volumes: Vec<Volume>,
+    pub master: Option<Proc>,
+    pub db: PathBuf,
+    pub tmp: tempfile::TempDir,
+    master_args: Vec<String>,
+}
+
+impl Cluster {
+    /// `n` volumes and a master with `args` (besides -volumes and -db).
+    pub fn start(backend: Backend, n: usize, args: &[&str]) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let volumes = (0..n)
+            .map(|i| start_volume(backend, tmp.path(), i))
+            .collect();
+        let db = tmp.path().join("index");
+        let mut c = Cluster {
+            backend,
+            volumes,
+            master: None,
+            db,
+            tmp,
+            master_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        c.start_master();
+        c
+    }
+
+    pub fn volume_list(&self) -> String {
+        self.volumes
+            .iter()
+            .map(Volume::name)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn start_master(&mut self) {
+        let cmd = self.mkv(&["server"]);
+        let proc = Proc::start("mkv", cmd, &self.tmp.path().join("logs"));
+        self.master = Some(proc);
+    }
+
+    /// An `mkv` command with this cluster's -volumes, -db and flags.
+    pub fn mkv(&self, command: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkv"));
+        cmd.args(["-port", "0", "-bind", "127.0.0.1", "-threads", "2"]);
+        cmd.arg("-volumes")
+            .arg(self.volume_list())
+            .arg("-db")
+            .arg(&self.db);
+        cmd.args(&self.master_args).args(command);
+        cmd
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.master.as_ref().expect("master running").addr()
+    }
+
+    pub fn url(&self, key: &str) -> String {
+        format!("http://{}{key}", self.addr())
+    }
+
+    pub fn kill_master(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            m.kill();
+        }
+    }
+
+    /// Every file on every volume (nginx's body_temp left out), as
+    /// `volume-index:relative/path`.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, v) in self.volumes.iter().enumerate() {
+            walk(&v.dir, &v.dir, &mut |rel| {
+                if !rel.starts_with("body_temp") {
+                    out.push(format!("{i}:{rel}"))
+                }
+            });
+        }
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(String)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let e = e.expect("entry");
+        if e.file_type().expect("type").is_dir() {
+            walk(root, &e.path(), f);
+        } else {
+            f(e.path()
+                .strip_prefix(root)
+                .expect("prefix")
+                .display()
+                .to_string());
+        }
+    }
+}
+
+pub fn start_volume(backend: Backend, tmp: &Path, i: usize) -> Volume {
+    let dir = tmp.join(format!("volume{i}"));
+    std::fs::create_dir_all(&dir).expect("volume dir");
+    let proc = match backend {
+        Backend::VolumeUring => {
+            let mut cmd = Command::new(volume_bin());
+            cmd.args(["--port", "0", "--bind", "127.0.0.1", "--threads", "1"])
+                .arg(&dir);
+            Proc::start(&format!("volume{i}"), cmd, &tmp.join("logs"))
+        }
+        Backend::Nginx => testkit::nginx::start(&dir, &tmp.join(format!("nginx{i}"))),
+    };
+    Volume { proc, dir }
+}
+
+/// Follows a master's 302 to the volume and returns the value.
+pub fn fetch(master: SocketAddr, key: &str) -> Option<Vec<u8>> {
+    let r = testkit::client::request(master, "GET", key, &[], b"");
+    if r.status != 302 {
+        return None;
+    }
+    let location = r.header("location").expect("302 with a Location");
+    let (addr, path) = split_url(location);
+    let v = testkit::client::request(addr, "GET", &path, &[], b"");
+    assert_eq!(
+        v.status, 200,
+        "the 302 pointed at {location}, which answered {}",
+        v.status
+    );
+    Some(v.body)
+}
+
+/// `http://127.0.0.1:3001/sv01/x` → (address, `/sv01/x`).
+pub fn split_url(url: &str) -> (SocketAddr, String) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let slash = rest.find('/').expect("path");
+    (
+        rest[..slash].parse().expect("address"),
+        rest[slash..].to_string(),
+    )
+}
+
+/// A URL path for `key`, percent-encoding what a URL cannot carry raw.
+pub fn encode_key(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
