@@ -19,6 +19,7 @@ written to perf/results/<workload>.json.
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,12 +110,105 @@ def volume_put(args, tmp):
     return res
 
 
+def three_volumes(tmp, threads, extra=()):
+    return [harness.start_volume(os.path.join(tmp, f"v{i}"), tmp, threads, extra, name=f"volume{i}")
+            for i in range(3)]
+
+
+def nginx_404(tmp, threads):
+    return harness.start_nginx(tmp, tmp, threads, name="nginx-404",
+                               template=os.path.join(harness.PERF, "nginx-return404.conf"))
+
+
+@workload
+def master_missing(args, tmp):
+    """GET of missing keys through the master vs nginx `return 404;` (wrk -t2 -c100)."""
+    ngx = nginx_404(tmp, args.threads)
+    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    harness.http("PUT", mkv.url + "/present", b"x")
+    sides = {
+        "nginx return 404": lambda: wrk(ngx.url + "/missing", args.duration, allow_errors=True),
+        "mkv": lambda: wrk(mkv.url + "/missing", args.duration, allow_errors=True),
+    }
+    return {"missing-key GET": median_pair(sides, args.rounds, "req/s"),
+            "mkv peak RSS (KiB)": mkv.peak_rss_kib()}
+
+
+@workload
+def master_existing(args, tmp):
+    """GET of existing keys (302 after a HEAD to a volume) vs nginx `return 404;`."""
+    ngx = nginx_404(tmp, args.threads)
+    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    for i in range(1000):
+        assert harness.http("PUT", f"{mkv.url}/key/{i}", b"value") == 201
+    sides = {
+        "nginx return 404": lambda: wrk(ngx.url + "/x", args.duration, allow_errors=True),
+        "mkv 302": lambda: wrk(mkv.url + "/", args.duration, "existing_keys.lua"),
+    }
+    return {"existing-key GET": median_pair(sides, args.rounds, "req/s"),
+            "original mkv (PERF.md anchor)": {"median": 24000, "unit": "req/s"},
+            "mkv peak RSS (KiB)": mkv.peak_rss_kib()}
+
+
+@workload
+def mix(args, tmp):
+    """16 workers doing PUT + GET (following the 302) + DELETE of a small value;
+    volumes fsync (the default) and the index syncs every acknowledged write."""
+    thrasher = os.path.join(harness.RELEASE, "thrasher")
+    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    ngx_vols = [harness.start_nginx(os.path.join(tmp, f"n{i}"), tmp, 1, name=f"nginx{i}") for i in range(3)]
+    mkv_ngx = harness.start_mkv(tmp, ngx_vols, args.threads, name="mkv-nginx")
+
+    def run(server):
+        out = subprocess.run([thrasher, "--master", server.hostport, "--count", str(args.mix_count)],
+                             check=True, capture_output=True, text=True).stdout
+        return float(out.split("ops/s:")[1])
+
+    sides = {"mkv, volume-uring volumes": lambda: run(mkv), "mkv, nginx volumes": lambda: run(mkv_ngx)}
+    res = harness.median_many(sides, args.rounds, "ops/s")
+    res["original mkv + nginx (PERF.md anchor)"] = {"median": 1620, "unit": "ops/s"}
+    res["ratio to the original"] = round(res["mkv, volume-uring volumes"]["median"] / 1620, 2)
+    return res
+
+
+@workload
+def put_1g(args, tmp):
+    """PUT of a 1 GiB value through the master to 3 volume-uring replicas (all
+    on this one disk, fsync on) vs dd conv=fdatasync writing the same 3 GiB."""
+    src = os.path.join(tmp, "src")
+    harness.make_big_file(src, 1 << 30)
+    harness.cat_to_null(src)
+    vols = three_volumes(tmp, 1)
+    mkv = harness.start_mkv(tmp, vols, args.threads)
+    d_dd = os.path.join(tmp, "dd")
+    os.makedirs(d_dd)
+    counter = iter(range(1000))
+
+    def put():
+        for i in range(3):
+            harness.empty_tree(os.path.join(tmp, f"v{i}"))
+        harness.sync_disk()
+        return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", src, f"{mkv.url}/big{next(counter)}"])
+
+    def dd():
+        harness.empty_folder(d_dd)
+        harness.sync_disk()
+        return harness.timed(["sh", "-c", " && ".join(
+            f"dd if={src} of={d_dd}/f{i} bs=1M conv=fdatasync status=none" for i in range(3))])
+
+    res = median_pair({"dd conv=fdatasync, 3 GiB": dd, "mkv PUT 1 GiB x3": put}, args.rounds, "s")
+    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
+    res["volume peak RSS (KiB)"] = max(v.peak_rss_kib() for v in vols)
+    return res
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted(WORKLOADS) + ["all"])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--mix-count", type=int, default=10000, help="ops per mix round")
     args = p.parse_args()
     harness.check_tools()
     names = sorted(WORKLOADS) if args.workload == "all" else [args.workload]

@@ -116,11 +116,12 @@ def start_volume(data, tmp, threads, extra=(), name="volume-uring"):
     return start_listening(cmd, tmp, name)
 
 
-def start_nginx(data, tmp, workers, name="nginx"):
+def start_nginx(data, tmp, workers, name="nginx", template=None):
+    """nginx as a volume (the testkit template), or with another template."""
     prefix = os.path.join(tmp, name)
     os.makedirs(prefix, exist_ok=True)
     port = free_port()
-    with open(os.path.join(ROOT, "testkit", "nginx-volume.conf")) as f:
+    with open(template or os.path.join(ROOT, "testkit", "nginx-volume.conf")) as f:
         conf = f.read()
     conf = (conf.replace("{workers}", str(workers)).replace("{prefix}", prefix)
             .replace("{root}", os.path.abspath(data)).replace("{port}", str(port))
@@ -132,6 +133,34 @@ def start_nginx(data, tmp, workers, name="nginx"):
     p = spawn([nginx, "-c", path, "-p", prefix], os.path.join(prefix, "stderr.log"))
     wait_port(port, p, name)
     return Server(name, p, f"127.0.0.1:{port}")
+
+
+def start_mkv(tmp, volumes, threads, extra=(), name="mkv"):
+    """The master over `volumes` (Servers), with its index in `tmp`."""
+    mkv = os.path.join(RELEASE, "mkv")
+    if not os.path.exists(mkv):
+        raise SystemExit("target/release/mkv is missing: run cargo build --release")
+    names = ",".join(v.hostport for v in volumes)
+    cmd = [mkv, "-port", "0", "-bind", "127.0.0.1", "-threads", str(threads), "-volumes", names,
+           "-db", os.path.join(tmp, name + "-index"), *extra, "server"]
+    return start_listening(cmd, tmp, name)
+
+
+def http(method, url, body=b""):
+    """One request with urllib, no redirects followed; returns the status."""
+    import urllib.request
+    import urllib.error
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(url, data=body if method == "PUT" else None, method=method)
+    try:
+        return opener.open(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def make_files(data, count, size):
@@ -161,6 +190,16 @@ def empty_folder(folder):
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
+            os.remove(path)
+
+
+def empty_tree(folder):
+    """Removes everything under `folder`, keeping the folder."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
             os.remove(path)
 
 

@@ -17,6 +17,7 @@ pub mod dev;
 pub mod error;
 pub mod fanout;
 pub mod get;
+pub mod head_lanes;
 pub mod index;
 pub mod list;
 pub mod locks;

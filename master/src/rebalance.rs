@@ -16,6 +16,8 @@
 //! 4. Delete the surplus copies, then write the record with exactly the
 //!    wanted replicas. Its deleted-state and hash never change.
 
+use std::rc::Rc;
+
 use futures_util::future::join_all;
 use volume_uring::http::Conn;
 
@@ -70,7 +72,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
 }
 
 pub async fn rebalance_key(
-    client: &VolumeClient,
+    client: &Rc<VolumeClient>,
     index: &Index,
     cluster: &Cluster,
     key: &[u8],
@@ -132,7 +134,7 @@ pub async fn rebalance_key(
 /// The replicas (record's first, then wanted ones) that hold the value, the
 /// record's own replicas first. Fails if none does.
 async fn holders(
-    client: &VolumeClient,
+    client: &Rc<VolumeClient>,
     rec: &Record,
     wanted: &[String],
     path: &str,

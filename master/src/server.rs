@@ -49,13 +49,16 @@ impl App {
 /// State of one runtime thread.
 pub struct Local {
     pub app: Arc<App>,
-    pub client: VolumeClient,
+    pub client: Rc<VolumeClient>,
 }
 
 impl Local {
     pub fn new(app: Arc<App>) -> Local {
         let client = VolumeClient::new(app.cluster.voltimeout, VOLUME_IO_TIMEOUT);
-        Local { app, client }
+        Local {
+            app,
+            client: Rc::new(client),
+        }
     }
 }
 
@@ -181,7 +184,7 @@ impl Local {
                 limit,
             } => list::serve(self, conn, &req, unlinked, &start, limit).await?,
         }
-        conn.flush().await?;
+        conn.end_response().await?;
         Ok(keep_alive)
     }
 }

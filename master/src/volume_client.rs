@@ -5,12 +5,15 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
 use volume_uring::http::client_head::{self, ResponseHead};
 use volume_uring::http::{BodyKind, BodyReader, Conn, HttpError, Timeouts};
+
+use crate::head_lanes::HeadLanes;
 
 /// Idle connections kept per volume on each thread.
 const MAX_IDLE: usize = 64;
@@ -28,7 +31,7 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    fn new(host: &str, what: impl std::fmt::Display) -> ClientError {
+    pub(crate) fn new(host: &str, what: impl std::fmt::Display) -> ClientError {
         ClientError {
             host: host.to_string(),
             what: what.to_string(),
@@ -68,6 +71,7 @@ pub struct VolumeClient {
     pub io_timeout: Duration,
     pools: RefCell<HashMap<String, Vec<Idle>>>,
     addrs: RefCell<HashMap<String, Vec<SocketAddr>>>,
+    lanes: HeadLanes,
 }
 
 async fn timed<F: std::future::Future>(
@@ -87,6 +91,7 @@ impl VolumeClient {
             io_timeout,
             pools: Default::default(),
             addrs: Default::default(),
+            lanes: Default::default(),
         }
     }
 
@@ -108,7 +113,7 @@ impl VolumeClient {
         Ok(addrs)
     }
 
-    async fn connect(&self, host: &str, timeout: Duration) -> Result<Conn, ClientError> {
+    pub(crate) async fn connect(&self, host: &str, timeout: Duration) -> Result<Conn, ClientError> {
         let addrs = self.resolve(host)?;
         let mut last = None;
         for (i, addr) in addrs.iter().enumerate() {
@@ -211,13 +216,13 @@ impl VolumeClient {
     // The requests below name a file as a replica entry (`host:port/sv07`)
     // and a path under it (a `key2path`, or a folder for listings).
 
-    /// HEAD, all of it (connecting included) within `--voltimeout`.
-    pub async fn head(&self, replica: &str, path: &str) -> Result<Reply, ClientError> {
+    /// HEAD, answered within `--voltimeout` (connecting included), over
+    /// the thread's pipelined lane to that volume.
+    pub async fn head(self: &Rc<Self>, replica: &str, path: &str) -> Result<Reply, ClientError> {
         let (host, url) = url_of(replica, path);
-        let t = self.head_timeout;
-        Ok(timed(host, t, self.call(host, "HEAD", &url, t, 0))
-            .await??
-            .0)
+        self.lanes
+            .head(self.clone(), host, url, self.head_timeout)
+            .await
     }
 
     pub async fn delete(&self, replica: &str, path: &str) -> Result<Reply, ClientError> {
@@ -289,7 +294,13 @@ fn rotate(addrs: &[SocketAddr], first: usize) -> Vec<SocketAddr> {
 }
 
 /// `len`: `None` for no body, `Some(None)` for a chunked body.
-fn write_head(conn: &mut Conn, method: &str, host: &str, path: &str, len: Option<Option<u64>>) {
+pub(crate) fn write_head(
+    conn: &mut Conn,
+    method: &str,
+    host: &str,
+    path: &str,
+    len: Option<Option<u64>>,
+) {
     let out = &mut conn.wbuf;
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
@@ -306,7 +317,10 @@ fn write_head(conn: &mut Conn, method: &str, host: &str, path: &str, len: Option
 }
 
 /// Reads a final answer's head (interim 1xx answers are skipped).
-async fn read_reply(conn: &mut Conn, head_request: bool) -> Result<ResponseHead, HttpError> {
+pub(crate) async fn read_reply(
+    conn: &mut Conn,
+    head_request: bool,
+) -> Result<ResponseHead, HttpError> {
     loop {
         if let Some((n, head)) = client_head::parse(conn.buffered(), head_request)? {
             conn.consume(n);
@@ -337,7 +351,7 @@ async fn read_body(conn: &mut Conn, head: &ResponseHead, max: u64) -> Result<Vec
     }
 }
 
-fn reply_of(head: &ResponseHead) -> Reply {
+pub(crate) fn reply_of(head: &ResponseHead) -> Reply {
     Reply {
         status: head.status,
         crc32: head.crc32,

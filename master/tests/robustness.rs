@@ -219,3 +219,53 @@ on_both_backends!(
     a_volume_dies,
     master_killed_after_201s
 );
+
+/// Volumes close idle keep-alive connections; the master's pooled ones (and
+/// its pipelined HEAD lanes) must notice and reconnect, not fail requests.
+#[test]
+fn idle_connections_closed_by_volumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut volumes = Vec::new();
+    for i in 0..3 {
+        let dir = tmp.path().join(format!("v{i}"));
+        let mut cmd = std::process::Command::new(common::volume_bin());
+        cmd.args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--idle-timeout",
+            "300ms",
+        ])
+        .arg(&dir);
+        volumes.push(testkit::Proc::start(
+            &format!("volume{i}"),
+            cmd,
+            &tmp.path().join("logs"),
+        ));
+    }
+    let names: Vec<String> = volumes.iter().map(|v| v.hostport()).collect();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mkv"));
+    cmd.args([
+        "-port",
+        "0",
+        "-bind",
+        "127.0.0.1",
+        "-volumes",
+        &names.join(","),
+        "-db",
+    ])
+    .arg(tmp.path().join("db"))
+    .arg("server");
+    let master = testkit::Proc::start("mkv", cmd, &tmp.path().join("logs"));
+    let a = master.addr();
+    for round in 0..4 {
+        let key = format!("/round{round}");
+        assert_eq!(request(a, "PUT", &key, &[], b"v").status, 201, "{key}");
+        for _ in 0..5 {
+            assert_eq!(request(a, "GET", &key, &[], b"").status, 302, "{key}");
+        }
+        assert_eq!(request(a, "DELETE", &key, &[], b"").status, 204, "{key}");
+        std::thread::sleep(Duration::from_millis(600));
+    }
+}

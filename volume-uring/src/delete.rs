@@ -18,6 +18,6 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         rustix::fs::fsync(&dir)?;
     }
     conn::empty_response(conn, req, 204, None);
-    conn.flush().await?;
+    conn.end_response().await?;
     Ok(req.keep_alive())
 }

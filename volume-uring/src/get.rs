@@ -45,7 +45,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         response::start(out, 304, SERVER);
         write_validators(out, &validators);
         response::finish(out, req.keep_alive(), head.http10);
-        conn.flush().await?;
+        conn.end_response().await?;
         return Ok(req.keep_alive());
     }
     let span = if validators.range_applies(head.header(Want::IfRange)) {
@@ -60,10 +60,10 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     };
     write_head(conn, req, &fd, code, &validators, (start, len, size));
     if head.method == Method::Head || len == 0 {
-        conn.flush().await?;
+        conn.end_response().await?;
     } else if len <= INLINE_MAX {
         read_inline(conn, &fd, start, len)?;
-        conn.flush().await?;
+        conn.end_response().await?;
     } else {
         conn.flush().await?;
         stream_file(conn, &fd, start, len).await?;
@@ -120,7 +120,7 @@ async fn not_satisfiable(
     out.extend_from_slice(b"\r\n");
     response::header_num(out, "Content-Length", 0);
     response::finish(out, req.keep_alive(), req.head.http10);
-    conn.flush().await?;
+    conn.end_response().await?;
     Ok(req.keep_alive())
 }
 
@@ -133,7 +133,7 @@ async fn redirect_to_folder(conn: &mut Conn, req: &Request<'_>) -> Result<bool, 
     out.extend_from_slice(b"/\r\n");
     response::header_num(out, "Content-Length", 0);
     response::finish(out, req.keep_alive(), req.head.http10);
-    conn.flush().await?;
+    conn.end_response().await?;
     Ok(req.keep_alive())
 }
 

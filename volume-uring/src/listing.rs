@@ -105,7 +105,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     }
     response::finish(out, keep_alive, req.head.http10);
     if req.head.method == Method::Head {
-        conn.flush().await?;
+        conn.end_response().await?;
         return Ok(keep_alive);
     }
     let mut body = Vec::with_capacity(CHUNK + 512);
@@ -130,7 +130,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     if chunked {
         conn.wbuf.extend_from_slice(b"0\r\n\r\n");
     }
-    conn.flush().await?;
+    conn.end_response().await?;
     Ok(keep_alive)
 }
 

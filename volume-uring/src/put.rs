@@ -62,7 +62,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         rustix::fs::fsync(&dir)?;
     }
     conn::empty_response(conn, req, if replaced { 204 } else { 201 }, Some(crc));
-    conn.flush().await?;
+    conn.end_response().await?;
     Ok(req.keep_alive())
 }
 

@@ -12,6 +12,8 @@ use super::head::{self, HeadLimits, RequestHead};
 use super::HttpError;
 
 const READ_BUF: usize = 16 * 1024;
+/// Answers to pipelined requests are held back until this much is pending.
+const COALESCE_MAX: usize = 64 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -79,7 +81,10 @@ impl Conn {
     }
 
     /// Reads more bytes into the read buffer; `Ok(0)` is end of stream.
+    /// Output still waiting in the write buffer goes out first: a peer
+    /// should never wait for an answer that we hold while we wait for it.
     pub async fn fill(&mut self, timeout: Duration) -> Result<usize, HttpError> {
+        self.flush().await?;
         if self.rbuf.len() == self.rbuf.capacity() {
             if self.rpos > 0 {
                 self.rbuf.drain(..self.rpos);
@@ -127,6 +132,16 @@ impl Conn {
                 deadline = Some(Instant::now() + self.timeouts.header);
             }
         }
+    }
+
+    /// Marks the end of a complete answer. It goes out now, unless the next
+    /// request is already buffered (pipelining): then answers accumulate and
+    /// leave together, one send for many, when input runs out ([`Conn::fill`]).
+    pub async fn end_response(&mut self) -> Result<(), HttpError> {
+        if self.buffered().is_empty() || self.wbuf.len() >= COALESCE_MAX {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Sends the write buffer and clears it.

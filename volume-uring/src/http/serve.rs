@@ -120,9 +120,14 @@ pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
             }
         }
         let _busy = Busy::enter();
+        // Answers to earlier pipelined requests may still be in the buffer.
+        let mark = conn.wbuf.len();
         match svc.call(&mut conn, &head).await {
             Ok(true) if !svc.shutting_down() => {}
-            Ok(_) => break,
+            Ok(_) => {
+                let _ = conn.flush().await;
+                break;
+            }
             Err(e) => {
                 let Some(code) = svc.error_status(&e) else {
                     break;
@@ -132,7 +137,7 @@ pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
                 }
                 // A body we did not read would be taken for the next request.
                 let keep = head.keep_alive && !svc.shutting_down() && !head.body.has_bytes();
-                conn.wbuf.clear();
+                conn.wbuf.truncate(mark);
                 svc.write_error(&mut conn.wbuf, code, &e, keep, head.http10);
                 if conn.flush().await.is_err() || !keep {
                     break;
