@@ -120,6 +120,7 @@ def start_nginx(data, tmp, workers, name="nginx", template=None):
     """nginx as a volume (the testkit template), or with another template."""
     prefix = os.path.join(tmp, name)
     os.makedirs(prefix, exist_ok=True)
+    os.makedirs(data, exist_ok=True)
     port = free_port()
     with open(template or os.path.join(ROOT, "testkit", "nginx-volume.conf")) as f:
         conf = f.read()

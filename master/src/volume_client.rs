@@ -15,6 +15,9 @@ use volume_uring::http::{BodyKind, BodyReader, Conn, HttpError, Timeouts};
 
 use crate::head_lanes::HeadLanes;
 
+/// Body pieces up to this size are copied behind the request head and go
+/// out with it in one send; larger ones are sent as they are (shared).
+const COPY_MAX: usize = 16 * 1024;
 /// Idle connections kept per volume on each thread.
 const MAX_IDLE: usize = 64;
 /// Older idle connections are closed rather than reused (servers close
@@ -370,16 +373,21 @@ pub struct Upload<'c> {
 impl Upload<'_> {
     pub async fn send(&mut self, data: Bytes) -> Result<(), ClientError> {
         if self.chunked {
-            self.conn
-                .wbuf
-                .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            let size_line = format!("{:x}\r\n", data.len());
+            self.conn.wbuf.extend_from_slice(size_line.as_bytes());
         }
-        let sent = async {
-            self.conn.flush().await?;
-            self.conn.send(data).await?;
-            Ok::<_, HttpError>(())
-        }
-        .await;
+        let sent = if data.len() <= COPY_MAX {
+            // Small: one send with what is pending (the head, say).
+            self.conn.wbuf.extend_from_slice(&data);
+            self.conn.flush().await
+        } else {
+            async {
+                self.conn.flush().await?;
+                self.conn.send(data).await?;
+                Ok::<_, HttpError>(())
+            }
+            .await
+        };
         if self.chunked {
             self.conn.wbuf.extend_from_slice(b"\r\n");
         }

@@ -2,13 +2,15 @@
 //!
 //! rusty-leveldb's `DB` is not `Sync` and even `get` takes `&mut self`, so it
 //! sits behind a mutex held only for one lookup, one batch append, or one
-//! page of a scan. Writes go through one writer thread that commits them in
-//! groups: every write queued while the previous group was syncing shares the
-//! next `fdatasync` (see `env` for what is synced when).
+//! page of a scan. A write is appended to the log by the thread that makes
+//! it, under the lock; a synced write then waits for the syncer thread,
+//! which `fdatasync`s the log once for every synced write appended since its
+//! last sync — outside the lock, so readers and other writers go on while
+//! the disk works (group commit; see `env` for what else is synced when).
 //!
 //! What survives: after a `Synced` write returns, a process crash or a power
-//! loss. After a `Relaxed` write returns, a process crash (the bytes are in
-//! the kernel), not a power loss.
+//! loss. A `Relaxed` write is visible at once and reaches the disk with the
+//! next synced write (or the index's close); a crash before that loses it.
 
 mod env;
 mod filter;
@@ -18,6 +20,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
+use futures_channel::oneshot;
 use rusty_leveldb::{LdbIterator, Options, WriteBatch, DB};
 
 use crate::record::{CorruptRecord, Record};
@@ -26,8 +29,6 @@ pub use filter::KeyFilter;
 
 /// Keys read per lock hold while scanning.
 const SCAN_PAGE: usize = 1024;
-/// Most writes committed in one group.
-const MAX_GROUP: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -45,7 +46,7 @@ pub enum IndexError {
 pub enum Durability {
     /// On disk before the call returns.
     Synced,
-    /// In the kernel before the call returns; on disk with the next sync.
+    /// Visible at once; on disk with the next synced write.
     Relaxed,
 }
 
@@ -54,16 +55,14 @@ pub enum Op {
     Delete(Vec<u8>),
 }
 
-struct Job {
-    ops: Vec<Op>,
-    durability: Durability,
-    done: futures_channel::oneshot::Sender<Result<(), String>>,
-}
+/// Answered by the syncer once the log is on disk.
+type SyncWaiter = oneshot::Sender<Result<(), String>>;
 
 pub struct Index {
-    db: Arc<Mutex<DB>>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    db: Mutex<DB>,
+    syncs: Mutex<Option<mpsc::Sender<SyncWaiter>>>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
+    log: LogSync,
     /// Answers "certainly not here" for most missing keys without the lock.
     pub filter: KeyFilter,
 }
@@ -93,17 +92,17 @@ impl Index {
                 e.to_string()
             })
         })?;
-        let db = Arc::new(Mutex::new(db));
         let (tx, rx) = mpsc::channel();
-        let writer_db = db.clone();
-        let writer = std::thread::Builder::new()
-            .name("index-writer".into())
-            .spawn(move || write_groups(&writer_db, &log, &rx))
+        let syncer_log = log.clone();
+        let syncer = std::thread::Builder::new()
+            .name("index-syncer".into())
+            .spawn(move || sync_groups(&syncer_log, &rx))
             .map_err(|e| open_err(e.to_string()))?;
         let index = Arc::new(Index {
-            db,
-            jobs: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
+            db: Mutex::new(db),
+            syncs: Mutex::new(Some(tx)),
+            syncer: Mutex::new(Some(syncer)),
+            log,
             filter: KeyFilter::new(),
         });
         if filter {
@@ -153,30 +152,44 @@ impl Index {
         self.apply(vec![Op::Delete(key.to_vec())], durability).await
     }
 
-    /// Queues `ops` as one atomic batch and waits until it is committed.
+    /// Writes `ops` as one atomic batch; with `Synced`, returns once it is
+    /// on disk.
     pub async fn apply(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
+        let mut batch = WriteBatch::default();
         for op in &ops {
-            if let Op::Put(k, _) = op {
-                self.filter.insert(k);
+            match op {
+                Op::Put(k, v) => {
+                    self.filter.insert(k);
+                    batch.put(k, v);
+                }
+                Op::Delete(k) => batch.delete(k),
             }
         }
-        let (done, wait) = futures_channel::oneshot::channel();
-        let sent = match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(tx) => tx
-                .send(Job {
-                    ops,
-                    durability,
-                    done,
-                })
-                .is_ok(),
+        let synced = durability == Durability::Synced;
+        // With `synced`, LevelDB hands the log to the kernel (the env's flush
+        // does not sync it); otherwise it stays in LevelDB's buffer.
+        self.lock()
+            .write(batch, synced)
+            .map_err(|e| IndexError::Write(e.to_string()))?;
+        if !synced {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        let queued = match self
+            .syncs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some(tx) => tx.send(done).is_ok(),
             None => false,
         };
-        if !sent {
+        if !queued {
             return Err(IndexError::Write("the index is closed".into()));
         }
         match wait.await {
             Ok(res) => res.map_err(IndexError::Write),
-            Err(_) => Err(IndexError::Write("the index writer stopped".into())),
+            Err(_) => Err(IndexError::Write("the index syncer stopped".into())),
         }
     }
 
@@ -241,13 +254,17 @@ impl Index {
         Ok((page, more))
     }
 
-    /// Stops the writer after the queued writes and flushes the log.
+    /// Answers the syncs in flight, stops the syncer, and puts what relaxed
+    /// writes left in LevelDB's buffer on disk.
     pub fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(w) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = w.join();
+        self.syncs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.syncer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
         }
         let _ = self.lock().flush();
+        if let Err(e) = self.log.sync() {
+            tracing::error!(error = %e, "the index log could not be synced at close");
+        }
     }
 }
 
@@ -257,44 +274,23 @@ impl Drop for Index {
     }
 }
 
-/// The writer thread: takes every job queued, commits them as one batch,
-/// syncs once (outside the lock) if any of them asked for it, answers all.
-fn write_groups(db: &Mutex<DB>, log: &LogSync, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+/// The syncer thread: one `fdatasync` of the log for all the writes whose
+/// waiters arrived since the last one (each was appended before its waiter
+/// was queued), then their answers.
+fn sync_groups(log: &LogSync, waiters: &mpsc::Receiver<SyncWaiter>) {
+    while let Ok(first) = waiters.recv() {
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+        while let Ok(more) = waiters.try_recv() {
+            group.push(more);
         }
-        let mut batch = WriteBatch::default();
-        for job in &group {
-            for op in &job.ops {
-                match op {
-                    Op::Put(k, v) => batch.put(k, v),
-                    Op::Delete(k) => batch.delete(k),
-                }
-            }
-        }
-        let written = db
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .write(batch, true)
-            .map_err(|e| e.to_string());
-        let result = written.and_then(|()| {
-            if group.iter().any(|j| j.durability == Durability::Synced) {
-                log.sync()
-                    .map_err(|e| format!("sync of the index log: {e}"))
-            } else {
-                Ok(())
-            }
-        });
+        let result = log
+            .sync()
+            .map_err(|e| format!("sync of the index log: {e}"));
         if let Err(e) = &result {
-            tracing::error!(error = %e, "index write failed");
+            tracing::error!(error = %e, "index sync failed");
         }
-        for job in group {
-            let _ = job.done.send(result.clone());
+        for waiter in group {
+            let _ = waiter.send(result.clone());
         }
     }
 }
