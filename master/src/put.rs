@@ -92,15 +92,16 @@ async fn replicate(
     )
     .await?;
     let mut body = BodyReader::new(req.head.body);
-    loop {
-        let chunk = read_chunk(conn, &mut body).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        fanout.send(chunk).await?;
+    // The next chunk is read from the client while this one goes out.
+    let mut chunk = read_chunk(conn, &mut body).await?;
+    while !chunk.is_empty() {
         if body.is_done() {
+            fanout.send(chunk).await?;
             break;
         }
+        let (sent, next) = monoio::join!(fanout.send(chunk), read_chunk(conn, &mut body));
+        sent?;
+        chunk = next?;
     }
     Ok(fanout.finish(landed).await?.md5)
 }

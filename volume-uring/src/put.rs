@@ -106,40 +106,59 @@ async fn write_body(
     };
     let mut body = BodyReader::new(req.head.body);
     let mut hasher = crc32fast::Hasher::new();
-    let mut buf = Vec::with_capacity(capacity);
     let mut pos = 0u64;
-    loop {
-        while buf.len() < buf.capacity() {
-            let (res, b) = body.read(conn, buf).await;
-            buf = b;
-            if res? == 0 {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            return Ok(hasher.finalize());
-        }
+    let mut buf = fill(conn, &mut body, Vec::with_capacity(capacity)).await?;
+    let mut spare = Vec::new();
+    while !buf.is_empty() {
         hasher.update(&buf);
         let len = buf.len() as u64;
         if buf.len() <= DIRECT_WRITE_MAX {
             pwrite_all(&temp.fd, &buf, pos)?;
+            buf.clear();
+            if !body.is_done() {
+                buf = fill(conn, &mut body, buf).await?;
+            }
         } else {
             let file = match big_writes {
-                Some(f) => f,
+                Some(f) => &*f,
                 None => big_writes.insert(monoio::fs::File::from_std(std::fs::File::from(
                     temp.fd.try_clone()?,
                 ))?),
             };
-            let (res, b) = file.write_all_at(buf, pos).await;
-            res?;
-            buf = b;
+            // The next piece arrives while this one goes to the disk.
+            spare.reserve(capacity);
+            let next = async {
+                if body.is_done() {
+                    Ok(spare)
+                } else {
+                    fill(conn, &mut body, spare).await
+                }
+            };
+            let ((written, used), next) = monoio::join!(file.write_all_at(buf, pos), next);
+            written?;
+            spare = used;
+            spare.clear();
+            buf = next?;
         }
-        buf.clear();
         pos += len;
-        if body.is_done() {
-            return Ok(hasher.finalize());
+    }
+    Ok(hasher.finalize())
+}
+
+/// Reads body bytes into `buf` until it is full or the body ends.
+async fn fill(
+    conn: &mut Conn,
+    body: &mut BodyReader,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, VolumeError> {
+    while buf.len() < buf.capacity() {
+        let (res, b) = body.read(conn, buf).await;
+        buf = b;
+        if res? == 0 {
+            break;
         }
     }
+    Ok(buf)
 }
 
 fn pwrite_all(fd: &OwnedFd, mut data: &[u8], mut pos: u64) -> Result<(), VolumeError> {
