@@ -214,6 +214,17 @@ def timed(cmd):
     return time.perf_counter() - start
 
 
+def timed_rss(cmd):
+    """Runs `cmd`; returns (seconds, peak RSS in KiB) from wait4."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{cmd[0]} failed: {p.stderr.read().decode()}")
+    return secs, usage.ru_maxrss
+
+
 def wrk(url, duration, script=None, connections=100, threads=2, allow_errors=False):
     """Requests per second from wrk. Non-2xx/3xx answers fail the run unless
     `allow_errors` (a benchmark of 404s, say)."""

@@ -21,8 +21,8 @@ pub enum MasterError {
     Busy,
     #[error("an empty value cannot be stored")]
     LengthRequired,
-    #[error("key too long: its volume file name would be {0} bytes (the limit is 255)")]
-    KeyTooLong(usize),
+    #[error("{0}")]
+    Unstorable(String),
     #[error("more than 1000000 keys: use limit")]
     TooManyKeys,
     #[error("replica failed: {0}")]
@@ -46,7 +46,9 @@ impl MasterError {
             MasterError::MethodNotAllowed => Some(405),
             MasterError::Busy => Some(409),
             MasterError::LengthRequired => Some(411),
-            MasterError::KeyTooLong(_) => Some(414),
+            // The original had no such check; nginx answered its PUT 409 or
+            // failed, so it answered 500 after writing the soft record.
+            MasterError::Unstorable(_) => Some(400),
             MasterError::TooManyKeys => Some(413),
             MasterError::Replica(e) if e.status == Some(507) => Some(507),
             MasterError::Replica(_) | MasterError::ReplicaAnswer { .. } => Some(500),

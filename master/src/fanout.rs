@@ -1,11 +1,14 @@
 //! One stream of bytes to several volumes at once: the uploads of a PUT,
 //! and the copies of a rebalance. Each chunk is shared (not copied) by the
-//! sends, which run together; the CRC32 (and md5, if asked) of what was sent
-//! is computed on the way and checked against what each volume says it stored.
+//! sends, which run together; the CRC32 and md5 of what was sent are
+//! computed on the way, sent as trailers (volume-uring refuses a body that
+//! does not match its CRC, and keeps the md5 for rebuilds), and checked
+//! against the CRC each volume says it stored.
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use md5::{Digest, Md5};
+use volume_uring::checksum;
 
 use crate::error::MasterError;
 use crate::volume_client::{Upload, VolumeClient};
@@ -30,15 +33,14 @@ pub struct Sent {
 
 impl<'c> Fanout<'c> {
     /// Opens a PUT of `path` (after each replica's subvolume prefix) on every
-    /// replica; `len` is `None` for a chunked body.
+    /// replica; with `with_md5`, the md5 of the value is computed and sent.
     pub async fn open(
         client: &'c VolumeClient,
         replicas: &[String],
         path: &str,
-        len: Option<u64>,
         with_md5: bool,
     ) -> Result<Fanout<'c>, MasterError> {
-        let opened = join_all(replicas.iter().map(|r| client.start_put(r, path, len))).await;
+        let opened = join_all(replicas.iter().map(|r| client.start_put(r, path))).await;
         Ok(Fanout {
             replicas: replicas.to_vec(),
             uploads: opened.into_iter().collect::<Result<_, _>>()?,
@@ -48,6 +50,7 @@ impl<'c> Fanout<'c> {
         })
     }
 
+    /// Sends a piece of the value that is not its last.
     pub async fn send(&mut self, chunk: Vec<u8>) -> Result<(), MasterError> {
         self.crc.update(&chunk);
         let offload = self.sent >= HASH_OFFLOAD_AFTER;
@@ -83,13 +86,43 @@ impl<'c> Fanout<'c> {
         Ok(())
     }
 
-    /// Ends every upload and checks each answer. Replicas that stored the
-    /// value (even wrongly) are pushed to `landed`, for cleanup on failure.
-    pub async fn finish(self, landed: &mut Vec<String>) -> Result<Sent, MasterError> {
-        let sent_crc = self.crc.finalize();
-        let answers = join_all(self.uploads.into_iter().map(Upload::finish)).await;
+    /// Sends the last piece (possibly empty) with the trailers, and checks
+    /// every answer. Replicas that stored the value (even wrongly) are pushed
+    /// to `landed`, for cleanup on failure.
+    pub async fn finish(
+        self,
+        last: Vec<u8>,
+        landed: &mut Vec<String>,
+    ) -> Result<Sent, MasterError> {
+        let Fanout {
+            replicas,
+            uploads,
+            mut crc,
+            md5,
+            sent,
+        } = self;
+        crc.update(&last);
+        let sent_crc = crc.finalize();
+        let md5 = md5.map(|mut m| {
+            m.update(&last);
+            hex(&m.finalize())
+        });
+        let crc_hex = checksum::to_hex(sent_crc);
+        let crc_text = std::str::from_utf8(&crc_hex).unwrap_or_default();
+        let mut trailers = vec![(checksum::CRC_TRAILER, crc_text)];
+        if let Some(m) = &md5 {
+            trailers.push((checksum::MD5_TRAILER, m.as_str()));
+        }
+        let bytes = sent + last.len() as u64;
+        let last = Bytes::from(last);
+        let answers = join_all(
+            uploads
+                .into_iter()
+                .map(|u| u.finish(last.clone(), &trailers)),
+        )
+        .await;
         let mut failure = None;
-        for (replica, answer) in self.replicas.iter().zip(answers) {
+        for (replica, answer) in replicas.iter().zip(answers) {
             let why = match answer {
                 Ok(r) if r.status == 201 || r.status == 204 => {
                     landed.push(replica.clone());
@@ -114,9 +147,9 @@ impl<'c> Fanout<'c> {
         match failure {
             Some(e) => Err(e),
             None => Ok(Sent {
-                md5: self.md5.map(|m| hex(&m.finalize())),
+                md5,
                 crc32: sent_crc,
-                bytes: self.sent,
+                bytes,
             }),
         }
     }

@@ -88,8 +88,12 @@ async fn pump(
     lane: Rc<RefCell<LaneState>>,
     timeout: Duration,
 ) {
-    let mut retried = false;
-    'connection: loop {
+    // A connection the volume closes after answering some HEADs (nginx does
+    // after `keepalive_requests`, or when idle) is replaced and the rest are
+    // sent again. One that fails before any answer is replaced once, if it
+    // was an idle one; a fresh one that fails means the volume is not well.
+    let mut fresh_failures = 0;
+    loop {
         let idle = lane.borrow_mut().idle.take();
         let (mut conn, reused) = match idle.filter(|c| !c.peer_closed()) {
             Some(c) => (c, true),
@@ -101,17 +105,17 @@ async fn pump(
         conn.timeouts.io = timeout;
         lane.borrow_mut().written = 0;
         let mut answered = 0;
-        loop {
+        let ended = loop {
             let urls: Vec<String> = {
                 let mut st = lane.borrow_mut();
-                let fresh = st
+                let unsent = st
                     .waiting
                     .iter()
                     .skip(st.written)
                     .map(|(u, _)| u.clone())
                     .collect();
                 st.written = st.waiting.len();
-                fresh
+                unsent
             };
             for url in &urls {
                 write_head(&mut conn, "HEAD", &host, url, None);
@@ -133,16 +137,22 @@ async fn pump(
                         let _ = tx.send(Ok(reply_of(&head)));
                     }
                     if !head.keep_alive {
-                        fail_all(&lane, "the volume closed the connection");
-                        return;
+                        break None;
                     }
                 }
-                Err(_) if reused && answered == 0 && !retried => {
-                    retried = true;
-                    continue 'connection;
-                }
-                Err(e) => return fail_all(&lane, &e.to_string()),
+                Err(e) => break Some(e),
             }
+        };
+        match ended {
+            // Closed after answering: go on with a new connection.
+            None => {}
+            Some(_) if answered > 0 => {}
+            Some(_) if reused && fresh_failures == 0 => fresh_failures += 1,
+            Some(e) => return fail_all(&lane, &e.to_string()),
+        }
+        if lane.borrow().waiting.is_empty() {
+            lane.borrow_mut().pumping = false;
+            return;
         }
     }
 }

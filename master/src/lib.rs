@@ -22,6 +22,7 @@ pub mod index;
 pub mod list;
 pub mod locks;
 pub mod placement;
+pub mod progress;
 pub mod put;
 pub mod rebalance;
 pub mod rebalance_tool;

@@ -16,9 +16,19 @@ pub fn key2path(key: &[u8]) -> String {
     format!("/{:02x}/{:02x}/{b64}", digest[0], digest[1])
 }
 
-/// The length of the file name `key2path` gives `key` (its base64 form).
-pub fn file_name_len(key: &[u8]) -> usize {
-    key.len().div_ceil(3) * 4
+/// Why `key` cannot be stored as a file on a volume, if it cannot: its
+/// base64 name must fit in a file name (255 bytes), and must not begin or
+/// end with `/` (a folder; nginx and volume-uring both refuse such a PUT).
+pub fn unstorable(key: &[u8]) -> Option<String> {
+    let len = key.len().div_ceil(3) * 4;
+    if len > 255 {
+        return Some(format!(
+            "key too long: its volume file name would be {len} bytes (the limit is 255)"
+        ));
+    }
+    let name = base64::engine::general_purpose::STANDARD.encode(key);
+    (name.starts_with('/') || name.ends_with('/'))
+        .then(|| format!("this key's volume file name ({name}) would begin or end with '/'"))
 }
 
 /// The `count` replicas of `key`, best first.
@@ -67,9 +77,26 @@ mod tests {
         assert_eq!(key2path(b"helloworld"), "/fc/5e/aGVsbG93b3JsZA==");
         assert_eq!(key2path(b"/???"), "/27/6f/Lz8/Pw==");
         for key in [&b"hello"[..], b"helloworld", b"/???", b"", b"ab"] {
-            let b64 = &key2path(key)[7..];
-            assert_eq!(file_name_len(key), b64.len(), "{key:?}");
+            assert!(unstorable(key).is_none(), "{key:?}");
         }
+    }
+
+    #[test]
+    fn unstorable_keys() {
+        assert!(unstorable(&[b'k'; 189]).is_none(), "252-byte name");
+        assert!(unstorable(&[b'k'; 190]).unwrap().contains("256 bytes"));
+        assert!(
+            unstorable(b"/??11?").unwrap().contains("Lz8/MTE/"),
+            "base64 ends with /"
+        );
+        assert!(
+            unstorable(b"\xfc\xfc\xfc").is_some(),
+            "base64 begins with /"
+        );
+        assert!(
+            unstorable(b"/???").is_none(),
+            "a / inside is a nested folder, fine"
+        );
     }
 
     #[test]

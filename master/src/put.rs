@@ -13,12 +13,12 @@
 //! what it was (none, or the old soft-deleted one), and the answer is a 5xx.
 
 use futures_util::future::join_all;
-use volume_uring::http::{response, BodyKind, BodyReader, Conn};
+use volume_uring::http::{response, BodyReader, Conn};
 
 use crate::error::MasterError;
 use crate::fanout::Fanout;
 use crate::index::Durability;
-use crate::placement::{file_name_len, key2path, key2volume};
+use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::server::{Local, Req};
 
@@ -35,9 +35,8 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
     if old.as_ref().is_some_and(|r| !r.deleted) {
         return Err(MasterError::Forbidden);
     }
-    let name_len = file_name_len(req.key);
-    if name_len > 255 {
-        return Err(MasterError::KeyTooLong(name_len));
+    if let Some(why) = unstorable(req.key) {
+        return Err(MasterError::Unstorable(why));
     }
     let c = &app.cluster;
     let replicas = key2volume(req.key, &c.volumes, c.replicas, c.subvolumes);
@@ -78,32 +77,18 @@ async fn replicate(
     replicas: &[String],
     landed: &mut Vec<String>,
 ) -> Result<Option<String>, MasterError> {
-    let len = match req.head.body {
-        BodyKind::Length(n) => Some(n),
-        _ => None,
-    };
     let path = key2path(req.key);
-    let mut fanout = Fanout::open(
-        &local.client,
-        replicas,
-        &path,
-        len,
-        local.app.cluster.md5sum,
-    )
-    .await?;
+    let mut fanout = Fanout::open(&local.client, replicas, &path, local.app.cluster.md5sum).await?;
     let mut body = BodyReader::new(req.head.body);
-    // The next chunk is read from the client while this one goes out.
+    // The next chunk is read from the client while this one goes out; the
+    // last one goes with the trailers.
     let mut chunk = read_chunk(conn, &mut body).await?;
-    while !chunk.is_empty() {
-        if body.is_done() {
-            fanout.send(chunk).await?;
-            break;
-        }
+    while !body.is_done() {
         let (sent, next) = monoio::join!(fanout.send(chunk), read_chunk(conn, &mut body));
         sent?;
         chunk = next?;
     }
-    Ok(fanout.finish(landed).await?.md5)
+    Ok(fanout.finish(chunk, landed).await?.md5)
 }
 
 /// Reads up to `CHUNK` body bytes from the client.

@@ -132,7 +132,8 @@ pub async fn rebalance_key(
 }
 
 /// The replicas (record's first, then wanted ones) that hold the value, the
-/// record's own replicas first. Fails if none does.
+/// record's own replicas first. Fails if none does, or if one of the
+/// record's replicas cannot be asked.
 async fn holders(
     client: &Rc<VolumeClient>,
     rec: &Record,
@@ -145,10 +146,12 @@ async fn holders(
     let mut reference: Option<Reply> = None;
     let mut found = Vec::new();
     for (i, (replica, answer)) in candidates.iter().zip(answers).enumerate() {
-        let Ok(reply) =
-            answer.map_err(|e| tracing::warn!(error = %e, "HEAD failed during rebalance"))
-        else {
-            continue;
+        let reply = match answer {
+            Ok(reply) => reply,
+            // A replica of the record that cannot be asked may still hold the
+            // value: moving on would drop it from the record and orphan it.
+            Err(e) if i < rec.volumes.len() => return Err(e.into()),
+            Err(_) => continue,
         };
         if reply.status != 200 {
             continue;
@@ -215,24 +218,16 @@ async fn copy_to(
             why,
         });
     }
-    let mut fanout =
-        Fanout::open(client, targets, path, reply.content_length, md5.is_some()).await?;
-    loop {
-        let mut buf = Vec::with_capacity(CHUNK);
-        while buf.len() < CHUNK {
-            let (res, b) = download.read(buf).await;
-            buf = b;
-            if res? == 0 {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            break;
-        }
-        fanout.send(buf).await?;
+    let mut fanout = Fanout::open(client, targets, path, md5.is_some()).await?;
+    // The next piece is read from the source while this one goes out.
+    let mut chunk = download.read_chunk(CHUNK).await?;
+    while !download.is_done() {
+        let (sent, next) = monoio::join!(fanout.send(chunk), download.read_chunk(CHUNK));
+        sent?;
+        chunk = next?;
     }
     download.done();
-    let sent = fanout.finish(landed).await?;
+    let sent = fanout.finish(chunk, landed).await?;
     let bad = |why: String| MasterError::ReplicaAnswer {
         replica: source.to_string(),
         why,

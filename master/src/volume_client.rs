@@ -47,6 +47,8 @@ impl ClientError {
 #[derive(Debug, Clone, Copy)]
 pub struct Reply {
     pub status: u16,
+    /// A recursive listing (volume-uring's `?recursive`), not nginx's.
+    pub recursive_listing: bool,
     /// `X-Crc32`: volume-uring's CRC32 of what it stored or holds.
     pub crc32: Option<u32>,
     pub content_length: Option<u64>,
@@ -247,22 +249,16 @@ impl VolumeClient {
         self.call(host, "GET", &url, self.io_timeout, max).await
     }
 
-    /// Opens a PUT of `len` bytes (chunked when unknown); send the body with
-    /// [`Upload::send`], then [`Upload::finish`].
-    pub async fn start_put(
-        &self,
-        replica: &str,
-        path: &str,
-        len: Option<u64>,
-    ) -> Result<Upload<'_>, ClientError> {
+    /// Opens a PUT (chunked); send the body with [`Upload::send`], then
+    /// [`Upload::finish`].
+    pub async fn start_put(&self, replica: &str, path: &str) -> Result<Upload<'_>, ClientError> {
         let (host, url) = url_of(replica, path);
         let (mut conn, _) = self.checkout(host, self.io_timeout).await?;
-        write_head(&mut conn, "PUT", host, &url, Some(len));
+        write_head(&mut conn, "PUT", host, &url, Some(None));
         Ok(Upload {
             client: self,
             host: host.to_string(),
             conn,
-            chunked: len.is_none(),
         })
     }
 
@@ -357,44 +353,49 @@ async fn read_body(conn: &mut Conn, head: &ResponseHead, max: u64) -> Result<Vec
 pub(crate) fn reply_of(head: &ResponseHead) -> Reply {
     Reply {
         status: head.status,
+        recursive_listing: head.recursive_listing,
         crc32: head.crc32,
         content_length: head.content_length,
     }
 }
 
-/// A PUT in progress to one volume.
+/// A PUT in progress to one volume. The body goes chunked, so that the
+/// `X-Mkv-Crc32` and `X-Mkv-Md5` trailers can follow it: volume-uring
+/// refuses a body that does not match the CRC and keeps the md5 (nginx
+/// ignores trailers).
 pub struct Upload<'c> {
     client: &'c VolumeClient,
     pub host: String,
     conn: Conn,
-    chunked: bool,
 }
 
 impl Upload<'_> {
+    /// Sends one piece of the body.
     pub async fn send(&mut self, data: Bytes) -> Result<(), ClientError> {
-        if self.chunked {
-            let size_line = format!("{:x}\r\n", data.len());
-            self.conn.wbuf.extend_from_slice(size_line.as_bytes());
-        }
-        let sent = if data.len() <= COPY_MAX {
-            // Small: one send with what is pending (the head, say).
-            self.conn.wbuf.extend_from_slice(&data);
+        let sent = async {
+            self.push_chunk(data).await?;
             self.conn.flush().await
-        } else {
-            async {
-                self.conn.flush().await?;
-                self.conn.send(data).await?;
-                Ok::<_, HttpError>(())
-            }
-            .await
-        };
-        if self.chunked {
-            self.conn.wbuf.extend_from_slice(b"\r\n");
         }
+        .await;
         match sent {
             Ok(()) => Ok(()),
             Err(e) => Err(self.why_refused(e).await),
         }
+    }
+
+    /// Frames a chunk into the write buffer; a small one is copied there, a
+    /// large one is sent as it is (shared, not copied).
+    async fn push_chunk(&mut self, data: Bytes) -> Result<(), HttpError> {
+        let size_line = format!("{:x}\r\n", data.len());
+        self.conn.wbuf.extend_from_slice(size_line.as_bytes());
+        if data.len() <= COPY_MAX {
+            self.conn.wbuf.extend_from_slice(&data);
+        } else {
+            self.conn.flush().await?;
+            self.conn.send(data).await?;
+        }
+        self.conn.wbuf.extend_from_slice(b"\r\n");
+        Ok(())
     }
 
     /// A volume that refuses a PUT may answer and close before reading the
@@ -414,17 +415,31 @@ impl Upload<'_> {
         }
     }
 
-    /// Ends the body and reads the volume's answer.
-    pub async fn finish(mut self) -> Result<Reply, ClientError> {
-        if self.chunked {
-            self.conn.wbuf.extend_from_slice(b"0\r\n\r\n");
+    /// Sends the last piece (possibly empty) and the trailers in one write,
+    /// then reads the volume's answer.
+    pub async fn finish(
+        mut self,
+        last: Bytes,
+        trailers: &[(&str, &str)],
+    ) -> Result<Reply, ClientError> {
+        let sent = async {
+            if !last.is_empty() {
+                self.push_chunk(last).await?;
+            }
+            self.conn.wbuf.extend_from_slice(b"0\r\n");
+            for (name, value) in trailers {
+                volume_uring::http::response::header(&mut self.conn.wbuf, name, value.as_bytes());
+            }
+            self.conn.wbuf.extend_from_slice(b"\r\n");
+            self.conn.flush().await
         }
-        let head = async {
-            self.conn.flush().await?;
-            read_reply(&mut self.conn, false).await
+        .await;
+        if let Err(e) = sent {
+            return Err(self.why_refused(e).await);
         }
-        .await
-        .map_err(|e| ClientError::new(&self.host, e))?;
+        let head = read_reply(&mut self.conn, false)
+            .await
+            .map_err(|e| ClientError::new(&self.host, e))?;
         read_body(&mut self.conn, &head, 64 * 1024)
             .await
             .map_err(|e| ClientError::new(&self.host, e))?;
@@ -454,6 +469,23 @@ impl Download<'_> {
     pub async fn read(&mut self, out: Vec<u8>) -> (Result<usize, ClientError>, Vec<u8>) {
         let (res, out) = self.body.read(&mut self.conn, out).await;
         (res.map_err(|e| ClientError::new(&self.host, e)), out)
+    }
+
+    /// Reads up to `max` bytes of the body (fewer only at its end).
+    pub async fn read_chunk(&mut self, max: usize) -> Result<Vec<u8>, ClientError> {
+        let mut buf = Vec::with_capacity(max);
+        while buf.len() < max {
+            let (res, b) = self.read(buf).await;
+            buf = b;
+            if res? == 0 {
+                break;
+            }
+        }
+        Ok(buf)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.body.is_done()
     }
 
     /// Returns the connection to the pool if the body was read to its end.

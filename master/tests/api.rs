@@ -203,9 +203,18 @@ fn odd_keys(backend: Backend) {
     assert_eq!(request(a, "PUT", &longest, &[], b"fits").status, 201);
     assert_eq!(fetch(a, &longest).as_deref(), Some(&b"fits"[..]));
     let too_long = format!("/{}", "k".repeat(189));
-    assert_eq!(request(a, "PUT", &too_long, &[], b"x").status, 414);
+    assert_eq!(request(a, "PUT", &too_long, &[], b"x").status, 400);
     assert_eq!(
         request(a, "GET", &too_long, &[], b"").status,
+        404,
+        "nothing was written"
+    );
+    // base64("/??11?") = "Lz8/MTE/": a file name cannot end with '/'.
+    let r = request(a, "PUT", "/%3F%3F11%3F", &[], b"x");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("Lz8/MTE/"), "{}", r.text());
+    assert_eq!(
+        request(a, "GET", "/%3F%3F11%3F", &[], b"").status,
         404,
         "nothing was written"
     );

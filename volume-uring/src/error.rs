@@ -22,6 +22,8 @@ pub enum VolumeError {
     NameTooLong,
     #[error("no space left on the volume")]
     NoSpace,
+    #[error("{0}")]
+    BadBody(&'static str),
     #[error("i/o: {0}")]
     Io(std::io::Error),
 }
@@ -65,6 +67,7 @@ impl VolumeError {
             VolumeError::LengthRequired => Some(411),
             VolumeError::NameTooLong => Some(414),
             VolumeError::NoSpace => Some(507),
+            VolumeError::BadBody(_) => Some(400),
             VolumeError::Io(_) => Some(500),
         }
     }

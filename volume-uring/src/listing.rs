@@ -2,11 +2,12 @@
 //! writes them, byte for byte — folders first, then files, each group in
 //! byte order; names starting with `.` (our temporary files among them)
 //! left out; `type` is `directory`, `file` or `other`, following symlinks.
+//! `GET /folder/?recursive` (ours only) lists every file below, for rebuild.
 
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{AtFlags, FileType};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::conn::{Request, SERVER};
 use crate::error::VolumeError;
@@ -92,6 +93,13 @@ fn push_json_escaped(out: &mut Vec<u8>, name: &[u8]) {
 }
 
 pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<bool, VolumeError> {
+    let recursive = req
+        .head
+        .query()
+        .is_some_and(|q| q.split(|&c| c == b'&').any(|p| p == b"recursive"));
+    if recursive && !req.head.http10 {
+        return serve_recursive(conn, req, dir).await;
+    }
     let entries = read_entries(&dir)?;
     drop(dir);
     // HTTP/1.0 has no chunked encoding: the body ends with the connection.
@@ -132,6 +140,116 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     }
     conn.end_response().await?;
     Ok(keep_alive)
+}
+
+/// `GET /folder/?recursive`: every file below the folder, streamed, one
+/// entry per line, each named by its path under the folder and carrying its
+/// md5 when one is kept (`"md5":"..."`). Answers carry `X-Mkv-Listing:
+/// recursive`; nginx ignores the query and lists one folder, without that
+/// header, so a client can tell which it got. Symlinks are not followed.
+async fn serve_recursive(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    dir: OwnedFd,
+) -> Result<bool, VolumeError> {
+    let out = &mut conn.wbuf;
+    response::start(out, 200, SERVER);
+    response::header(out, "Content-Type", b"application/json");
+    response::header(out, "Transfer-Encoding", b"chunked");
+    response::header(out, "X-Mkv-Listing", b"recursive");
+    response::finish(out, req.keep_alive(), false);
+    if req.head.method == Method::Head {
+        conn.end_response().await?;
+        return Ok(req.keep_alive());
+    }
+    let mut body = Vec::with_capacity(CHUNK + 1024);
+    body.extend_from_slice(b"[\r\n");
+    let mut first = true;
+    let mut folders = vec![(dir, Vec::new())];
+    while let Some((folder, prefix)) = folders.pop() {
+        for entry in read_below(&folder, &prefix, &mut folders)? {
+            if !first {
+                body.extend_from_slice(b",\r\n");
+            }
+            first = false;
+            push_file_with_md5(&mut body, &folder, &prefix, &entry);
+            if body.len() >= CHUNK {
+                push_body(conn, &body, true);
+                body.clear();
+                conn.flush().await?;
+            }
+        }
+    }
+    body.extend_from_slice(if first {
+        b"]".as_slice()
+    } else {
+        b"\r\n]".as_slice()
+    });
+    push_body(conn, &body, true);
+    conn.wbuf.extend_from_slice(b"0\r\n\r\n");
+    conn.end_response().await?;
+    Ok(req.keep_alive())
+}
+
+/// The regular files of `folder`; its subfolders are pushed on `folders`.
+fn read_below(
+    folder: &OwnedFd,
+    prefix: &[u8],
+    folders: &mut Vec<(OwnedFd, Vec<u8>)>,
+) -> Result<Vec<Entry>, VolumeError> {
+    let mut files = Vec::new();
+    let mut reader = rustix::fs::Dir::read_from(folder)?;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name.first() == Some(&b'.') {
+            continue;
+        }
+        let Ok(stat) = rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                if let Ok(fd) = rustix::fs::openat(folder, name, flags, Mode::empty()) {
+                    let mut path = prefix.to_vec();
+                    path.extend_from_slice(name);
+                    path.push(b'/');
+                    folders.push((fd, path));
+                }
+            }
+            FileType::RegularFile => files.push(Entry {
+                name: name.to_vec(),
+                kind: FileType::RegularFile,
+                mtime: stat.st_mtime,
+                size: stat.st_size as u64,
+            }),
+            _ => {}
+        }
+    }
+    Ok(files)
+}
+
+/// A file's entry, named by its path under the listed folder, with its md5.
+fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &Entry) {
+    let mut named = Entry {
+        name: prefix.to_vec(),
+        kind: e.kind,
+        mtime: e.mtime,
+        size: e.size,
+    };
+    named.name.extend_from_slice(&e.name);
+    push_entry(out, &named);
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let md5 = rustix::fs::openat(folder, e.name.as_slice(), flags, Mode::empty())
+        .ok()
+        .and_then(crate::checksum::read_md5);
+    if let Some(md5) = md5 {
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b", \"md5\":\"");
+        out.extend_from_slice(md5.as_bytes());
+        out.extend_from_slice(b"\" }");
+    }
 }
 
 fn push_body(conn: &mut Conn, data: &[u8], chunked: bool) {

@@ -54,8 +54,22 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         conn.wbuf.extend_from_slice(response::CONTINUE);
         conn.flush().await?;
     }
-    let crc = receive(conn, req, &temp).await?;
-    if !checksum::write(temp.fd.as_fd(), crc)? {
+    let got = receive(conn, req, &temp).await?;
+    if got
+        .sent_crc
+        .is_some_and(|sent| checksum::parse_hex(sent.as_bytes()) != Some(got.crc))
+    {
+        return Err(VolumeError::BadBody(
+            "the body does not match its X-Mkv-Crc32 trailer",
+        ));
+    }
+    let crc = got.crc;
+    let kept = checksum::write(temp.fd.as_fd(), crc)?;
+    let kept = match got.md5.filter(|m| checksum::is_md5_hex(m)) {
+        Some(md5) => kept && checksum::write_md5(temp.fd.as_fd(), &md5)?,
+        None => kept,
+    };
+    if !kept {
         warn_no_xattr();
     }
     if ctx.fsync {
@@ -74,12 +88,19 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     Ok(req.keep_alive())
 }
 
-/// Streams the request body into the temporary file; returns its CRC32.
+/// What a PUT's body brought: its CRC32, and the trailers the master adds.
+struct Received {
+    crc: u32,
+    sent_crc: Option<String>,
+    md5: Option<String>,
+}
+
+/// Streams the request body into the temporary file.
 async fn receive(
     conn: &mut Conn,
     req: &Request<'_>,
     temp: &TempFile<'_>,
-) -> Result<u32, VolumeError> {
+) -> Result<Received, VolumeError> {
     let mut big_writes = None;
     let result = write_body(conn, req, temp, &mut big_writes).await;
     // Closed before answering: on io_uring a dropped file closes later, and a
@@ -99,7 +120,7 @@ async fn write_body(
     req: &Request<'_>,
     temp: &TempFile<'_>,
     big_writes: &mut Option<monoio::fs::File>,
-) -> Result<u32, VolumeError> {
+) -> Result<Received, VolumeError> {
     let capacity = match req.head.body {
         BodyKind::Length(n) => (n as usize).clamp(1, WRITE_CHUNK),
         _ => WRITE_CHUNK,
@@ -142,7 +163,11 @@ async fn write_body(
         }
         pos += len;
     }
-    Ok(hasher.finalize())
+    Ok(Received {
+        crc: hasher.finalize(),
+        sent_crc: body.trailer(checksum::CRC_TRAILER).map(str::to_string),
+        md5: body.trailer(checksum::MD5_TRAILER).map(str::to_string),
+    })
 }
 
 /// Reads body bytes into `buf` until it is full or the body ends.

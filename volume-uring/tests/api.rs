@@ -58,7 +58,13 @@ fn put_get_head_delete(driver: Driver) {
     assert!(!v.path("a/b/c").exists());
     assert_eq!(request(a, "DELETE", "/a/b/c", &[], b"").status, 404);
     assert_eq!(request(a, "GET", "/a/b/c", &[], b"").status, 404);
-    assert_eq!(request(a, "HEAD", "/a/b/c", &[], b"").status, 404);
+    // A HEAD answer has no body, errors included: the connection stays usable.
+    let mut c = Client::connect(a);
+    c.send(b"HEAD /a/b/c HTTP/1.1\r\nHost: x\r\n\r\nHEAD /a/../x HTTP/1.1\r\nHost: x\r\n\r\nGET /a/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    let h = c.read_response(true);
+    assert_eq!((h.status, h.body.len()), (404, 0));
+    assert_eq!(c.read_response(true).status, 400);
+    assert_eq!(c.read_response(false).status, 200);
 }
 
 fn crc32(b: &[u8]) -> u32 {
@@ -370,7 +376,70 @@ fn expect_continue(driver: Driver) {
     assert_eq!((r.status, r.header("connection")), (409, Some("close")));
 }
 
+fn trailers_and_recursive_listing(driver: Driver) {
+    let v = Volume::start(driver, &[]);
+    let mut c = Client::connect(v.addr());
+    let md5 = "5d41402abc4b2a76b9719d911017c592";
+    let put = |c: &mut Client, path: &str, trailers: &str| {
+        c.send(format!("PUT {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n{trailers}\r\n").as_bytes());
+        c.read_response(false)
+    };
+    let good = format!("X-Mkv-Crc32: 3610a686\r\nX-Mkv-Md5: {md5}\r\n");
+    assert_eq!(put(&mut c, "/sv01/5d/41/aGVsbG8=", &good).status, 201);
+    assert_eq!(
+        put(&mut c, "/sv01/27/6f/Lz8/Pw==", "X-Mkv-Crc32: 3610a686\r\n").status,
+        201
+    );
+    let bad = put(&mut c, "/sv02/aa/bb/Ym9ndXM=", "X-Mkv-Crc32: 00000000\r\n");
+    assert_eq!(
+        bad.status, 400,
+        "a body that does not match its CRC trailer"
+    );
+    assert_eq!(
+        request(v.addr(), "GET", "/sv02/aa/bb/Ym9ndXM=", &[], b"").status,
+        404
+    );
+    std::fs::write(v.path("sv01/stray"), b"not ours").unwrap();
+    let r = request(v.addr(), "GET", "/?recursive", &[], b"");
+    assert_eq!(
+        (r.status, r.header("x-mkv-listing")),
+        (200, Some("recursive"))
+    );
+    let text = r.text();
+    let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    lines.sort();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(r#"{ "name":"sv01/27/6f/Lz8/Pw==", "type":"file""#),
+        "{text}"
+    );
+    assert!(!lines[0].contains("md5"), "no md5 was sent for it: {text}");
+    assert!(
+        lines[1].starts_with(r#"{ "name":"sv01/5d/41/aGVsbG8=", "type":"file""#),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(&format!(r#""size":5, "md5":"{md5}" }},"#))
+            || lines[1].ends_with(&format!(r#""size":5, "md5":"{md5}" }}"#)),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(r#"{ "name":"sv01/stray", "type":"file""#),
+        "{text}"
+    );
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text).expect("the recursive listing is JSON");
+    assert_eq!(parsed.as_array().unwrap().len(), 3);
+    // Without the query, the nginx listing of one folder.
+    let plain = request(v.addr(), "GET", "/sv01/", &[], b"");
+    assert_eq!(plain.header("x-mkv-listing"), None);
+    assert!(plain
+        .text()
+        .contains(r#"{ "name":"27", "type":"directory""#));
+}
+
 on_both_drivers!(
+    trailers_and_recursive_listing,
     put_get_head_delete,
     ranges,
     conditional_get,

@@ -23,6 +23,25 @@ struct Args {
     /// Ops in all (each a PUT, a GET with its redirect, a DELETE).
     #[arg(long, default_value_t = 10_000)]
     count: usize,
+    /// Only PUT keys `/fill/N` (to fill a cluster for the rebuild and
+    /// rebalance benchmarks), each with a value of this many bytes.
+    #[arg(long)]
+    fill: Option<usize>,
+}
+
+fn fill(master: SocketAddr, next: &AtomicUsize, count: usize, size: usize) -> Result<(), String> {
+    let mut m = Client::connect(master);
+    let value = vec![b'x'; size];
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= count {
+            return Ok(());
+        }
+        let r = m.request("PUT", &format!("/fill/{i}"), &[], &value);
+        if r.status != 201 {
+            return Err(format!("PUT /fill/{i}: {}", r.status));
+        }
+    }
 }
 
 fn worker(master: SocketAddr, next: &AtomicUsize, count: usize, seed: usize) -> Result<(), String> {
@@ -68,7 +87,11 @@ fn main() {
     let workers: Vec<_> = (0..args.workers)
         .map(|_| {
             let next = next.clone();
-            std::thread::spawn(move || worker(args.master, &next, args.count, seed))
+            let fill_size = args.fill;
+            std::thread::spawn(move || match fill_size {
+                Some(size) => fill(args.master, &next, args.count, size),
+                None => worker(args.master, &next, args.count, seed),
+            })
         })
         .collect();
     for w in workers {

@@ -65,21 +65,62 @@ pub struct Cluster {
 impl Cluster {
     /// `n` volumes and a master with `args` (besides -volumes and -db).
     pub fn start(backend: Backend, n: usize, args: &[&str]) -> Cluster {
+        Cluster::start_mixed(&vec![backend; n], args)
+    }
+
+    /// One volume per entry of `backends`, and a master.
+    pub fn start_mixed(backends: &[Backend], args: &[&str]) -> Cluster {
+        let mut c = Cluster::volumes_only(backends, args);
+        c.start_master();
+        c
+    }
+
+    /// The volumes, and no master yet.
+    pub fn volumes_only(backends: &[Backend], args: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let volumes = (0..n)
-            .map(|i| start_volume(backend, tmp.path(), i))
+        let volumes = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| start_volume(*b, tmp.path(), i))
             .collect();
         let db = tmp.path().join("index");
-        let mut c = Cluster {
-            backend,
+        let master_args = args.iter().map(|s| s.to_string()).collect();
+        Cluster {
+            backend: backends[0],
             volumes,
             master: None,
             db,
             tmp,
-            master_args: args.iter().map(|s| s.to_string()).collect(),
-        };
-        c.start_master();
-        c
+            master_args,
+        }
+    }
+
+    /// Runs `mkv` with this cluster's flags and `command`, on `volumes`
+    /// (indexes into this cluster's volumes) and `db`.
+    pub fn run_tool(
+        &self,
+        volumes: &[usize],
+        db: &Path,
+        command: &[&str],
+    ) -> (std::process::ExitStatus, String, String) {
+        let names: Vec<String> = volumes.iter().map(|&i| self.volumes[i].name()).collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkv"));
+        cmd.arg("-volumes").arg(names.join(",")).arg("-db").arg(db);
+        cmd.args(&self.master_args).args(command);
+        let out = cmd.output().expect("run mkv");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status, text(out.stdout), text(out.stderr))
+    }
+
+    /// A master on `volumes` (indexes) and `db`, replacing any running one.
+    pub fn start_master_on(&mut self, volumes: &[usize], db: &Path) {
+        self.kill_master();
+        let names: Vec<String> = volumes.iter().map(|&i| self.volumes[i].name()).collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkv"));
+        cmd.args(["-port", "0", "-bind", "127.0.0.1", "-threads", "2"]);
+        cmd.arg("-volumes").arg(names.join(",")).arg("-db").arg(db);
+        cmd.args(&self.master_args).arg("server");
+        self.master = Some(Proc::start("mkv", cmd, &self.tmp.path().join("logs")));
     }
 
     pub fn volume_list(&self) -> String {

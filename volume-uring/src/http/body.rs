@@ -47,6 +47,8 @@ pub struct BodyReader {
     state: State,
     /// Body bytes handed out so far.
     pub received: u64,
+    /// Trailer fields of a chunked body (names in lower case), once read.
+    trailers: Vec<(String, String)>,
 }
 
 impl BodyReader {
@@ -60,11 +62,23 @@ impl BodyReader {
             BodyKind::Chunked => State::ChunkSize,
             BodyKind::UntilClose => State::UntilClose,
         };
-        BodyReader { state, received: 0 }
+        BodyReader {
+            state,
+            received: 0,
+            trailers: Vec::new(),
+        }
     }
 
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// A trailer field of a chunked body, once the body has been read.
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Appends the next body bytes to `out`, at most its spare capacity (which
@@ -217,11 +231,17 @@ impl BodyReader {
         if seen > MAX_TRAILERS {
             return Err(HttpError::HeadersTooLarge);
         }
-        self.state = if line.is_empty() {
-            State::Done
-        } else {
-            State::Trailers { seen }
-        };
+        if line.is_empty() {
+            self.state = State::Done;
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let (name, value) = text
+            .split_once(':')
+            .ok_or(HttpError::BadRequest("bad trailer field"))?;
+        self.trailers
+            .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        self.state = State::Trailers { seen };
         Ok(())
     }
 }

@@ -14,6 +14,8 @@ pub struct ResponseHead {
     pub crc32: Option<u32>,
     /// `Content-Length` as sent (also for HEAD, where there is no body).
     pub content_length: Option<u64>,
+    /// `X-Mkv-Listing: recursive`: volume-uring's recursive folder listing.
+    pub recursive_listing: bool,
 }
 
 /// Parses a response head from the front of `buf`; `Ok(None)` when incomplete.
@@ -50,6 +52,8 @@ pub fn parse(buf: &[u8], head_request: bool) -> Result<Option<(usize, ResponseHe
             }
         } else if h.name.eq_ignore_ascii_case(crate::checksum::CRC_HEADER) {
             out.crc32 = crate::checksum::parse_hex(v);
+        } else if h.name.eq_ignore_ascii_case("x-mkv-listing") {
+            out.recursive_listing = v.eq_ignore_ascii_case(b"recursive");
         }
     }
     let no_body = head_request || out.status == 204 || out.status == 304 || out.status / 100 == 1;

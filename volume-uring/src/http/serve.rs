@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use super::{response, Conn, RequestHead, Timeouts};
+use super::{response, Conn, Method, RequestHead, Timeouts};
 
 /// What a server does with one request.
 #[allow(async_fn_in_trait)] // the services run on one thread: no Send needed
@@ -103,6 +103,15 @@ where
     }
 }
 
+fn strip_body(out: &mut Vec<u8>, answer_start: usize) {
+    if let Some(end) = out[answer_start..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+    {
+        out.truncate(answer_start + end + 4);
+    }
+}
+
 pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
     let _ = stream.set_nodelay(true);
     let mut conn = Conn::new(stream, svc.timeouts());
@@ -139,6 +148,10 @@ pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
                 let keep = head.keep_alive && !svc.shutting_down() && !head.body.has_bytes();
                 conn.wbuf.truncate(mark);
                 svc.write_error(&mut conn.wbuf, code, &e, keep, head.http10);
+                if head.method == Method::Head {
+                    // The head says how long the body would be; none follows.
+                    strip_body(&mut conn.wbuf, mark);
+                }
                 if conn.flush().await.is_err() || !keep {
                     break;
                 }
