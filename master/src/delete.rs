@@ -39,18 +39,16 @@ pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(),
 }
 
 pub async fn unlink(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
-    let app = &local.app;
-    let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
-    let rec = app
-        .index
-        .get(req.key)?
-        .filter(|r| !r.deleted)
-        .ok_or(MasterError::NotFound)?;
+    let (_lock, rec) = local.lock_live(req.key)?;
     let soft = Record {
         deleted: true,
         ..rec
     };
-    app.index.put(req.key, &soft, Durability::Synced).await?;
+    local
+        .app
+        .index
+        .put(req.key, &soft, Durability::Synced)
+        .await?;
     req.plain(&mut conn.wbuf, 204);
     Ok(())
 }

@@ -15,13 +15,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    volume_uring::runtime::init_logging();
     let result = match &cli.command {
         Command::Server => cluster_or_exit(&cli.flags).and_then(|c| serve(&cli.flags, c)),
         Command::Rebuild(args) => {

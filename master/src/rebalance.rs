@@ -52,12 +52,7 @@ impl Moved {
 /// `REBALANCE /key`: 204 once moved, 404 for a missing or unlinked key.
 pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
-    let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
-    let rec = app
-        .index
-        .get(req.key)?
-        .filter(|r| !r.deleted)
-        .ok_or(MasterError::NotFound)?;
+    let (_lock, rec) = local.lock_live(req.key)?;
     rebalance_key(
         &local.client,
         &app.index,

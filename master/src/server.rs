@@ -14,7 +14,8 @@ use volume_uring::runtime::{self, DriverKind, Shutdown};
 use crate::config::Cluster;
 use crate::error::MasterError;
 use crate::index::Index;
-use crate::locks::KeyLocks;
+use crate::locks::{KeyGuard, KeyLocks};
+use crate::record::Record;
 use crate::router::{self, Op};
 use crate::volume_client::VolumeClient;
 use crate::{delete, get, list, put, rebalance};
@@ -53,6 +54,19 @@ pub struct Local {
 }
 
 impl Local {
+    /// The key's write lock (409 if taken) and its live record (404 if
+    /// missing or unlinked).
+    pub fn lock_live(&self, key: &[u8]) -> Result<(KeyGuard<'_>, Record), MasterError> {
+        let lock = self.app.locks.try_lock(key).ok_or(MasterError::Busy)?;
+        let rec = self
+            .app
+            .index
+            .get(key)?
+            .filter(|r| !r.deleted)
+            .ok_or(MasterError::NotFound)?;
+        Ok((lock, rec))
+    }
+
     pub fn new(app: Arc<App>) -> Local {
         let client = VolumeClient::new(app.cluster.voltimeout, VOLUME_IO_TIMEOUT);
         Local {

@@ -62,13 +62,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    runtime::init_logging();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Scrub { dir }) => run_scrub(&dir),

@@ -233,6 +233,17 @@ pub fn yield_now() -> impl Future<Output = ()> {
     YieldNow(false)
 }
 
+/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
 /// Waits for SIGINT or SIGTERM on a helper thread, then triggers `shutdown`.
 pub fn on_signal(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
