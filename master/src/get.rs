@@ -13,12 +13,7 @@ use crate::placement::{key2path, key2volume, needs_rebalance};
 use crate::record::Record;
 use crate::server::{Local, Req};
 
-pub async fn serve(
-    local: &Local,
-    conn: &mut Conn,
-    req: &Req<'_>,
-    _head_only: bool,
-) -> Result<(), MasterError> {
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
     let Some(raw) = app.index.get_raw(req.key) else {
         return missing(local, conn, req, None);

@@ -4,7 +4,8 @@
 //! - `router`: method + query → an operation.
 //! - `get` (GET/HEAD), `put`, `delete` (DELETE/UNLINK), `list`, `rebalance`.
 //! - `fanout`: one stream to several volumes (PUT, rebalance copies).
-//! - `volume_client`: pooled keep-alive HTTP client for volumes.
+//! - `volume_client`: pooled keep-alive HTTP client for volumes; `transfer`:
+//!   its streaming uploads and downloads; `head_lanes`: its pipelined HEADs.
 //! - `placement` (key2path, key2volume), `record` (the index value codec).
 //! - `index`: the only code that touches LevelDB (durable env, group commit).
 //! - `locks`: per-key write locks.
@@ -30,4 +31,5 @@ pub mod rebuild;
 pub mod record;
 pub mod router;
 pub mod server;
+pub mod transfer;
 pub mod volume_client;

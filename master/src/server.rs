@@ -138,17 +138,19 @@ impl Service for Local {
         keep_alive: bool,
         http10: bool,
     ) {
-        let text = match code {
-            403 | 404 | 405 | 409 | 411 => String::new(),
-            _ => format!("{e}\n"),
+        let (content_type, text) = match code {
+            403 | 404 | 405 | 409 | 411 => (None, String::new()),
+            _ => (Some("text/plain"), format!("{e}\n")),
         };
-        response::start(out, code, SERVER);
-        if !text.is_empty() {
-            response::header(out, "Content-Type", b"text/plain");
-        }
-        response::header_num(out, "Content-Length", text.len() as u64);
-        response::finish(out, keep_alive, http10);
-        out.extend_from_slice(text.as_bytes());
+        response::simple(
+            out,
+            code,
+            SERVER,
+            content_type,
+            text.as_bytes(),
+            keep_alive,
+            http10,
+        );
     }
 
     async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
@@ -186,8 +188,8 @@ impl Local {
             keep_alive,
         };
         match op {
-            Op::Get => get::serve(self, conn, &req, false).await?,
-            Op::Head => get::serve(self, conn, &req, true).await?,
+            // A HEAD's answer is a GET's (a 302 has no body either way).
+            Op::Get | Op::Head => get::serve(self, conn, &req).await?,
             Op::Put => put::serve(self, conn, &req).await?,
             Op::Delete => delete::delete(self, conn, &req).await?,
             Op::Unlink => delete::unlink(self, conn, &req).await?,

@@ -167,10 +167,3 @@ impl Drop for Proc {
         }
     }
 }
-
-/// Reads a child's stdout to the end (for short-lived commands).
-pub fn run(mut cmd: Command) -> (ExitStatus, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run command");
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status, text(out.stdout), text(out.stderr))
-}

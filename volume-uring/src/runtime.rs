@@ -6,10 +6,8 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use monoio::time::TimeDriver;
@@ -214,23 +212,6 @@ where
         }
     }
     Ok((handles, kind))
-}
-
-/// Lets other tasks on this thread run (monoio has no `yield_now`).
-pub fn yield_now() -> impl Future<Output = ()> {
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
-                return Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-    YieldNow(false)
 }
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.

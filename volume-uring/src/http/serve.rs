@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use super::{response, Conn, Method, RequestHead, Timeouts};
+use super::{Conn, Method, RequestHead, Timeouts};
 
 /// What a server does with one request.
 #[allow(async_fn_in_trait)] // the services run on one thread: no Send needed
@@ -28,7 +28,7 @@ pub trait Service {
     /// The status an error is answered with; `None` closes the connection.
     fn error_status(&self, e: &Self::Error) -> Option<u16>;
 
-    /// Writes the answer for an error (by default, its text as the body).
+    /// Writes the whole answer for an error into `out`.
     fn write_error(
         &self,
         out: &mut Vec<u8>,
@@ -36,18 +36,7 @@ pub trait Service {
         e: &dyn Display,
         keep_alive: bool,
         http10: bool,
-    ) {
-        let text = format!("{e}\n");
-        response::simple(
-            out,
-            code,
-            self.name(),
-            Some("text/plain"),
-            text.as_bytes(),
-            keep_alive,
-            http10,
-        );
-    }
+    );
 }
 
 thread_local! {
