@@ -13,6 +13,7 @@
 //! - `runtime`: monoio runtimes, reuse-port listeners, signals (shared too).
 //! - `error`: the crate's errors and their statuses.
 
+pub mod aligned;
 pub mod checksum;
 pub mod conn;
 pub mod delete;

@@ -243,7 +243,7 @@ fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &En
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let md5 = rustix::fs::openat(folder, e.name.as_slice(), flags, Mode::empty())
         .ok()
-        .and_then(crate::checksum::read_md5);
+        .and_then(|fd| crate::checksum::read_sums(fd).md5);
     if let Some(md5) = md5 {
         out.truncate(out.len() - 2);
         out.extend_from_slice(b", \"md5\":\"");

@@ -23,6 +23,7 @@ use futures_util::future::join_all;
 use rustix::fs::{Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
+use crate::aligned::{self, AlignedBuf};
 use crate::conn::{self, Request, TEMP_PREFIX};
 use crate::error::VolumeError;
 use crate::fspath::split_parent;
@@ -34,6 +35,8 @@ use crate::{checksum, runtime};
 const WRITE_CHUNK: usize = 512 * 1024;
 /// Writes up to this size are plain `pwrite`s; larger ones io_uring writes.
 const DIRECT_WRITE_MAX: usize = 64 * 1024;
+/// A body's bytes past this offset bypass the page cache (`O_DIRECT`).
+const DIRECT_IO_FROM: u64 = 8 << 20;
 
 pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool, VolumeError> {
     if req.dir_wanted || req.rel.is_empty() {
@@ -64,12 +67,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         ));
     }
     let crc = got.crc;
-    let kept = checksum::write(temp.fd.as_fd(), crc)?;
-    let kept = match got.md5.filter(|m| checksum::is_md5_hex(m)) {
-        Some(md5) => kept && checksum::write_md5(temp.fd.as_fd(), &md5)?,
-        None => kept,
-    };
-    if !kept {
+    if !checksum::write(temp.fd.as_fd(), crc, got.md5.as_deref())? {
         warn_no_xattr();
     }
     if ctx.fsync {
@@ -105,8 +103,8 @@ async fn receive(
     let result = write_body(conn, req, temp, &mut big_writes).await;
     // Closed before answering: on io_uring a dropped file closes later, and a
     // failed upload's space must be free by the time the client hears of it.
-    if let Some(file) = big_writes {
-        let _ = file.close().await;
+    if let Some(writes) = big_writes {
+        writes.close().await;
     }
     result
 }
@@ -115,11 +113,12 @@ async fn receive(
 /// the page cache, cheaper than an io_uring write the kernel would hand to a
 /// worker thread); larger ones as io_uring writes through `big_writes`
 /// (opened on first need), so the thread never waits on a throttled disk.
+/// While a piece is written, the next one is received.
 async fn write_body(
     conn: &mut Conn,
     req: &Request<'_>,
     temp: &TempFile<'_>,
-    big_writes: &mut Option<monoio::fs::File>,
+    big_writes: &mut Option<BigWrites>,
 ) -> Result<Received, VolumeError> {
     let capacity = match req.head.body {
         BodyKind::Length(n) => (n as usize).clamp(1, WRITE_CHUNK),
@@ -140,13 +139,10 @@ async fn write_body(
                 buf = fill(conn, &mut body, buf).await?;
             }
         } else {
-            let file = match big_writes {
-                Some(f) => &*f,
-                None => big_writes.insert(monoio::fs::File::from_std(std::fs::File::from(
-                    temp.fd.try_clone()?,
-                ))?),
+            let writes = match big_writes {
+                Some(w) => w,
+                None => big_writes.insert(BigWrites::open(temp)?),
             };
-            // The next piece arrives while this one goes to the disk.
             spare.reserve(capacity);
             let next = async {
                 if body.is_done() {
@@ -155,9 +151,22 @@ async fn write_body(
                     fill(conn, &mut body, spare).await
                 }
             };
-            let ((written, used), next) = monoio::join!(file.write_all_at(buf, pos), next);
-            written?;
-            spare = used;
+            // Each branch gives back the buffer the next piece can go into.
+            let whole_blocks = pos % aligned::ALIGN as u64 == 0;
+            let (freed, next) = if pos >= DIRECT_IO_FROM && whole_blocks && writes.direct(temp) {
+                // The piece is copied out, so its buffer is free at once.
+                let aligned = buf.len() / aligned::ALIGN * aligned::ALIGN;
+                let mut copy = writes.aligned.take().expect("the aligned buffer is back");
+                copy.set(&buf[..aligned]);
+                // Only the body's last piece has a tail that is not a whole block.
+                pwrite_all(&temp.fd, &buf[aligned..], pos + aligned as u64)?;
+                let freed = std::mem::take(&mut buf);
+                let (written, next) = monoio::join!(writes.write_direct(copy, pos), next);
+                (written.map(|()| freed), next)
+            } else {
+                monoio::join!(writes.write(std::mem::take(&mut buf), pos), next)
+            };
+            spare = freed?;
             spare.clear();
             buf = next?;
         }
@@ -168,6 +177,86 @@ async fn write_body(
         sent_crc: body.trailer(checksum::CRC_TRAILER).map(str::to_string),
         md5: body.trailer(checksum::MD5_TRAILER).map(str::to_string),
     })
+}
+
+/// The io_uring files large pieces are written through: the temporary file
+/// through the page cache, and past `DIRECT_IO_FROM` the same file opened
+/// with `O_DIRECT`: a copy into the page cache costs more CPU here than
+/// receiving the bytes, and a value of gigabytes would push everything
+/// else out of the cache. Where `O_DIRECT` is refused, the page cache it is.
+struct BigWrites {
+    buffered: monoio::fs::File,
+    direct: Direct,
+    aligned: Option<AlignedBuf>,
+}
+
+enum Direct {
+    NotTried,
+    On(monoio::fs::File),
+    Unavailable,
+}
+
+impl BigWrites {
+    fn open(temp: &TempFile<'_>) -> Result<BigWrites, VolumeError> {
+        let buffered = std::fs::File::from(temp.fd.try_clone()?);
+        Ok(BigWrites {
+            buffered: monoio::fs::File::from_std(buffered)?,
+            direct: Direct::NotTried,
+            aligned: None,
+        })
+    }
+
+    /// Whether pieces go in with `O_DIRECT`, opening the file so on first need.
+    fn direct(&mut self, temp: &TempFile<'_>) -> bool {
+        if let Direct::NotTried = self.direct {
+            let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC;
+            let opened = rustix::fs::openat(temp.dir, temp.name.as_slice(), flags, Mode::empty())
+                .map_err(std::io::Error::from)
+                .and_then(|fd| monoio::fs::File::from_std(std::fs::File::from(fd)));
+            self.direct = match opened {
+                Ok(file) => {
+                    self.aligned = Some(AlignedBuf::new(WRITE_CHUNK));
+                    Direct::On(file)
+                }
+                Err(_) => Direct::Unavailable,
+            };
+        }
+        matches!(self.direct, Direct::On(_))
+    }
+
+    async fn write(&self, buf: Vec<u8>, pos: u64) -> Result<Vec<u8>, VolumeError> {
+        let (res, buf) = self.buffered.write_all_at(buf, pos).await;
+        res?;
+        Ok(buf)
+    }
+
+    /// Writes `buf` (whole blocks) with `O_DIRECT`; where the filesystem
+    /// refuses it after all (EINVAL: an alignment it needs larger than
+    /// ours), through the page cache from then on.
+    async fn write_direct(&mut self, buf: AlignedBuf, pos: u64) -> Result<(), VolumeError> {
+        let Direct::On(file) = &self.direct else {
+            unreachable!("write_direct without an O_DIRECT file")
+        };
+        let (mut res, buf) = file.write_all_at(buf, pos).await;
+        let buf = match res {
+            Err(ref e) if e.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {
+                self.direct = Direct::Unavailable;
+                let (retry, buf) = self.buffered.write_all_at(buf, pos).await;
+                res = retry;
+                buf
+            }
+            _ => buf,
+        };
+        self.aligned = Some(buf);
+        Ok(res?)
+    }
+
+    async fn close(self) {
+        let _ = self.buffered.close().await;
+        if let Direct::On(file) = self.direct {
+            let _ = file.close().await;
+        }
+    }
 }
 
 /// Reads body bytes into `buf` until it is full or the body ends.
