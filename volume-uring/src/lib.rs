@@ -20,6 +20,7 @@ pub mod delete;
 pub mod error;
 pub mod fspath;
 pub mod get;
+pub mod group_sync;
 pub mod http;
 pub mod listing;
 pub mod put;

@@ -2,16 +2,15 @@
 //! CRC32 computed on the way; the file is then renamed over the target, so a
 //! reader sees the old file, the new file, or nothing — never a partial one.
 //!
-//! Crash ordering with `fsync` on (the default), before the 201/204:
-//! 1. the bytes and the CRC xattr are written to `.mkv-tmp-…` and fsynced;
+//! Crash ordering with fsync on (the default), before the 201/204:
+//! 1. the bytes and the CRC xattr are written to `.mkv-tmp-…`, and synced;
 //! 2. the temporary file is renamed over the target;
-//! 3. the folder is fsynced, making the rename durable.
+//! 3. a second sync makes the rename, and any folders made for it, durable.
 //!
 //! A crash before 3 leaves the old file (or none) and perhaps a hidden
-//! temporary file, never a visible partial one. Folders created on the way
-//! are fsynced into their parents in step 3 too. The fsyncs run as io_uring
-//! ops (or on a thread pool on the epoll driver), never blocking the thread,
-//! so concurrent uploads share the filesystem's journal commits.
+//! temporary file, never a visible partial one. The syncs are group commits
+//! (`group_sync`): the uploads in flight share them, and the runtime thread
+//! never blocks on one.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -19,17 +18,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::future::join_all;
 use rustix::fs::{Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::aligned::{self, AlignedBuf};
+use crate::checksum;
 use crate::conn::{self, Request, TEMP_PREFIX};
 use crate::error::VolumeError;
 use crate::fspath::split_parent;
 use crate::http::{response, BodyKind, BodyReader, Conn};
 use crate::server::Ctx;
-use crate::{checksum, runtime};
 
 /// Bytes gathered from the socket before each write to the file.
 const WRITE_CHUNK: usize = 512 * 1024;
@@ -51,7 +49,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         BodyKind::Length(n) => ensure_space(ctx, n)?,
         _ => {}
     }
-    let (dir, new_folders) = ctx.root.open_parent(req.rel, true)?;
+    let dir = ctx.root.open_parent(req.rel, true)?;
     let temp = TempFile::create(ctx, &dir, req.rel)?;
     if req.head.expect_continue {
         conn.wbuf.extend_from_slice(response::CONTINUE);
@@ -70,16 +68,14 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     if !checksum::write(temp.fd.as_fd(), crc, got.md5.as_deref())? {
         warn_no_xattr();
     }
-    if ctx.fsync {
-        runtime::fsync(&temp.fd).await?;
+    if let Some(sync) = &ctx.sync {
+        sync.sync().await?;
     }
     let replaced = rename_into_place(&dir, &temp.name, name)?;
     temp.disarm();
-    if ctx.fsync {
-        let folders = new_folders.iter().chain(std::iter::once(&dir));
-        for synced in join_all(folders.map(runtime::fsync)).await {
-            synced?;
-        }
+    if let Some(sync) = &ctx.sync {
+        // The rename, and any folders made for it.
+        sync.sync().await?;
     }
     conn::empty_response(conn, req, if replaced { 204 } else { 201 }, Some(crc));
     conn.end_response().await?;

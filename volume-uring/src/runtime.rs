@@ -61,8 +61,8 @@ pub fn build() -> std::io::Result<(Runtime, DriverKind)> {
     Ok((rt.into(), DriverKind::Epoll))
 }
 
-/// Threads for the syscalls that block with no async form on the epoll
-/// driver (fsync), shared by all runtimes of the process.
+/// Threads for file I/O on the epoll driver (monoio runs its file ops
+/// there), shared by all runtimes of the process.
 fn blocking_pool() -> Box<dyn monoio::blocking::ThreadPool + Send> {
     static POOL: std::sync::OnceLock<monoio::blocking::DefaultThreadPool> =
         std::sync::OnceLock::new();
@@ -70,22 +70,6 @@ fn blocking_pool() -> Box<dyn monoio::blocking::ThreadPool + Send> {
         POOL.get_or_init(|| monoio::blocking::DefaultThreadPool::new(8))
             .clone(),
     )
-}
-
-/// `fsync` without blocking the runtime thread: an io_uring op, or a call
-/// on the blocking pool on the epoll driver. Concurrent fsyncs of many
-/// uploads then share the filesystem's journal commits.
-pub async fn fsync(fd: &std::os::fd::OwnedFd) -> std::io::Result<()> {
-    let dup = fd.try_clone()?;
-    if monoio::utils::is_legacy() {
-        let done = monoio::spawn_blocking(move || rustix::fs::fsync(&dup)).await;
-        done.map_err(|_| std::io::Error::other("the fsync thread failed"))?
-            .map_err(Into::into)
-    } else {
-        monoio::fs::File::from_std(std::fs::File::from(dup))?
-            .sync_all()
-            .await
-    }
 }
 
 /// Binds `threads` listeners on one address with `SO_REUSEPORT`, so each

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::fspath::Root;
+use crate::group_sync::GroupSync;
 use crate::http::Timeouts;
 use crate::runtime::{self, DriverKind, Shutdown};
 
@@ -17,7 +18,7 @@ pub struct Config {
     pub dir: PathBuf,
     pub addr: SocketAddr,
     pub threads: usize,
-    /// A 201/204 means the bytes are on disk (fsync of file and folder).
+    /// A 201/204 means the bytes are on disk (see `group_sync`).
     pub fsync: bool,
     pub timeouts: Timeouts,
     /// How long a shutdown waits for requests in flight before cutting them off.
@@ -27,7 +28,8 @@ pub struct Config {
 /// Shared, read-only state of a running volume.
 pub struct Ctx {
     pub root: Root,
-    pub fsync: bool,
+    /// Where durable writes wait to be on disk; `None` with `--no-fsync`.
+    pub sync: Option<GroupSync>,
     pub timeouts: Timeouts,
     pub grace: Duration,
     pub shutdown: Arc<Shutdown>,
@@ -80,9 +82,13 @@ impl Server {
         let listeners = runtime::bind_listeners(config.addr, config.threads)?;
         let addr = listeners[0].local_addr()?;
         let shutdown = Shutdown::new();
+        let sync = match config.fsync {
+            true => Some(GroupSync::start(root.fd().try_clone_to_owned()?)?),
+            false => None,
+        };
         let ctx = Arc::new(Ctx {
             root,
-            fsync: config.fsync,
+            sync,
             timeouts: config.timeouts,
             grace: config.grace,
             shutdown: shutdown.clone(),
