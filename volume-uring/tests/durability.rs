@@ -266,13 +266,13 @@ fn full_disk_is_507(driver: Driver) {
     let mnt = tmp.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
         .arg(&mnt)
         .status()
         .unwrap();
     assert!(
         status.success(),
-        "this test mounts a 4 MiB tmpfs and needs root"
+        "this test mounts a 12 MiB tmpfs and needs root"
     );
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
@@ -284,13 +284,14 @@ fn full_disk_is_507(driver: Driver) {
     let v = Volume::start_at(tmp, mnt.clone(), driver, &[]);
     // Known length: refused before a byte is read.
     let mut c = Client::connect(v.addr());
-    c.send(b"PUT /too/big HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\nExpect: 100-continue\r\n\r\n");
+    c.send(b"PUT /too/big HTTP/1.1\r\nHost: x\r\nContent-Length: 16777216\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(c.read_response(false).status, 507);
-    // Unknown length: fails when the disk fills, and cleans up.
+    // Unknown length: fails when the disk fills (past 8 MiB, in the part
+    // written with O_DIRECT), and cleans up.
     let mut c = Client::connect(v.addr());
     c.send(b"PUT /also/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
     let piece = vec![b'z'; 1 << 20];
-    for _ in 0..8 {
+    for _ in 0..16 {
         let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
         chunk.extend_from_slice(&piece);
         chunk.extend_from_slice(b"\r\n");
