@@ -3,7 +3,7 @@
 //! key when dropped, on every path out of a handler.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 const SHARDS: usize = 16;
@@ -21,9 +21,7 @@ pub struct KeyGuard<'a> {
 
 impl KeyLocks {
     fn shard(&self, key: &[u8]) -> &Mutex<HashSet<Vec<u8>>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[h.finish() as usize % SHARDS]
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
     /// The key's lock, unless someone holds it.

@@ -43,7 +43,7 @@ pub fn key2volume(key: &[u8], volumes: &[String], count: usize, subvolumes: u32)
         })
         .collect();
     // Highest score first; a stable sort keeps ties in the given order.
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
     scored
         .into_iter()
         .take(count)

@@ -19,9 +19,9 @@ fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
         let e = e.unwrap();
         let to = dst.join(e.file_name());
         std::fs::copy(e.path(), &to).unwrap();
-        let mut perm = std::fs::metadata(&to).unwrap().permissions();
-        perm.set_readonly(false);
-        std::fs::set_permissions(&to, perm).unwrap();
+        // The copies must be writable by their owner (LevelDB opens them so).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     (tmp, dst)
 }

@@ -73,11 +73,13 @@ impl Index {
     /// goes to LevelDB.
     pub fn open(path: &Path, filter: bool) -> Result<Arc<Index>, IndexError> {
         let log = LogSync::default();
-        let mut opts = Options::default();
-        opts.create_if_missing = true;
-        // Snappy, as goleveldb writes by default.
-        opts.compressor = 1;
-        opts.env = std::rc::Rc::new(Box::new(DurableEnv::new(log.clone())));
+        let opts = Options {
+            create_if_missing: true,
+            // Snappy, as goleveldb writes by default.
+            compressor: 1,
+            env: std::rc::Rc::new(Box::new(DurableEnv::new(log.clone()))),
+            ..Options::default()
+        };
         let open_err = |msg: String| IndexError::Open {
             path: path.display().to_string(),
             msg,

@@ -20,10 +20,10 @@ pub enum Backend {
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod volume_uring_volumes {
-            $( #[test] fn $name() { super::$name(crate::common::Backend::VolumeUring) } )*
+            $( #[test] fn $name() { super::$name($crate::common::Backend::VolumeUring) } )*
         }
         mod nginx_volumes {
-            $( #[test] fn $name() { super::$name(crate::common::Backend::Nginx) } )*
+            $( #[test] fn $name() { super::$name($crate::common::Backend::Nginx) } )*
         }
     };
 }

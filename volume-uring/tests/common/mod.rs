@@ -19,10 +19,10 @@ pub enum Driver {
 macro_rules! on_both_drivers {
     ($($name:ident),* $(,)?) => {
         mod io_uring {
-            $( #[test] fn $name() { super::$name(crate::common::Driver::IoUring) } )*
+            $( #[test] fn $name() { super::$name($crate::common::Driver::IoUring) } )*
         }
         mod epoll {
-            $( #[test] fn $name() { super::$name(crate::common::Driver::Epoll) } )*
+            $( #[test] fn $name() { super::$name($crate::common::Driver::Epoll) } )*
         }
     };
 }
