@@ -11,11 +11,11 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
     if req.dir_wanted || req.rel.is_empty() {
         return Err(VolumeError::Conflict("folders are not deleted"));
     }
-    let dir = ctx.root.open_parent(req.rel, false)?;
+    let (dir, _) = ctx.root.open_parent(req.rel, false)?;
     let (_, name) = split_parent(req.rel);
     rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty())?;
     if let Some(sync) = &ctx.sync {
-        sync.sync().await?;
+        sync.sync(&[&dir]).await?;
     }
     conn::empty_response(conn, req, 204, None);
     conn.end_response().await?;

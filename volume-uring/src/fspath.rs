@@ -156,12 +156,18 @@ impl Root {
     }
 
     /// Opens the folder that holds `rel`, creating missing folders when
-    /// `create` is set (a durable PUT's sync covers them: see `group_sync`).
-    pub fn open_parent(&self, rel: &[u8], create: bool) -> Result<OwnedFd, VolumeError> {
+    /// `create` is set. Also returns the folders that gained an entry (the
+    /// parents of new folders): they must be synced for the new folders to
+    /// survive a power loss.
+    pub fn open_parent(
+        &self,
+        rel: &[u8],
+        create: bool,
+    ) -> Result<(OwnedFd, Vec<OwnedFd>), VolumeError> {
         let (parent, _) = split_parent(rel);
         let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY;
         match self.open_beneath(self.fd(), parent, dir_flags) {
-            Ok(fd) => return Ok(fd),
+            Ok(fd) => return Ok((fd, Vec::new())),
             Err(Errno::NOENT) if create => {}
             Err(e) => return Err(e.into()),
         }
@@ -172,14 +178,20 @@ impl Root {
             Ok(fd) if !last.is_empty() => (fd, last),
             _ => (self.open_beneath(self.fd(), b"", dir_flags)?, parent),
         };
+        let mut changed = Vec::new();
         for segment in todo.split(|&c| c == b'/') {
-            match rustix::fs::mkdirat(&cur, segment, Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(Errno::EXIST) => {}
+            let created = match rustix::fs::mkdirat(&cur, segment, Mode::from_raw_mode(0o755)) {
+                Ok(()) => true,
+                Err(Errno::EXIST) => false,
                 Err(e) => return Err(e.into()),
+            };
+            let next = self.open_beneath(cur.as_fd(), segment, dir_flags)?;
+            if created {
+                changed.push(cur);
             }
-            cur = self.open_beneath(cur.as_fd(), segment, dir_flags)?;
+            cur = next;
         }
-        Ok(cur)
+        Ok((cur, changed))
     }
 }
 

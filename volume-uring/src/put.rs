@@ -49,7 +49,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         BodyKind::Length(n) => ensure_space(ctx, n)?,
         _ => {}
     }
-    let dir = ctx.root.open_parent(req.rel, true)?;
+    let (dir, new_folders) = ctx.root.open_parent(req.rel, true)?;
     let temp = TempFile::create(ctx, &dir, req.rel)?;
     if req.head.expect_continue {
         conn.wbuf.extend_from_slice(response::CONTINUE);
@@ -69,13 +69,14 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, ctx: &Ctx) -> Result<bool
         warn_no_xattr();
     }
     if let Some(sync) = &ctx.sync {
-        sync.sync().await?;
+        sync.sync(&[&temp.fd]).await?;
     }
     let replaced = rename_into_place(&dir, &temp.name, name)?;
     temp.disarm();
     if let Some(sync) = &ctx.sync {
         // The rename, and any folders made for it.
-        sync.sync().await?;
+        let folders: Vec<&OwnedFd> = new_folders.iter().chain([&dir]).collect();
+        sync.sync(&folders).await?;
     }
     conn::empty_response(conn, req, if replaced { 204 } else { 201 }, Some(crc));
     conn.end_response().await?;
