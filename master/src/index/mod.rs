@@ -65,6 +65,8 @@ pub struct Index {
     log: LogSync,
     /// Answers "certainly not here" for most missing keys without the lock.
     pub filter: KeyFilter,
+    /// This index, for the threads it starts.
+    me: std::sync::Weak<Index>,
 }
 
 impl Index {
@@ -72,6 +74,10 @@ impl Index {
     /// loads every key into the miss filter; until it is done, every lookup
     /// goes to LevelDB.
     pub fn open(path: &Path, filter: bool) -> Result<Arc<Index>, IndexError> {
+        Self::open_with(path, filter.then(KeyFilter::new))
+    }
+
+    fn open_with(path: &Path, filter: Option<KeyFilter>) -> Result<Arc<Index>, IndexError> {
         let log = LogSync::default();
         let opts = Options {
             create_if_missing: true,
@@ -100,25 +106,52 @@ impl Index {
             .name("index-syncer".into())
             .spawn(move || sync_groups(&syncer_log, &rx))
             .map_err(|e| open_err(e.to_string()))?;
-        let index = Arc::new(Index {
+        let index = Arc::new_cyclic(|me| Index {
             db: Mutex::new(db),
             syncs: Mutex::new(Some(tx)),
             syncer: Mutex::new(Some(syncer)),
             log,
-            filter: KeyFilter::new(),
+            filter: filter.unwrap_or_else(KeyFilter::off),
+            me: me.clone(),
         });
-        if filter {
-            let bg = index.clone();
-            std::thread::Builder::new()
-                .name("index-filter".into())
-                .spawn(move || {
-                    if let Err(e) = bg.filter.fill(&bg) {
-                        tracing::warn!(error = %e, "the miss filter could not be loaded; misses use LevelDB");
-                    }
-                })
+        if !index.filter.is_off() {
+            index
+                .spawn_filter_scan()
                 .map_err(|e| open_err(e.to_string()))?;
         }
         Ok(index)
+    }
+
+    /// Scans every key into a new miss filter on a thread of its own (at
+    /// startup, and when the filter is full).
+    fn spawn_filter_scan(&self) -> std::io::Result<()> {
+        let Some(index) = self.me.upgrade() else {
+            return Ok(());
+        };
+        std::thread::Builder::new()
+            .name("index-filter".into())
+            .spawn(move || {
+                index.lock_then(|| index.filter.begin_scan());
+                let mut keys = Vec::new();
+                let scanned = index.scan(b"", b"", |k, _| {
+                    keys.push(k.to_vec());
+                    true
+                });
+                let count = keys.len();
+                match index.filter.end_scan(scanned.map(|()| keys)) {
+                    Ok(()) => tracing::debug!(keys = count, "miss filter loaded"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the miss filter could not be loaded; misses use LevelDB")
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Runs `f` while holding the index lock (and so between writes).
+    fn lock_then(&self, f: impl FnOnce()) {
+        let _db = self.lock();
+        f();
     }
 
     fn lock(&self) -> MutexGuard<'_, DB> {
@@ -158,21 +191,31 @@ impl Index {
     /// on disk.
     pub async fn apply(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
         let mut batch = WriteBatch::default();
-        for op in &ops {
-            match op {
-                Op::Put(k, v) => {
-                    self.filter.insert(k);
-                    batch.put(k, v);
+        let synced = durability == Durability::Synced;
+        let mut filter_full = false;
+        {
+            let mut db = self.lock();
+            // Keys go into the miss filter under the lock, before their
+            // records: a filter scan starting meanwhile sees one or the other.
+            for op in &ops {
+                match op {
+                    Op::Put(k, v) => {
+                        filter_full |= self.filter.insert(k);
+                        batch.put(k, v);
+                    }
+                    Op::Delete(k) => batch.delete(k),
                 }
-                Op::Delete(k) => batch.delete(k),
+            }
+            // With `synced`, LevelDB hands the log to the kernel (the env's
+            // flush does not sync it); otherwise it stays in LevelDB's buffer.
+            db.write(batch, synced)
+                .map_err(|e| IndexError::Write(e.to_string()))?;
+        }
+        if filter_full {
+            if let Err(e) = self.spawn_filter_scan() {
+                tracing::warn!(error = %e, "cannot start a scan for a larger miss filter");
             }
         }
-        let synced = durability == Durability::Synced;
-        // With `synced`, LevelDB hands the log to the kernel (the env's flush
-        // does not sync it); otherwise it stays in LevelDB's buffer.
-        self.lock()
-            .write(batch, synced)
-            .map_err(|e| IndexError::Write(e.to_string()))?;
         if !synced {
             return Ok(());
         }
@@ -315,5 +358,52 @@ fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
             return v;
         }
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writers racing with the scans that grow a small miss filter: every
+    /// key written is found afterwards, and the grown filter still rules
+    /// out most missing keys.
+    #[test]
+    fn miss_filter_grows_under_writes_without_losing_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let small = KeyFilter::with_min_bits(1 << 12); // 256 keys
+        let index = Index::open_with(&tmp.path().join("db"), Some(small)).unwrap();
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let index = index.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3_000 {
+                        let rec = Record::live(vec![format!("v{w}")], None);
+                        let op = Op::Put(format!("/w{w}/{i}").into_bytes(), rec.encode());
+                        index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        while index.filter.is_scanning() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for w in 0..2 {
+            for i in 0..3_000 {
+                let key = format!("/w{w}/{i}");
+                assert!(index.get_raw(key.as_bytes()).is_some(), "{key} lost");
+            }
+        }
+        let ruled_out = (0..1_000)
+            .filter(|i| !index.filter.may_contain(format!("/missing/{i}").as_bytes()))
+            .count();
+        assert!(
+            ruled_out > 950,
+            "the grown filter rules out only {ruled_out} of 1,000"
+        );
+        index.close();
     }
 }
