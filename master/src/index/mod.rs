@@ -12,6 +12,7 @@
 //! loss. A `Relaxed` write is visible at once and reaches the disk with the
 //! next synced write (or the index's close); a crash before that loses it.
 
+mod cache;
 mod env;
 mod filter;
 
@@ -24,11 +25,14 @@ use futures_channel::oneshot;
 use rusty_leveldb::{LdbIterator, Options, WriteBatch, DB};
 
 use crate::record::{CorruptRecord, Record};
+use cache::RecordCache;
 use env::{DurableEnv, LogSync};
 pub use filter::KeyFilter;
 
 /// Keys read per lock hold while scanning.
 const SCAN_PAGE: usize = 1024;
+/// Bytes of keys and records the record cache holds.
+const CACHE_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -67,6 +71,8 @@ pub struct Index {
     pub filter: KeyFilter,
     /// This index, for the threads it starts.
     me: std::sync::Weak<Index>,
+    /// Recent records, looked up without the lock.
+    cache: RecordCache,
 }
 
 impl Index {
@@ -74,10 +80,14 @@ impl Index {
     /// loads every key into the miss filter; until it is done, every lookup
     /// goes to LevelDB.
     pub fn open(path: &Path, filter: bool) -> Result<Arc<Index>, IndexError> {
-        Self::open_with(path, filter.then(KeyFilter::new))
+        Self::open_with(path, filter.then(KeyFilter::new), CACHE_BYTES)
     }
 
-    fn open_with(path: &Path, filter: Option<KeyFilter>) -> Result<Arc<Index>, IndexError> {
+    fn open_with(
+        path: &Path,
+        filter: Option<KeyFilter>,
+        cache_bytes: usize,
+    ) -> Result<Arc<Index>, IndexError> {
         let log = LogSync::default();
         let opts = Options {
             create_if_missing: true,
@@ -113,6 +123,7 @@ impl Index {
             log,
             filter: filter.unwrap_or_else(KeyFilter::off),
             me: me.clone(),
+            cache: RecordCache::new(cache_bytes),
         });
         if !index.filter.is_off() {
             index
@@ -163,7 +174,13 @@ impl Index {
         if !self.filter.may_contain(key) {
             return None;
         }
-        self.lock().get(key)
+        if let Some(raw) = self.cache.get(key) {
+            return Some(raw);
+        }
+        let mut db = self.lock();
+        let raw = db.get(key)?;
+        self.cache.insert(key, raw.clone());
+        Some(raw)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
@@ -210,6 +227,13 @@ impl Index {
             // flush does not sync it); otherwise it stays in LevelDB's buffer.
             db.write(batch, synced)
                 .map_err(|e| IndexError::Write(e.to_string()))?;
+            // Written records leave the cache; lookups bring them back. A
+            // stream of writes then cannot push out the records being read.
+            for op in &ops {
+                match op {
+                    Op::Put(k, _) | Op::Delete(k) => self.cache.remove(k),
+                }
+            }
         }
         if filter_full {
             if let Err(e) = self.spawn_filter_scan() {
@@ -372,7 +396,7 @@ mod tests {
     fn miss_filter_grows_under_writes_without_losing_keys() {
         let tmp = tempfile::tempdir().unwrap();
         let small = KeyFilter::with_min_bits(1 << 12); // 256 keys
-        let index = Index::open_with(&tmp.path().join("db"), Some(small)).unwrap();
+        let index = Index::open_with(&tmp.path().join("db"), Some(small), CACHE_BYTES).unwrap();
         let writers: Vec<_> = (0..2)
             .map(|w| {
                 let index = index.clone();
@@ -404,6 +428,44 @@ mod tests {
             ruled_out > 950,
             "the grown filter rules out only {ruled_out} of 1,000"
         );
+        index.close();
+    }
+
+    /// Lookups through a small record cache (evicting all the time) always
+    /// see the last write that returned: new records, replaced ones,
+    /// deleted ones, from several threads at once.
+    #[test]
+    fn lookups_see_every_returned_write_through_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = Index::open_with(&tmp.path().join("db"), None, 16 * 1024).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let index = index.clone();
+                std::thread::spawn(move || {
+                    let put = |key: &str, volume: &str| {
+                        let rec = Record::live(vec![volume.to_string()], None);
+                        let op = Op::Put(key.as_bytes().to_vec(), rec.encode());
+                        index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
+                    };
+                    let volumes = |key: &str| index.get(key.as_bytes()).unwrap().map(|r| r.volumes);
+                    for i in 0..2_000 {
+                        let key = format!("/t{t}/{}", i % 300);
+                        put(&key, &format!("a{i}"));
+                        assert_eq!(volumes(&key), Some(vec![format!("a{i}")]));
+                        put(&key, &format!("b{i}"));
+                        assert_eq!(volumes(&key), Some(vec![format!("b{i}")]));
+                        if i % 3 == 0 {
+                            let op = Op::Delete(key.as_bytes().to_vec());
+                            index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
+                            assert_eq!(volumes(&key), None, "{key} deleted");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
         index.close();
     }
 }
