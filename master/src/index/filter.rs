@@ -45,8 +45,9 @@ pub struct KeyFilter {
     /// None until the startup scan is done.
     bits: ArcSwapOption<Bits>,
     hasher: std::collections::hash_map::RandomState,
-    /// While a scan runs, the keys added meanwhile (the scan may miss them).
-    during_scan: Mutex<Option<Vec<Vec<u8>>>>,
+    /// While a scan runs, the hashes of the keys added meanwhile (the scan
+    /// may miss them).
+    during_scan: Mutex<Option<Vec<u64>>>,
     /// Keys added to the current bits since they were built.
     added: AtomicU64,
     /// A scan is running or asked for.
@@ -99,27 +100,33 @@ impl KeyFilter {
         self.scanning.load(Ordering::Acquire)
     }
 
-    fn positions(&self, key: &[u8], nbits: u64) -> impl Iterator<Item = u64> {
+    /// What the filter keeps of a key: 8 bytes, however long the key.
+    pub fn hash(&self, key: &[u8]) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write(key);
-        let h1 = h.finish();
+        h.finish()
+    }
+
+    fn positions(h1: u64, nbits: u64) -> impl Iterator<Item = u64> {
         let h2 = h1.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (nbits - 1))
     }
 
     /// Adds `key` (before its record is written). Returns whether the filter
-    /// is now full and the caller should run [`KeyFilter::rescan`] (once:
-    /// later calls return false until that scan is done).
+    /// is now full and the caller should scan the index into a new one
+    /// ([`KeyFilter::begin_scan`], [`KeyFilter::end_scan`]); once: later
+    /// calls return false until that scan is done.
     pub fn insert(&self, key: &[u8]) -> bool {
+        let hash = self.hash(key);
         {
             // Under this lock, so that a scan ending now either finds the
             // key in `during_scan` or publishes its bits before we set them.
             let mut during = self.during_scan.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(keys) = during.as_mut() {
-                keys.push(key.to_vec());
+            if let Some(hashes) = during.as_mut() {
+                hashes.push(hash);
             }
             if let Some(bits) = self.bits.load().as_deref() {
-                self.set(bits, key);
+                Self::set(bits, hash);
             }
         }
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
@@ -131,8 +138,8 @@ impl KeyFilter {
         full && !self.scanning.swap(true, Ordering::AcqRel)
     }
 
-    fn set(&self, bits: &Bits, key: &[u8]) {
-        for p in self.positions(key, bits.nbits()) {
+    fn set(bits: &Bits, hash: u64) {
+        for p in Self::positions(hash, bits.nbits()) {
             bits.words[(p / 64) as usize].fetch_or(1 << (p % 64), Ordering::Relaxed);
         }
     }
@@ -143,7 +150,7 @@ impl KeyFilter {
         let Some(bits) = guard.as_deref() else {
             return true;
         };
-        self.positions(key, bits.nbits())
+        Self::positions(self.hash(key), bits.nbits())
             .all(|p| bits.words[(p / 64) as usize].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
     }
 
@@ -162,7 +169,8 @@ impl KeyFilter {
     /// place of the current one. The startup scan, and those
     /// [`KeyFilter::insert`] asks for, end here. After a failed scan the
     /// current filter (or none) stays, and a later insert may ask again.
-    pub fn end_scan<E>(&self, scanned: Result<Vec<Vec<u8>>, E>) -> Result<(), E> {
+    /// `scanned` holds the [`KeyFilter::hash`]es of the keys found.
+    pub fn end_scan<E>(&self, scanned: Result<Vec<u64>, E>) -> Result<(), E> {
         let mut during = self.during_scan.lock().unwrap_or_else(|e| e.into_inner());
         let late = during.take().unwrap_or_default();
         let keys = match scanned {
@@ -174,8 +182,8 @@ impl KeyFilter {
         };
         let count = (keys.len() + late.len()) as u64;
         let bits = Bits::for_keys(count, self.min_bits);
-        for k in keys.iter().chain(&late) {
-            self.set(&bits, k);
+        for &h in keys.iter().chain(&late) {
+            Self::set(&bits, h);
         }
         self.added.store(count, Ordering::Relaxed);
         self.bits.store(Some(Arc::new(bits)));
@@ -237,7 +245,8 @@ mod tests {
                 for k in &during {
                     assert!(!f.insert(k), "a scan is already running");
                 }
-                f.end_scan(Ok::<_, ()>(index.clone())).unwrap();
+                let hashes = index.iter().map(|k| f.hash(k)).collect();
+                f.end_scan(Ok::<_, ()>(hashes)).unwrap();
                 assert!(during.iter().all(|k| f.may_contain(k)));
                 index.extend(during);
             }

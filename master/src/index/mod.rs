@@ -143,13 +143,13 @@ impl Index {
             .name("index-filter".into())
             .spawn(move || {
                 index.lock_then(|| index.filter.begin_scan());
-                let mut keys = Vec::new();
+                let mut hashes = Vec::new();
                 let scanned = index.scan(b"", b"", |k, _| {
-                    keys.push(k.to_vec());
+                    hashes.push(index.filter.hash(k));
                     true
                 });
-                let count = keys.len();
-                match index.filter.end_scan(scanned.map(|()| keys)) {
+                let count = hashes.len();
+                match index.filter.end_scan(scanned.map(|()| hashes)) {
                     Ok(()) => tracing::debug!(keys = count, "miss filter loaded"),
                     Err(e) => {
                         tracing::warn!(error = %e, "the miss filter could not be loaded; misses use LevelDB")
