@@ -14,6 +14,7 @@
 //!
 //! Unlinked keys come back live: the volumes do not know about unlinks.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -106,8 +107,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), String> {
 
 async fn crawl(cluster: &Cluster, concurrency: usize, progress: &Progress) -> Crawl {
     let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
-    let mut out = Crawl::default();
-    let mut queue: VecDeque<Folder> = (0..cluster.volumes.len())
+    let queue: VecDeque<Folder> = (0..cluster.volumes.len())
         .map(|i| Folder {
             volume: i as u16,
             host: cluster.volumes[i].clone(),
@@ -115,39 +115,44 @@ async fn crawl(cluster: &Cluster, concurrency: usize, progress: &Progress) -> Cr
             rel: String::new(),
         })
         .collect();
+    // What was found, and the folders still to list: the listings running
+    // at once add to both as their lines arrive (never across an await).
+    let state = RefCell::new((Crawl::default(), queue));
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < concurrency {
             // Depth first: the queue stays short however many folders there are.
-            let Some(folder) = queue.pop_back() else {
+            let Some(folder) = state.borrow_mut().1.pop_back() else {
                 break;
             };
             let client = client.clone();
+            let state = &state;
             running.push(async move {
-                let listed = list(&client, &folder).await;
+                let listed = list(&client, &folder, |entry| {
+                    let (out, queue) = &mut *state.borrow_mut();
+                    take(out, queue, &folder, entry);
+                })
+                .await;
                 (folder, listed)
             });
         }
         let Some((folder, listed)) = running.next().await else {
             break;
         };
+        let out = &mut state.borrow_mut().0;
         out.listings += 1;
-        match listed {
-            Ok(entries) => {
-                for entry in entries {
-                    take(&mut out, &mut queue, &folder, entry);
-                }
-            }
-            Err(e) => out.errors.push(format!(
+        if let Err(e) = listed {
+            out.errors.push(format!(
                 "listing /{}{}/ on {}: {e}",
                 folder.sv, folder.rel, folder.host
-            )),
+            ));
         }
         progress.update(out.files, || {
             format!("files, {} keys, {} listings", out.keys.len(), out.listings)
         });
     }
-    out
+    drop(running);
+    state.into_inner().0
 }
 
 /// One listing entry: a path under the listed folder, whether it is a
@@ -158,8 +163,14 @@ struct Entry {
     md5: Option<String>,
 }
 
-/// Lists a folder; the volume root is asked for a recursive listing first.
-async fn list(client: &VolumeClient, folder: &Folder) -> Result<Vec<Entry>, ClientError> {
+/// Lists a folder, handing each entry to `each` as its line arrives (a
+/// volume's recursive listing can name millions of files); the volume root
+/// is asked for a recursive listing first.
+async fn list(
+    client: &VolumeClient,
+    folder: &Folder,
+    mut each: impl FnMut(Entry),
+) -> Result<(), ClientError> {
     let url = if folder.rel.is_empty() && folder.sv.is_empty() {
         "/?recursive".to_string()
     } else {
@@ -180,7 +191,6 @@ async fn list(client: &VolumeClient, folder: &Folder) -> Result<Vec<Entry>, Clie
         ));
     }
     let recursive = reply.recursive_listing;
-    let mut entries = Vec::new();
     // One buffer for the whole listing: complete lines are parsed out of
     // its front, the rest waits for more.
     let mut pending: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -206,16 +216,15 @@ async fn list(client: &VolumeClient, folder: &Folder) -> Result<Vec<Entry>, Clie
             .iter()
             .rposition(|&c| c == b'\n')
             .map_or(0, |i| i + 1);
-        entries.extend(
-            pending[..cut]
-                .split(|&c| c == b'\n')
-                .filter_map(|l| parse_line(l, recursive)),
-        );
+        pending[..cut]
+            .split(|&c| c == b'\n')
+            .filter_map(|l| parse_line(l, recursive))
+            .for_each(&mut each);
         pending.drain(..cut);
     }
-    entries.extend(parse_line(&pending, recursive));
+    parse_line(&pending, recursive).into_iter().for_each(each);
     download.done();
-    Ok(entries)
+    Ok(())
 }
 
 /// One line of a listing (nginx's and ours put one entry per line).
