@@ -52,12 +52,19 @@ pub struct Sums {
     pub md5: Option<String>,
 }
 
+/// A `user.mkv` value cut into its CRC and, when there is one, its md5.
+fn split(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    match v.split_at_checked(8)? {
+        (crc, b"") => Some((crc, None)),
+        (crc, [b' ', md5 @ ..]) => Some((crc, Some(md5))),
+        _ => None,
+    }
+}
+
 impl Sums {
     fn parse(v: &[u8]) -> Sums {
-        let (crc, md5) = match v.split_at_checked(8) {
-            Some((crc, b"")) => (crc, None),
-            Some((crc, [b' ', md5 @ ..])) => (crc, Some(md5)),
-            _ => return Sums::default(),
+        let Some((crc, md5)) = split(v) else {
+            return Sums::default();
         };
         Sums {
             crc: parse_hex(crc),
@@ -78,9 +85,12 @@ pub fn read_sums<Fd: AsFd>(fd: Fd) -> Sums {
     }
 }
 
-/// The stored CRC of an open file, if it has one.
+/// The stored CRC of an open file, if it has one (GET and HEAD: the md5
+/// is not parsed).
 pub fn read<Fd: AsFd>(fd: Fd) -> Option<u32> {
-    read_sums(fd).crc
+    let mut buf = [0u8; XATTR_MAX];
+    let n = rustix::fs::fgetxattr(fd, XATTR, &mut buf[..]).ok()?;
+    split(&buf[..n]).and_then(|(crc, _)| parse_hex(crc))
 }
 
 /// Stores the CRC, and the md5 when there is one (32 hex digits; anything

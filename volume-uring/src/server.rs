@@ -82,9 +82,10 @@ impl Server {
         let listeners = runtime::bind_listeners(config.addr, config.threads)?;
         let addr = listeners[0].local_addr()?;
         let shutdown = Shutdown::new();
-        let sync = match config.fsync {
-            true => Some(GroupSync::start(root.fd().try_clone_to_owned()?)?),
-            false => None,
+        let sync = if config.fsync {
+            Some(GroupSync::start(root.fd().try_clone_to_owned()?)?)
+        } else {
+            None
         };
         let ctx = Arc::new(Ctx {
             root,

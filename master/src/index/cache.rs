@@ -3,10 +3,10 @@
 //! rusty-leveldb runs inside a write or a lookup, under the lock.
 //!
 //! Kept coherent by the index lock: writers remove the keys they write
-//! while holding the lock, right after LevelDB took the write; a lookup
-//! that goes to LevelDB fills it while still holding the lock. A reader without the lock sees a
-//! record as of some moment between the calls it races with, as if it had
-//! run just before or just after them.
+//! while holding it, and a lookup that goes to LevelDB fills the cache
+//! while still holding it. A reader without the lock sees a record as of
+//! some moment between the calls it races with, as if it had run just
+//! before or just after them.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;

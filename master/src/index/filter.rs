@@ -85,18 +85,9 @@ impl KeyFilter {
         }
     }
 
-    /// Made by [`KeyFilter::off`].
-    pub fn is_off(&self) -> bool {
-        self.bits.load().is_none()
-            && self
-                .during_scan
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_none()
-    }
-
     /// A scan is running, or about to.
-    pub fn is_scanning(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_scanning(&self) -> bool {
         self.scanning.load(Ordering::Acquire)
     }
 
@@ -118,23 +109,19 @@ impl KeyFilter {
     /// calls return false until that scan is done.
     pub fn insert(&self, key: &[u8]) -> bool {
         let hash = self.hash(key);
-        {
-            // Under this lock, so that a scan ending now either finds the
-            // key in `during_scan` or publishes its bits before we set them.
-            let mut during = self.during_scan.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(hashes) = during.as_mut() {
-                hashes.push(hash);
-            }
-            if let Some(bits) = self.bits.load().as_deref() {
-                Self::set(bits, hash);
-            }
+        // Under this lock, so that a scan ending now either finds the key in
+        // `during_scan` or publishes its bits before we set them.
+        let mut during = self.during_scan.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hashes) = during.as_mut() {
+            hashes.push(hash);
         }
+        let capacity = self.bits.load().as_deref().map(|bits| {
+            Self::set(bits, hash);
+            bits.capacity
+        });
+        drop(during);
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
-        let full = self
-            .bits
-            .load()
-            .as_deref()
-            .is_some_and(|b| added > b.capacity);
+        let full = capacity.is_some_and(|c| added > c);
         full && !self.scanning.swap(true, Ordering::AcqRel)
     }
 

@@ -116,6 +116,7 @@ impl Index {
             .name("index-syncer".into())
             .spawn(move || sync_groups(&syncer_log, &rx))
             .map_err(|e| open_err(e.to_string()))?;
+        let scan = filter.is_some();
         let index = Arc::new_cyclic(|me| Index {
             db: Mutex::new(db),
             syncs: Mutex::new(Some(tx)),
@@ -125,7 +126,7 @@ impl Index {
             me: me.clone(),
             cache: RecordCache::new(cache_bytes),
         });
-        if !index.filter.is_off() {
+        if scan {
             index
                 .spawn_filter_scan()
                 .map_err(|e| open_err(e.to_string()))?;
@@ -142,7 +143,11 @@ impl Index {
         std::thread::Builder::new()
             .name("index-filter".into())
             .spawn(move || {
-                index.lock_then(|| index.filter.begin_scan());
+                {
+                    // Under the lock, so between writes: see `begin_scan`.
+                    let _db = index.lock();
+                    index.filter.begin_scan();
+                }
                 let mut hashes = Vec::new();
                 let scanned = index.scan(b"", b"", |k, _| {
                     hashes.push(index.filter.hash(k));
@@ -157,12 +162,6 @@ impl Index {
                 }
             })?;
         Ok(())
-    }
-
-    /// Runs `f` while holding the index lock (and so between writes).
-    fn lock_then(&self, f: impl FnOnce()) {
-        let _db = self.lock();
-        f();
     }
 
     fn lock(&self) -> MutexGuard<'_, DB> {
@@ -214,26 +213,25 @@ impl Index {
             let mut db = self.lock();
             // Keys go into the miss filter under the lock, before their
             // records: a filter scan starting meanwhile sees one or the other.
-            for op in &ops {
+            // Written keys leave the record cache (lookups bring them back, so
+            // a stream of writes cannot push out the records being read).
+            for op in ops {
                 match op {
                     Op::Put(k, v) => {
-                        filter_full |= self.filter.insert(k);
-                        batch.put(k, v);
+                        filter_full |= self.filter.insert(&k);
+                        self.cache.remove(&k);
+                        batch.put(&k, &v);
                     }
-                    Op::Delete(k) => batch.delete(k),
+                    Op::Delete(k) => {
+                        self.cache.remove(&k);
+                        batch.delete(&k);
+                    }
                 }
             }
             // With `synced`, LevelDB hands the log to the kernel (the env's
             // flush does not sync it); otherwise it stays in LevelDB's buffer.
             db.write(batch, synced)
                 .map_err(|e| IndexError::Write(e.to_string()))?;
-            // Written records leave the cache; lookups bring them back. A
-            // stream of writes then cannot push out the records being read.
-            for op in &ops {
-                match op {
-                    Op::Put(k, _) | Op::Delete(k) => self.cache.remove(k),
-                }
-            }
         }
         if filter_full {
             if let Err(e) = self.spawn_filter_scan() {
