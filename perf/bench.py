@@ -182,6 +182,67 @@ def mix(args, tmp):
     return res
 
 
+def box_busy_seconds():
+    """CPU time the whole machine has spent not idle, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@workload
+def mix_floor(args, tmp):
+    """A lower bound on the machine CPU one mix op needs, from its parts done
+    by the cheapest means at hand, against the CPU an op may use at the
+    target rate (4x the original's 1,620 ops/s, all cores busy).
+
+    An op is 11 HTTP exchanges on loopback: PUT, GET and DELETE to the
+    master, the master's 3 PUTs, 1 HEAD and 3 DELETEs to volumes, the
+    client's GET from a volume. Each is costed as one wrk -t2 -c16 request
+    to nginx `return 404;` (machine CPU / requests): no parsing of
+    anything, no files. The files are costed by `fsfloor`: the op's
+    syscalls in a loop on one thread, on the filesystem the benchmarks use,
+    without fsync. Index writes and the load generator's own work are not
+    counted, so the real need is higher. "New folders" is a fresh cluster,
+    as the mix workload runs: most keys get a new xx/yy folder."""
+    ngx = nginx_404(tmp, args.threads)
+    fsfloor = os.path.join(harness.RELEASE, "fsfloor")
+
+    def exchange_us():
+        busy = box_busy_seconds()
+        rate = wrk(ngx.url + "/x", args.duration, connections=16, allow_errors=True)
+        return (box_busy_seconds() - busy) * 1e6 / (rate * args.duration)
+
+    rounds = iter(range(1_000_000))
+
+    def files_us(fresh):
+        # New folders: a folder of its own per round (deleting the last
+        # round's tree would leave the filesystem busier than a cluster's).
+        def run():
+            folder = os.path.join(tmp, f"files-new-{next(rounds)}" if fresh else "files")
+            os.makedirs(folder, exist_ok=True)
+            out = subprocess.run([fsfloor, folder, "--count", str(args.mix_count)],
+                                 check=True, capture_output=True, text=True).stdout
+            return float(out.split("cpu us/op:")[1].split()[0])
+        return run
+
+    res = harness.median_many({"HTTP exchange (us of CPU)": exchange_us,
+                               "files of an op, new folders (us of CPU)": files_us(True),
+                               "files of an op, folders exist (us of CPU)": files_us(False)},
+                              args.rounds, "us")
+    # A floor takes the cheapest round of each part.
+    exchange = min(res["HTTP exchange (us of CPU)"]["samples"])
+    budget = os.cpu_count() * 1e6 / (4 * 1620)
+    res["budget per op at 4x the original (us)"] = round(budget, 1)
+    for folders in ["new folders", "folders exist"]:
+        floor = 11 * exchange + min(res[f"files of an op, {folders} (us of CPU)"]["samples"])
+        res[f"floor per op, {folders} (us)"] = round(floor, 1)
+        res[f"floor / budget, {folders}"] = round(floor / budget, 2)
+        res[f"best rate the floor allows, {folders} (ops/s)"] = round(os.cpu_count() * 1e6 / floor)
+        print(f"  => {folders}: floor {floor:.0f} us/op against a budget of {budget:.0f} us/op", flush=True)
+    return res
+
+
 @workload
 def put_1g(args, tmp):
     """PUT of a 1 GiB value through the master to 3 volume-uring replicas (all
