@@ -12,6 +12,11 @@
 //!    others, with the md5 a volume-uring replica kept. A volume that cannot
 //!    be listed fails the rebuild and leaves the index as it was.
 //!
+//! Keys are gathered in memory, up to `MEMORY_KEYS` of them (~0.2 KB each);
+//! past that they go to sorted run files in a folder beside the index
+//! (`runs`), merged as the index is written, so memory stays bounded
+//! however many keys the volumes hold.
+//!
 //! Unlinked keys come back live: the volumes do not know about unlinks.
 
 use std::cell::RefCell;
@@ -28,6 +33,9 @@ use crate::progress::Progress;
 use crate::record::Record;
 use crate::volume_client::{ClientError, VolumeClient};
 
+mod runs;
+use runs::Runs;
+
 /// Records written per index batch.
 const BATCH: usize = 10_000;
 /// Listings are read in pieces of this size (nginx's are mostly small).
@@ -35,9 +43,12 @@ const READ_CHUNK: usize = 32 * 1024;
 /// Folder listings larger than this fail (nginx's are whole JSON documents).
 const MAX_LISTING: u64 = 256 << 20;
 const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Keys held in memory before they are written to a run on disk; the
+/// environment variable `MKV_REBUILD_MEMORY_KEYS` sets another bound.
+const MEMORY_KEYS: usize = 250_000;
 
 /// A key as found on the volumes, kept small: there can be many millions.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Found {
     /// Where its files are: the volume's index in `-volumes` and the
     /// subvolume (`NO_SUBVOLUME` for none).
@@ -45,16 +56,74 @@ struct Found {
     md5: Option<[u8; 16]>,
 }
 
+impl Found {
+    fn add_replica(&mut self, replica: (u16, u8)) {
+        if !self.replicas.contains(&replica) {
+            self.replicas.push(replica);
+        }
+    }
+
+    /// Takes the md5 a replica kept; false if it differs from one taken before.
+    fn add_md5(&mut self, md5: Option<[u8; 16]>) -> bool {
+        match (&self.md5, md5) {
+            (None, Some(m)) => self.md5 = Some(m),
+            (Some(a), Some(b)) if *a != b => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Takes what another listing found of the same key; false if the md5s
+    /// differ.
+    fn absorb(&mut self, other: &Found) -> bool {
+        for &replica in &other.replicas {
+            self.add_replica(replica);
+        }
+        self.add_md5(other.md5)
+    }
+}
+
 const NO_SUBVOLUME: u8 = u8::MAX;
 
-#[derive(Default)]
 struct Crawl {
+    /// Keys found since the last spill to `runs`.
     keys: BTreeMap<Vec<u8>, Found>,
+    memory_keys: usize,
+    runs: Runs,
     files: u64,
     skipped: u64,
     listings: u64,
     md5_disagreements: Vec<Vec<u8>>,
     errors: Vec<String>,
+}
+
+impl Crawl {
+    fn new(memory_keys: usize, runs: Runs) -> Crawl {
+        Crawl {
+            keys: BTreeMap::new(),
+            memory_keys,
+            runs,
+            files: 0,
+            skipped: 0,
+            listings: 0,
+            md5_disagreements: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Writes the keys in memory to a run when there are `memory_keys`.
+    fn spill_if_full(&mut self) {
+        if self.keys.len() < self.memory_keys {
+            return;
+        }
+        if let Err(e) = self.runs.spill(&mut self.keys) {
+            self.errors
+                .push(format!("writing found keys to disk (runs): {e}"));
+            // Nothing more is kept: the rebuild has failed.
+            self.memory_keys = usize::MAX;
+            self.keys.clear();
+        }
+    }
 }
 
 /// A folder to list: `/{sv}{rel}/` on `volume`; `rel` is under the
@@ -67,45 +136,94 @@ struct Folder {
 }
 
 pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), String> {
+    let memory_keys = match std::env::var("MKV_REBUILD_MEMORY_KEYS") {
+        Ok(v) if !v.is_empty() => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(format!("MKV_REBUILD_MEMORY_KEYS={v}: not a number of keys"))?,
+        _ => MEMORY_KEYS,
+    };
+    let mut runs_dir = cluster.db.clone().into_os_string();
+    runs_dir.push(format!(".rebuild-{}", std::process::id()));
+    let crawl = Crawl::new(memory_keys, Runs::new(runs_dir.into()));
     let progress = Progress::new("rebuild", None);
     let (mut rt, _) =
         volume_uring::runtime::build().map_err(|e| format!("cannot start a runtime: {e}"))?;
-    let crawl = rt.block_on(crawl(cluster, args.concurrency.max(1), &progress));
+    let mut crawl = rt.block_on(crawl_volumes(
+        cluster,
+        args.concurrency.max(1),
+        &progress,
+        crawl,
+    ));
     progress.finish();
     if !crawl.errors.is_empty() {
         for e in &crawl.errors {
             eprintln!("mkv rebuild: {e}");
         }
         return Err(format!(
-            "{} listing(s) failed; the index at {} was not changed",
+            "{} error(s); the index at {} was not changed",
             crawl.errors.len(),
             cluster.db.display()
         ));
     }
+    // Past the memory bound, the last keys join the runs and all are merged
+    // (opened before the index is touched).
+    let mut merge = if crawl.runs.is_empty() {
+        None
+    } else {
+        let last = crawl.runs.spill(&mut crawl.keys);
+        let merge = last
+            .and_then(|()| crawl.runs.merge())
+            .map_err(|e| format!("found keys on disk (runs): {e}"))?;
+        Some(merge)
+    };
+    let index = Index::open(&cluster.db, false).map_err(|e| e.to_string())?;
+    let keys = match &mut merge {
+        None => write_index(
+            &index,
+            cluster,
+            std::mem::take(&mut crawl.keys).into_iter().map(Ok),
+        ),
+        Some(merge) => write_index(
+            &index,
+            cluster,
+            merge.by_ref().map(|r| r.map_err(|e| e.to_string())),
+        ),
+    }
+    .map_err(|e| format!("writing the index: {e}"))?;
+    if let Some(mut merge) = merge {
+        crawl
+            .md5_disagreements
+            .append(&mut crawl.runs.disagreements);
+        crawl.md5_disagreements.append(&mut merge.disagreements);
+    }
+    index.close();
     for key in &crawl.md5_disagreements {
         eprintln!(
             "mkv rebuild: warning: replicas of {} hold different md5s",
             String::from_utf8_lossy(key)
         );
     }
-    let index = Index::open(&cluster.db, false).map_err(|e| e.to_string())?;
-    write_index(&index, cluster, &crawl.keys).map_err(|e| format!("writing the index: {e}"))?;
-    index.close();
     let secs = progress.elapsed().as_secs_f64();
     println!(
-        "rebuilt {} keys from {} files on {} volumes ({} listings, {} files skipped, {} md5 disagreements, 0 errors) in {secs:.2}s: {:.0} keys/s",
-        crawl.keys.len(),
+        "rebuilt {keys} keys from {} files on {} volumes ({} listings, {} files skipped, {} md5 disagreements, 0 errors) in {secs:.2}s: {:.0} keys/s",
         crawl.files,
         cluster.volumes.len(),
         crawl.listings,
         crawl.skipped,
         crawl.md5_disagreements.len(),
-        crawl.keys.len() as f64 / secs.max(1e-9)
+        keys as f64 / secs.max(1e-9)
     );
     Ok(())
 }
 
-async fn crawl(cluster: &Cluster, concurrency: usize, progress: &Progress) -> Crawl {
+async fn crawl_volumes(
+    cluster: &Cluster,
+    concurrency: usize,
+    progress: &Progress,
+    crawl: Crawl,
+) -> Crawl {
     let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
     let queue: VecDeque<Folder> = (0..cluster.volumes.len())
         .map(|i| Folder {
@@ -117,7 +235,7 @@ async fn crawl(cluster: &Cluster, concurrency: usize, progress: &Progress) -> Cr
         .collect();
     // What was found, and the folders still to list: the listings running
     // at once add to both as their lines arrive (never across an await).
-    let state = RefCell::new((Crawl::default(), queue));
+    let state = RefCell::new((crawl, queue));
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < concurrency {
@@ -148,7 +266,11 @@ async fn crawl(cluster: &Cluster, concurrency: usize, progress: &Progress) -> Cr
             ));
         }
         progress.update(out.files, || {
-            format!("files, {} keys, {} listings", out.keys.len(), out.listings)
+            format!(
+                "files, {} keys, {} listings",
+                out.keys.len() as u64 + out.runs.spilled,
+                out.listings
+            )
         });
     }
     drop(running);
@@ -309,16 +431,12 @@ fn take(out: &mut Crawl, queue: &mut VecDeque<Folder>, folder: &Folder, entry: E
     } else {
         u8::from_str_radix(&sv[2..], 16).unwrap_or(NO_SUBVOLUME)
     };
-    let replica = (folder.volume, subvolume);
     let found = out.keys.entry(key.clone()).or_default();
-    if !found.replicas.contains(&replica) {
-        found.replicas.push(replica);
+    found.add_replica((folder.volume, subvolume));
+    if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
+        out.md5_disagreements.push(key);
     }
-    match (&found.md5, entry.md5.as_deref().and_then(md5_bytes)) {
-        (None, Some(m)) => found.md5 = Some(m),
-        (Some(a), Some(b)) if *a != b => out.md5_disagreements.push(key),
-        _ => {}
-    }
+    out.spill_if_full();
 }
 
 fn md5_bytes(hex: &str) -> Option<[u8; 16]> {
@@ -364,12 +482,13 @@ fn key_of(rel: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// Empties the index, then writes one live record per key.
+/// Empties the index, then writes one live record per key of `keys` (in
+/// key order); returns how many.
 fn write_index(
     index: &Index,
     cluster: &Cluster,
-    keys: &BTreeMap<Vec<u8>, Found>,
-) -> Result<(), String> {
+    keys: impl Iterator<Item = Result<(Vec<u8>, Found), String>>,
+) -> Result<u64, String> {
     let mut from = Vec::new();
     loop {
         let mut doomed = Vec::new();
@@ -395,8 +514,10 @@ fn write_index(
         sv => format!("{}/sv{sv:02X}", cluster.volumes[usize::from(volume)]),
     };
     let mut ops = Vec::with_capacity(BATCH);
-    for (key, found) in keys {
-        let wanted = key2volume(key, &cluster.volumes, cluster.replicas, cluster.subvolumes);
+    let mut written = 0;
+    for found in keys {
+        let (key, found) = found?;
+        let wanted = key2volume(&key, &cluster.volumes, cluster.replicas, cluster.subvolumes);
         let here: Vec<String> = found.replicas.iter().map(name).collect();
         let mut replicas: Vec<String> = wanted
             .iter()
@@ -407,7 +528,8 @@ fn write_index(
         others.sort();
         replicas.extend(others);
         let md5 = found.md5.map(|m| crate::fanout::hex(&m));
-        ops.push(Op::Put(key.clone(), Record::live(replicas, md5).encode()));
+        ops.push(Op::Put(key, Record::live(replicas, md5).encode()));
+        written += 1;
         if ops.len() == BATCH {
             index
                 .apply_blocking(std::mem::take(&mut ops), Durability::Relaxed)
@@ -417,7 +539,8 @@ fn write_index(
     // The last batch is synced, and with it every batch before it.
     index
         .apply_blocking(ops, Durability::Synced)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(written)
 }
 
 #[cfg(test)]

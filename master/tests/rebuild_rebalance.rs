@@ -139,6 +139,36 @@ fn rebuild_and_rebalance_round_trip() {
         assert_eq!(new.hash, old.hash, "{}", String::from_utf8_lossy(key));
         assert!(!new.deleted, "the volumes know nothing of unlinks");
     }
+    // Again with at most 300 keys in memory: the keys go to runs on disk
+    // (replicas of a key land in different runs) and are merged back.
+    let spilled_db = c.tmp.path().join("rebuilt-in-runs");
+    let (status, out, err) = c.run_tool_with_env(
+        &[0, 1, 2, 3],
+        &spilled_db,
+        &["rebuild"],
+        &[("MKV_REBUILD_MEMORY_KEYS", "300")],
+    );
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains("rebuilt 2000 keys from 6000 files on 4 volumes"),
+        "{out}"
+    );
+    assert_eq!(records(&spilled_db), rebuilt);
+    let left: Vec<_> = std::fs::read_dir(c.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".rebuild-"))
+        .collect();
+    assert!(left.is_empty(), "runs left behind: {left:?}");
+    let (status, _, err) = c.run_tool_with_env(
+        &[0, 1, 2, 3],
+        &spilled_db,
+        &["rebuild"],
+        &[("MKV_REBUILD_MEMORY_KEYS", "lots")],
+    );
+    assert!(!status.success());
+    assert!(err.contains("MKV_REBUILD_MEMORY_KEYS=lots"), "{err}");
+
     c.start_master_on(&[0, 1, 2, 3], &rebuilt_db);
     readable(&c, &keys, |_| true);
     c.kill_master();

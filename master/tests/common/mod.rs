@@ -103,8 +103,20 @@ impl Cluster {
         db: &Path,
         command: &[&str],
     ) -> (std::process::ExitStatus, String, String) {
+        self.run_tool_with_env(volumes, db, command, &[])
+    }
+
+    /// `run_tool`, with these environment variables set.
+    pub fn run_tool_with_env(
+        &self,
+        volumes: &[usize],
+        db: &Path,
+        command: &[&str],
+        env: &[(&str, &str)],
+    ) -> (std::process::ExitStatus, String, String) {
         let names: Vec<String> = volumes.iter().map(|&i| self.volumes[i].name()).collect();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkv"));
+        cmd.envs(env.iter().copied());
         cmd.arg("-volumes").arg(names.join(",")).arg("-db").arg(db);
         cmd.args(&self.master_args).args(command);
         let out = cmd.output().expect("run mkv");
