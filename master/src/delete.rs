@@ -21,7 +21,7 @@ use crate::volume_client::VolumeClient;
 pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
     let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
-    let rec = app.index.get(req.key)?.ok_or(MasterError::NotFound)?;
+    let rec = app.index.get(req.key).await?.ok_or(MasterError::NotFound)?;
     if app.cluster.protect && !rec.deleted {
         return Err(MasterError::Forbidden);
     }
@@ -39,7 +39,7 @@ pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(),
 }
 
 pub async fn unlink(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
-    let (_lock, rec) = local.lock_live(req.key)?;
+    let (_lock, rec) = local.lock_live(req.key).await?;
     let soft = Record {
         deleted: true,
         ..rec

@@ -15,7 +15,7 @@ use crate::server::{Local, Req};
 
 pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
-    let Some(raw) = app.index.get_raw(req.key) else {
+    let Some(raw) = app.index.get_raw(req.key).await else {
         return missing(local, conn, req, None);
     };
     let rec = Record::decode(&raw)?;

@@ -31,7 +31,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
     if !req.head.body.has_bytes() {
         return Err(MasterError::LengthRequired);
     }
-    let old = app.index.get(req.key)?;
+    let old = app.index.get(req.key).await?;
     if old.as_ref().is_some_and(|r| !r.deleted) {
         return Err(MasterError::Forbidden);
     }

@@ -52,7 +52,7 @@ impl Moved {
 /// `REBALANCE /key`: 204 once moved, 404 for a missing or unlinked key.
 pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
-    let (_lock, rec) = local.lock_live(req.key)?;
+    let (_lock, rec) = local.lock_live(req.key).await?;
     rebalance_key(
         &local.client,
         &app.index,

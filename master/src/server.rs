@@ -56,12 +56,13 @@ pub struct Local {
 impl Local {
     /// The key's write lock (409 if taken) and its live record (404 if
     /// missing or unlinked).
-    pub fn lock_live(&self, key: &[u8]) -> Result<(KeyGuard<'_>, Record), MasterError> {
+    pub async fn lock_live(&self, key: &[u8]) -> Result<(KeyGuard<'_>, Record), MasterError> {
         let lock = self.app.locks.try_lock(key).ok_or(MasterError::Busy)?;
         let rec = self
             .app
             .index
-            .get(key)?
+            .get(key)
+            .await?
             .filter(|r| !r.deleted)
             .ok_or(MasterError::NotFound)?;
         Ok((lock, rec))

@@ -55,7 +55,7 @@ fn opens_with_exact_records(name: &str) {
     assert_eq!(all_records(&index), want);
     for (k, v) in &want {
         assert_eq!(
-            index.get_raw(k.as_bytes()).as_deref(),
+            index.get_raw_blocking(k.as_bytes()).as_deref(),
             Some(v.as_bytes()),
             "{k}"
         );
@@ -67,7 +67,7 @@ fn opens_with_exact_records(name: &str) {
         );
     }
     assert!(
-        index.get(b"/fixture/key-0007").unwrap().is_none(),
+        index.get_blocking(b"/fixture/key-0007").unwrap().is_none(),
         "the deleted key stays deleted"
     );
     for unlinked in [
@@ -76,11 +76,15 @@ fn opens_with_exact_records(name: &str) {
         "/fixture/key-0100",
     ] {
         assert!(
-            index.get(unlinked.as_bytes()).unwrap().unwrap().deleted,
+            index
+                .get_blocking(unlinked.as_bytes())
+                .unwrap()
+                .unwrap()
+                .deleted,
             "{unlinked}"
         );
     }
-    let slashy = index.get(b"/???").unwrap().unwrap();
+    let slashy = index.get_blocking(b"/???").unwrap().unwrap();
     assert_eq!(
         slashy.hash.as_deref(),
         Some("022562cbfc8b12f9ae7b291a7b21f2e8")

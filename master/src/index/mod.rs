@@ -8,7 +8,9 @@
 //! outside the lock, so readers go on while the disk works (group commit;
 //! see `env` for what else is synced when). rusty-leveldb compacts inside
 //! a write, for up to a few hundred milliseconds: on the writer thread,
-//! that holds up no runtime thread's other connections.
+//! that holds up no runtime thread's other connections. A lookup that
+//! misses the cache while the writer is writing queues behind it instead
+//! of waiting for the lock on its runtime thread.
 //!
 //! What survives: after a `Synced` write returns, a process crash or a power
 //! loss. A `Relaxed` write is visible at once and reaches the disk with the
@@ -19,6 +21,7 @@ mod env;
 mod filter;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -61,11 +64,18 @@ pub enum Op {
     Delete(Vec<u8>),
 }
 
-/// A write for the writer thread, and where to answer.
-struct Job {
-    ops: Vec<Op>,
-    synced: bool,
-    done: oneshot::Sender<Result<(), String>>,
+/// Work for the writer thread, and where to answer.
+enum Job {
+    Write {
+        ops: Vec<Op>,
+        synced: bool,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// A lookup made while the writer was writing.
+    Read {
+        key: Vec<u8>,
+        done: oneshot::Sender<Option<Bytes>>,
+    },
 }
 
 /// What lookups and the writer thread share.
@@ -76,11 +86,21 @@ struct Core {
     filter: KeyFilter,
     /// Recent records, looked up without the lock.
     cache: RecordCache,
+    /// Set while the writer thread writes (and perhaps compacts).
+    writing: AtomicBool,
 }
 
 impl Core {
     fn lock(&self) -> MutexGuard<'_, DB> {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks LevelDB, and keeps what it says in the cache (under the lock,
+    /// where writes take their keys out of it).
+    fn lookup(db: &mut DB, cache: &RecordCache, key: &[u8]) -> Option<Bytes> {
+        let raw = db.get(key)?;
+        cache.insert(key, raw.clone());
+        Some(raw)
     }
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
@@ -215,6 +235,7 @@ impl Index {
             log,
             filter: filter.unwrap_or_else(KeyFilter::off),
             cache: RecordCache::new(cache_bytes),
+            writing: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
         let writer_core = core.clone();
@@ -232,8 +253,10 @@ impl Index {
         }))
     }
 
-    /// The raw record of `key`, if any. Misses the filter rules out cost no lock.
-    pub fn get_raw(&self, key: &[u8]) -> Option<Bytes> {
+    /// The raw record of `key`, if any. Misses the filter rules out, and
+    /// records in the cache, cost no lock; while the writer thread writes,
+    /// the lookup waits behind it without blocking the calling thread.
+    pub async fn get_raw(&self, key: &[u8]) -> Option<Bytes> {
         let core = &*self.core;
         if !core.filter.may_contain(key) {
             return None;
@@ -241,16 +264,51 @@ impl Index {
         if let Some(raw) = core.cache.get(key) {
             return Some(raw);
         }
-        let mut db = core.lock();
-        let raw = db.get(key)?;
-        core.cache.insert(key, raw.clone());
-        Some(raw)
+        if core.writing.load(Ordering::Acquire) {
+            if let Some(answer) = self.read_behind_writes(key).await {
+                return answer;
+            }
+        }
+        Core::lookup(&mut core.lock(), &core.cache, key)
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
-        match self.get_raw(key) {
-            Some(raw) => Ok(Some(Record::decode(&raw)?)),
-            None => Ok(None),
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
+        decode(self.get_raw(key).await)
+    }
+
+    /// [`Index::get_raw`] for threads outside a runtime (the offline tools).
+    pub fn get_raw_blocking(&self, key: &[u8]) -> Option<Bytes> {
+        let core = &*self.core;
+        if !core.filter.may_contain(key) {
+            return None;
+        }
+        core.cache
+            .get(key)
+            .or_else(|| Core::lookup(&mut core.lock(), &core.cache, key))
+    }
+
+    /// [`Index::get`] for threads outside a runtime (the offline tools).
+    pub fn get_blocking(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
+        decode(self.get_raw_blocking(key))
+    }
+
+    /// A lookup by the writer thread, after the writes queued before it;
+    /// None if the index is closed.
+    async fn read_behind_writes(&self, key: &[u8]) -> Option<Option<Bytes>> {
+        let (done, wait) = oneshot::channel();
+        let job = Job::Read {
+            key: key.to_vec(),
+            done,
+        };
+        self.queue(job).then_some(())?;
+        wait.await.ok()
+    }
+
+    /// Hands `job` to the writer thread; false if the index is closed.
+    fn queue(&self, job: Job) -> bool {
+        match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
         }
     }
 
@@ -272,16 +330,12 @@ impl Index {
     /// once it is visible, and with `Synced` once it is on disk.
     pub async fn apply(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
         let (done, wait) = oneshot::channel();
-        let job = Job {
+        let job = Job::Write {
             ops,
             synced: durability == Durability::Synced,
             done,
         };
-        let queued = match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
-        };
-        if !queued {
+        if !self.queue(job) {
             return Err(IndexError::Write("the index is closed".into()));
         }
         match wait.await {
@@ -327,41 +381,75 @@ impl Drop for Index {
     }
 }
 
-/// The writer thread: takes every write waiting, appends them all to the
-/// log as one batch, answers the relaxed ones, then syncs the log once for
-/// the synced ones and answers them.
+fn decode(raw: Option<Bytes>) -> Result<Option<Record>, IndexError> {
+    match raw {
+        Some(raw) => Ok(Some(Record::decode(&raw)?)),
+        None => Ok(None),
+    }
+}
+
+/// A write waiting for the writer thread's answer.
+struct Waiter {
+    synced: bool,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The writer thread: takes every job waiting, appends all the writes to
+/// the log as one batch, answers the lookups and the relaxed writes, then
+/// syncs the log once for the synced writes and answers them.
 fn write_groups(core: &Arc<Core>, jobs: &mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while let Ok(more) = jobs.try_recv() {
             group.push(more);
         }
-        let synced = group.iter().any(|j| j.synced);
         let mut batch = WriteBatch::default();
+        let mut waiters = Vec::new();
+        let mut reads = Vec::new();
         let mut filter_full = false;
+        let writes = group.iter().any(|j| matches!(j, Job::Write { .. }));
         let written = {
+            core.writing.store(writes, Ordering::Release);
             let mut db = core.lock();
             // Keys go into the miss filter under the lock, before their
             // records: a filter scan starting meanwhile sees one or the
             // other. Written keys leave the record cache (lookups bring them
             // back, so a stream of writes cannot push out the records being
             // read).
-            for op in group.iter_mut().flat_map(|j| std::mem::take(&mut j.ops)) {
-                match op {
-                    Op::Put(k, v) => {
-                        filter_full |= core.filter.insert(&k);
-                        core.cache.remove(&k);
-                        batch.put(&k, &v);
+            for job in group {
+                match job {
+                    Job::Write { ops, synced, done } => {
+                        for op in ops {
+                            match op {
+                                Op::Put(k, v) => {
+                                    filter_full |= core.filter.insert(&k);
+                                    core.cache.remove(&k);
+                                    batch.put(&k, &v);
+                                }
+                                Op::Delete(k) => {
+                                    core.cache.remove(&k);
+                                    batch.delete(&k);
+                                }
+                            }
+                        }
+                        waiters.push(Waiter { synced, done });
                     }
-                    Op::Delete(k) => {
-                        core.cache.remove(&k);
-                        batch.delete(&k);
-                    }
+                    Job::Read { key, done } => reads.push((key, done)),
                 }
             }
+            let synced = waiters.iter().any(|w| w.synced);
             // With `synced`, LevelDB hands the log to the kernel (the env's
             // flush does not sync it); otherwise it stays in LevelDB's buffer.
-            db.write(batch, synced).map_err(|e| e.to_string())
+            let written = if writes {
+                db.write(batch, synced).map_err(|e| e.to_string())
+            } else {
+                Ok(())
+            };
+            core.writing.store(false, Ordering::Release);
+            for (key, done) in reads {
+                let _ = done.send(Core::lookup(&mut db, &core.cache, &key));
+            }
+            written
         };
         if let Err(e) = &written {
             tracing::error!(error = %e, "index write failed");
@@ -372,11 +460,11 @@ fn write_groups(core: &Arc<Core>, jobs: &mpsc::Receiver<Job>) {
                 tracing::warn!(error = %e, "cannot start a scan for a larger miss filter");
             }
         }
-        let (synced_jobs, relaxed): (Vec<_>, Vec<_>) = group.into_iter().partition(|j| j.synced);
-        for job in relaxed {
-            let _ = job.done.send(written.clone());
+        let (synced, relaxed): (Vec<_>, Vec<_>) = waiters.into_iter().partition(|w| w.synced);
+        for waiter in relaxed {
+            let _ = waiter.done.send(written.clone());
         }
-        if synced_jobs.is_empty() {
+        if synced.is_empty() {
             continue;
         }
         let result = written.and_then(|()| {
@@ -387,8 +475,8 @@ fn write_groups(core: &Arc<Core>, jobs: &mpsc::Receiver<Job>) {
         if let Err(e) = &result {
             tracing::error!(error = %e, "index sync failed");
         }
-        for job in synced_jobs {
-            let _ = job.done.send(result.clone());
+        for waiter in synced {
+            let _ = waiter.done.send(result.clone());
         }
     }
 }
@@ -447,7 +535,10 @@ mod tests {
         for w in 0..2 {
             for i in 0..3_000 {
                 let key = format!("/w{w}/{i}");
-                assert!(index.get_raw(key.as_bytes()).is_some(), "{key} lost");
+                assert!(
+                    index.get_raw_blocking(key.as_bytes()).is_some(),
+                    "{key} lost"
+                );
             }
         }
         let ruled_out = (0..1_000)
@@ -478,7 +569,10 @@ mod tests {
         let rec = Record::live(vec!["v".to_string()], None).encode();
         let put = |key: &[u8]| vec![Op::Put(key.to_vec(), rec.clone())];
         index.apply_blocking(put(b"a"), Durability::Synced).unwrap();
-        assert!(index.get_raw(b"a").is_some(), "read once, now cached");
+        assert!(
+            index.get_raw_blocking(b"a").is_some(),
+            "read once, now cached"
+        );
 
         let busy = index.core.lock();
         let mut write = Box::pin(index.apply(put(b"b"), Durability::Synced));
@@ -487,11 +581,42 @@ mod tests {
             assert!(write.as_mut().poll(&mut cx).is_pending());
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(index.get_raw(b"a").is_some());
+        assert!(index.get_raw_blocking(b"a").is_some());
         drop(busy);
         futures_executor_block_on(write).unwrap();
-        assert!(index.get_raw(b"b").is_some());
+        assert!(index.get_raw_blocking(b"b").is_some());
         index.close();
+    }
+
+    /// A lookup that misses the cache while the writer is writing waits
+    /// behind the write without blocking its caller, and then finds the
+    /// record.
+    #[test]
+    fn a_lookup_during_a_write_waits_without_blocking_the_caller() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let tmp = tempfile::tempdir().unwrap();
+        let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
+        let rec = Record::live(vec!["v".to_string()], None).encode();
+        let op = Op::Put(b"c".to_vec(), rec.clone());
+        index.apply_blocking(vec![op], Durability::Synced).unwrap();
+
+        // As the writer thread stands during a long write: flag up, lock held.
+        let busy = index.core.lock();
+        index.core.writing.store(true, Ordering::Release);
+        let mut lookup = Box::pin(index.get_raw(b"c"));
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..3 {
+            assert!(lookup.as_mut().poll(&mut cx).is_pending());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        index.core.writing.store(false, Ordering::Release);
+        drop(busy);
+        assert_eq!(futures_executor_block_on(lookup).as_deref(), Some(&rec[..]));
+        // The writer's lookup filled the cache: no lock needed now.
+        let _busy = index.core.lock();
+        let mut again = Box::pin(index.get_raw(b"c"));
+        assert!(matches!(again.as_mut().poll(&mut cx), Poll::Ready(Some(_))));
     }
 
     /// Lookups through a small record cache (evicting all the time) always
@@ -510,7 +635,12 @@ mod tests {
                         let op = Op::Put(key.as_bytes().to_vec(), rec.encode());
                         index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
                     };
-                    let volumes = |key: &str| index.get(key.as_bytes()).unwrap().map(|r| r.volumes);
+                    let volumes = |key: &str| {
+                        index
+                            .get_blocking(key.as_bytes())
+                            .unwrap()
+                            .map(|r| r.volumes)
+                    };
                     for i in 0..2_000 {
                         let key = format!("/t{t}/{}", i % 300);
                         put(&key, &format!("a{i}"));
