@@ -9,8 +9,8 @@
 //! see `env` for what else is synced when). rusty-leveldb compacts inside
 //! a write, for up to a few hundred milliseconds: on the writer thread,
 //! that holds up no runtime thread's other connections. A lookup that
-//! misses the cache while the writer is writing queues behind it instead
-//! of waiting for the lock on its runtime thread.
+//! misses the cache and finds the lock held by the writer queues behind
+//! the write instead of waiting for the lock on its runtime thread.
 //!
 //! What survives: after a `Synced` write returns, a process crash or a power
 //! loss. A `Relaxed` write is visible at once and reaches the disk with the
@@ -22,7 +22,7 @@ mod filter;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -254,8 +254,9 @@ impl Index {
     }
 
     /// The raw record of `key`, if any. Misses the filter rules out, and
-    /// records in the cache, cost no lock; while the writer thread writes,
-    /// the lookup waits behind it without blocking the calling thread.
+    /// records in the cache, cost no lock; when the writer thread holds the
+    /// lock, the lookup waits behind its write without blocking the calling
+    /// thread.
     pub async fn get_raw(&self, key: &[u8]) -> Option<Bytes> {
         let core = &*self.core;
         if !core.filter.may_contain(key) {
@@ -264,6 +265,15 @@ impl Index {
         if let Some(raw) = core.cache.get(key) {
             return Some(raw);
         }
+        match core.db.try_lock() {
+            Ok(mut db) => return Core::lookup(&mut db, &core.cache, key),
+            Err(TryLockError::Poisoned(e)) => {
+                return Core::lookup(&mut e.into_inner(), &core.cache, key)
+            }
+            Err(TryLockError::WouldBlock) => {}
+        }
+        // Taken: by the writer (whose write may compact for a long time),
+        // or by another lookup or a page of a scan (soon over).
         if core.writing.load(Ordering::Acquire) {
             if let Some(answer) = self.read_behind_writes(key).await {
                 return answer;
