@@ -6,6 +6,7 @@
 use volume_uring::http::{response, Conn};
 
 use crate::error::MasterError;
+use crate::index::Index;
 use crate::server::{Local, Req};
 
 const MAX_KEYS: usize = 1_000_000;
@@ -18,10 +19,37 @@ pub async fn serve(
     start: &[u8],
     limit: usize,
 ) -> Result<(), MasterError> {
+    // On the blocking pool: a listing of many keys takes a while, and each
+    // page waits for the index lock; the runtime thread serves on meanwhile.
+    let app = local.app.clone();
+    let (prefix, start) = (req.key.to_vec(), start.to_vec());
+    let listed =
+        monoio::spawn_blocking(move || collect(&app.index, &prefix, &start, unlinked, limit))
+            .await
+            .map_err(|_| {
+                MasterError::Http(std::io::Error::other("the listing thread failed").into())
+            })?;
+    let (next, keys) = listed?;
+    let body = list_json(&next, &keys);
+    let out = &mut conn.wbuf;
+    req.start(out, 200);
+    response::header(out, "Content-Type", b"application/json");
+    req.finish(out, &body);
+    Ok(())
+}
+
+/// The keys to list, and the `next` to give.
+fn collect(
+    index: &Index,
+    prefix: &[u8],
+    start: &[u8],
+    unlinked: bool,
+    limit: usize,
+) -> Result<(String, Vec<String>), MasterError> {
     let mut keys: Vec<String> = Vec::new();
     let mut next = String::new();
     let mut too_many = false;
-    local.app.index.scan(req.key, start, |k, v| {
+    index.scan(prefix, start, |k, v| {
         if v.starts_with(b"DELETED") != unlinked {
             return true;
         }
@@ -39,12 +67,7 @@ pub async fn serve(
     if too_many {
         return Err(MasterError::TooManyKeys);
     }
-    let body = list_json(&next, &keys);
-    let out = &mut conn.wbuf;
-    req.start(out, 200);
-    response::header(out, "Content-Type", b"application/json");
-    req.finish(out, &body);
-    Ok(())
+    Ok((next, keys))
 }
 
 /// The original's field order: `next`, then `keys`.
