@@ -144,7 +144,8 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), String> {
             .ok_or(format!("MKV_REBUILD_MEMORY_KEYS={v}: not a number of keys"))?,
         _ => MEMORY_KEYS,
     };
-    let mut runs_dir = cluster.db.clone().into_os_string();
+    // Beside the index (`components` drops a trailing `/`).
+    let mut runs_dir = cluster.db.components().as_path().as_os_str().to_owned();
     runs_dir.push(format!(".rebuild-{}", std::process::id()));
     let crawl = Crawl::new(memory_keys, Runs::new(runs_dir.into()));
     let progress = Progress::new("rebuild", None);

@@ -141,10 +141,11 @@ fn rebuild_and_rebalance_round_trip() {
     }
     // Again with at most 300 keys in memory: the keys go to runs on disk
     // (replicas of a key land in different runs) and are merged back.
+    // (The index named with a trailing `/`: the runs still go beside it.)
     let spilled_db = c.tmp.path().join("rebuilt-in-runs");
     let (status, out, err) = c.run_tool_with_env(
         &[0, 1, 2, 3],
-        &spilled_db,
+        Path::new(&format!("{}/", spilled_db.display())),
         &["rebuild"],
         &[("MKV_REBUILD_MEMORY_KEYS", "300")],
     );
@@ -154,10 +155,11 @@ fn rebuild_and_rebalance_round_trip() {
         "{out}"
     );
     assert_eq!(records(&spilled_db), rebuilt);
-    let left: Vec<_> = std::fs::read_dir(c.tmp.path())
-        .unwrap()
+    let left: Vec<_> = [c.tmp.path(), &spilled_db]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.contains(".rebuild-"))
+        .filter(|name| name.contains("rebuild-"))
         .collect();
     assert!(left.is_empty(), "runs left behind: {left:?}");
     let (status, _, err) = c.run_tool_with_env(
