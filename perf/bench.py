@@ -17,6 +17,7 @@ written to perf/results/<workload>.json.
 """
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -213,7 +214,7 @@ def mix_floor(args, tmp):
         rate = wrk(ngx.url + "/x", args.duration, connections=16, allow_errors=True)
         return (box_busy_seconds() - busy) * 1e6 / (rate * args.duration)
 
-    rounds = iter(range(1_000_000))
+    rounds = itertools.count()
 
     def files_us(fresh):
         # New folders: a folder of its own per round (deleting the last

@@ -36,6 +36,14 @@ pub enum MasterError {
 }
 
 impl MasterError {
+    /// Work handed to the blocking pool that did not come back (its thread
+    /// panicked): a 500.
+    pub fn pool_failed(what: &str) -> MasterError {
+        MasterError::Http(
+            std::io::Error::other(format!("{what} failed on the blocking pool")).into(),
+        )
+    }
+
     /// The answer's status; `None` when the connection can only be closed.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -67,9 +67,7 @@ impl<'c> Fanout<'c> {
                     md5
                 });
                 let (hashed, results) = monoio::join!(hashed, sends);
-                let md5 = hashed.map_err(|_| {
-                    MasterError::Http(std::io::Error::other("md5 thread failed").into())
-                })?;
+                let md5 = hashed.map_err(|_| MasterError::pool_failed("md5"))?;
                 self.md5 = Some(md5);
                 results
             }

@@ -26,9 +26,7 @@ pub async fn serve(
     let listed =
         monoio::spawn_blocking(move || collect(&app.index, &prefix, &start, unlinked, limit))
             .await
-            .map_err(|_| {
-                MasterError::Http(std::io::Error::other("the listing thread failed").into())
-            })?;
+            .map_err(|_| MasterError::pool_failed("the listing"))?;
     let (next, keys) = listed?;
     let body = list_json(&next, &keys);
     let out = &mut conn.wbuf;

@@ -194,9 +194,6 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), String> {
     }
     .map_err(|e| format!("writing the index: {e}"))?;
     if let Some(mut merge) = merge {
-        crawl
-            .md5_disagreements
-            .append(&mut crawl.runs.disagreements);
         crawl.md5_disagreements.append(&mut merge.disagreements);
     }
     index.close();

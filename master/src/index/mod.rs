@@ -95,11 +95,29 @@ impl Core {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks LevelDB, and keeps what it says in the cache (under the lock,
-    /// where writes take their keys out of it).
-    fn lookup(db: &mut DB, cache: &RecordCache, key: &[u8]) -> Option<Bytes> {
+    /// The lock if it is free now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, DB>> {
+        match self.db.try_lock() {
+            Ok(db) => Some(db),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// What is known of `key` without the lock: certainly absent (the miss
+    /// filter), or its cached record.
+    fn known(&self, key: &[u8]) -> Option<Option<Bytes>> {
+        if !self.filter.may_contain(key) {
+            return Some(None);
+        }
+        self.cache.get(key).map(Some)
+    }
+
+    /// Asks LevelDB (`db` is the locked index), and keeps what it says in
+    /// the cache, under the lock, where writes take their keys out of it.
+    fn lookup(&self, db: &mut DB, key: &[u8]) -> Option<Bytes> {
         let raw = db.get(key)?;
-        cache.insert(key, raw.clone());
+        self.cache.insert(key, raw.clone());
         Some(raw)
     }
 
@@ -259,18 +277,11 @@ impl Index {
     /// thread.
     pub async fn get_raw(&self, key: &[u8]) -> Option<Bytes> {
         let core = &*self.core;
-        if !core.filter.may_contain(key) {
-            return None;
+        if let Some(known) = core.known(key) {
+            return known;
         }
-        if let Some(raw) = core.cache.get(key) {
-            return Some(raw);
-        }
-        match core.db.try_lock() {
-            Ok(mut db) => return Core::lookup(&mut db, &core.cache, key),
-            Err(TryLockError::Poisoned(e)) => {
-                return Core::lookup(&mut e.into_inner(), &core.cache, key)
-            }
-            Err(TryLockError::WouldBlock) => {}
+        if let Some(mut db) = core.try_lock() {
+            return core.lookup(&mut db, key);
         }
         // Taken: by the writer (whose write may compact for a long time),
         // or by another lookup or a page of a scan (soon over).
@@ -279,7 +290,7 @@ impl Index {
                 return answer;
             }
         }
-        Core::lookup(&mut core.lock(), &core.cache, key)
+        core.lookup(&mut core.lock(), key)
     }
 
     pub async fn get(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
@@ -289,12 +300,8 @@ impl Index {
     /// [`Index::get_raw`] for threads outside a runtime (the offline tools).
     pub fn get_raw_blocking(&self, key: &[u8]) -> Option<Bytes> {
         let core = &*self.core;
-        if !core.filter.may_contain(key) {
-            return None;
-        }
-        core.cache
-            .get(key)
-            .or_else(|| Core::lookup(&mut core.lock(), &core.cache, key))
+        core.known(key)
+            .unwrap_or_else(|| core.lookup(&mut core.lock(), key))
     }
 
     /// [`Index::get`] for threads outside a runtime (the offline tools).
@@ -310,7 +317,9 @@ impl Index {
             key: key.to_vec(),
             done,
         };
-        self.queue(job).then_some(())?;
+        if !self.queue(job) {
+            return None;
+        }
         wait.await.ok()
     }
 
@@ -457,7 +466,7 @@ fn write_groups(core: &Arc<Core>, jobs: &mpsc::Receiver<Job>) {
             };
             core.writing.store(false, Ordering::Release);
             for (key, done) in reads {
-                let _ = done.send(Core::lookup(&mut db, &core.cache, &key));
+                let _ = done.send(core.lookup(&mut db, &key));
             }
             written
         };

@@ -32,8 +32,9 @@ pub(super) struct Runs {
     made: usize,
     /// Keys written by spills so far (a key in two spills counts twice).
     pub(super) spilled: u64,
-    /// Keys whose md5s differed between runs merged so far.
-    pub(super) disagreements: Vec<Vec<u8>>,
+    /// Keys whose md5s differed between runs merged so far (handed on to
+    /// the final merge).
+    disagreements: Vec<Vec<u8>>,
 }
 
 impl Runs {
@@ -67,9 +68,12 @@ impl Runs {
         self.merge_full_levels()
     }
 
-    /// Every key of every run, once, in key order.
-    pub(super) fn merge(&self) -> std::io::Result<Merge> {
-        Merge::open(self.runs.iter().map(|(path, _)| path.as_path()))
+    /// Every key of every run, once, in key order; its `disagreements`
+    /// include those found while merging levels.
+    pub(super) fn merge(&mut self) -> std::io::Result<Merge> {
+        let mut merge = Merge::open(self.runs.iter().map(|(path, _)| path.as_path()))?;
+        merge.disagreements = std::mem::take(&mut self.disagreements);
+        Ok(merge)
     }
 
     fn create(&mut self, level: u32) -> std::io::Result<RunWriter> {
@@ -83,12 +87,11 @@ impl Runs {
         })
     }
 
-    /// Merges the runs of any level that has `FAN_IN` of them into one.
+    /// After a spill: merges level 0 into one run when it has `FAN_IN`
+    /// runs, then the level that run joined if that is full now, and so on.
     fn merge_full_levels(&mut self) -> std::io::Result<()> {
-        while let Some(level) = (0..)
-            .take_while(|l| self.runs.iter().any(|r| r.1 >= *l))
-            .find(|l| self.runs.iter().filter(|r| r.1 == *l).count() >= FAN_IN)
-        {
+        let mut level = 0;
+        while self.runs.iter().filter(|r| r.1 == level).count() >= FAN_IN {
             let (full, rest): (Vec<_>, Vec<_>) = self.runs.drain(..).partition(|r| r.1 == level);
             self.runs = rest;
             let mut merge = Merge::open(full.iter().map(|(path, _)| path.as_path()))?;
@@ -102,6 +105,7 @@ impl Runs {
             for (path, _) in full {
                 std::fs::remove_file(path)?;
             }
+            level += 1;
         }
         Ok(())
     }
@@ -367,9 +371,7 @@ mod tests {
             count += 1;
         }
         assert_eq!(count, spills + 9);
-        let mut disagreements = runs.disagreements.clone();
-        disagreements.extend(merge.disagreements);
-        assert_eq!(disagreements, vec![b"000007".to_vec()]);
+        assert_eq!(merge.disagreements, vec![b"000007".to_vec()]);
     }
 
     #[test]
