@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use volume_uring::http::duration;
+use http1::duration;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -1,9 +1,9 @@
 //! The master's errors, and the one place they become statuses.
 
-use volume_uring::http::HttpError;
+use http1::HttpError;
 
+use crate::client::ClientError;
 use crate::index::IndexError;
-use crate::volume_client::ClientError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -33,18 +33,14 @@ pub enum MasterError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Corrupt(#[from] crate::record::CorruptRecord),
+    /// Work handed to the blocking pool did not come back (its thread
+    /// panicked).
+    #[error("{0} failed on the blocking pool")]
+    Pool(&'static str),
 }
 
 impl MasterError {
-    /// Work handed to the blocking pool that did not come back (its thread
-    /// panicked): a 500.
-    pub fn pool_failed(what: &str) -> MasterError {
-        MasterError::Http(
-            std::io::Error::other(format!("{what} failed on the blocking pool")).into(),
-        )
-    }
-
-    /// The answer's status; `None` when the connection can only be closed.
+    /// The answer's status; `None` only when the connection is broken.
     pub fn status(&self) -> Option<u16> {
         match self {
             MasterError::Http(e) => e.status(),
@@ -60,7 +56,85 @@ impl MasterError {
             MasterError::TooManyKeys => Some(413),
             MasterError::Replica(e) if e.status == Some(507) => Some(507),
             MasterError::Replica(_) | MasterError::ReplicaAnswer { .. } => Some(500),
-            MasterError::Index(_) | MasterError::Corrupt(_) => Some(500),
+            MasterError::Index(_) | MasterError::Corrupt(_) | MasterError::Pool(_) => Some(500),
         }
+    }
+}
+
+/// Why a command (`server`, `rebuild`, `rebalance`, `dev`) failed; `main`
+/// prints it and exits with [`ToolError::exit_code`].
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// Bad or missing flags (exit code 2, as a usage error).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{errors} error(s); the index at {db} was not changed")]
+    RebuildFailed { errors: usize, db: String },
+    #[error("found keys on disk (runs): {0}")]
+    Runs(std::io::Error),
+    #[error("writing the index: {0}")]
+    RebuildWrite(String),
+    #[error("{key}: {source}")]
+    CorruptRecord {
+        key: String,
+        #[source]
+        source: crate::record::CorruptRecord,
+    },
+    #[error("{0} keys could not be moved (listed above); run it again once their volumes answer")]
+    Unmoved(u64),
+}
+
+impl ToolError {
+    /// An I/O failure, saying what was being done.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ToolError {
+        let what = what.into();
+        move |source| ToolError::Io { what, source }
+    }
+
+    /// 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ToolError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_but_a_broken_connection_has_a_status() {
+        assert_eq!(MasterError::Pool("the listing").status(), Some(500));
+        assert_eq!(
+            MasterError::Pool("md5").to_string(),
+            "md5 failed on the blocking pool"
+        );
+        assert_eq!(MasterError::Http(HttpError::Closed).status(), None);
+        assert_eq!(
+            MasterError::Http(HttpError::BadRequest("x")).status(),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn tool_errors_exit_codes() {
+        assert_eq!(ToolError::Usage("-db is required".into()).exit_code(), 2);
+        let e = ToolError::io("cannot listen on port 3000")(std::io::Error::other("in use"));
+        assert_eq!(e.to_string(), "cannot listen on port 3000: in use");
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            ToolError::Unmoved(3).to_string(),
+            "3 keys could not be moved (listed above); run it again once their volumes answer"
+        );
     }
 }

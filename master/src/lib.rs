@@ -1,35 +1,31 @@
-//! mkv: minikeyvalue's master. Where a request goes:
-//! - `config`: the command line (the original's flags, Go spellings too).
-//! - `server`: shared and per-thread state, routing, listeners.
-//! - `router`: method + query → an operation.
-//! - `get` (GET/HEAD), `put`, `delete` (DELETE/UNLINK), `list`, `rebalance`.
-//! - `fanout`: one stream to several volumes (PUT, rebalance copies).
-//! - `volume_client`: pooled keep-alive HTTP client for volumes; `transfer`:
-//!   its streaming uploads and downloads; `head_lanes`: its pipelined HEADs.
-//! - `placement` (key2path, key2volume), `record` (the index value codec).
-//! - `index`: the only code that touches LevelDB (durable env, group commit).
-//! - `locks`: per-key write locks.
-//! - `rebuild`, `rebalance_tool`: the offline commands; `dev`: `mkv dev`.
-//! - `error`: the crate's errors and their statuses.
+//! mkv: minikeyvalue's master. Where a request goes, layer by layer (each
+//! uses only the layers below it):
+//! - `front`: `server` starts the listeners; `service` turns each request
+//!   into an operation (`router`) and runs it; `request` is what an
+//!   operation knows of the request and how it starts its answer.
+//! - `ops`: the operations — `get` (GET/HEAD), `put`, `delete`
+//!   (DELETE/UNLINK), `list`, `rebalance` (one key) — and `locks`, the
+//!   per-key write locks they take.
+//! - `state`: what the threads share (`App`) and what each owns (`Local`).
+//! - `index`: the only code that touches LevelDB (API, core, writer thread,
+//!   durable env, miss filter, record cache).
+//! - `client`: the HTTP client for volumes — pooled connections, replies,
+//!   pipelined HEADs, streaming transfers, and `fanout` (one stream to
+//!   several volumes).
+//! - `placement` (key2path, key2volume) and `record` (the index value codec).
+//! - `tools`: the offline commands — `rebuild`, `rebalance`, `dev`.
+//! - `config` (the command line) and `error` (errors and their statuses).
+//!
+//! The HTTP/1.1 itself is the `http1` crate's; the volume crate is used only
+//! by `mkv dev`, which runs volumes in the same process.
 
+pub mod client;
 pub mod config;
-pub mod delete;
-pub mod dev;
 pub mod error;
-pub mod fanout;
-pub mod get;
-pub mod head_lanes;
+pub mod front;
 pub mod index;
-pub mod list;
-pub mod locks;
+pub mod ops;
 pub mod placement;
-pub mod progress;
-pub mod put;
-pub mod rebalance;
-pub mod rebalance_tool;
-pub mod rebuild;
 pub mod record;
-pub mod router;
-pub mod server;
-pub mod transfer;
-pub mod volume_client;
+pub mod state;
+pub mod tools;

@@ -1,6 +1,6 @@
 //! The volume server's errors, and the one place they become statuses.
 
-use crate::http::HttpError;
+use http1::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {

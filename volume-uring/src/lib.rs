@@ -1,32 +1,27 @@
 //! volume-uring: an HTTP/1.1 file server on io_uring (monoio) that does what
 //! minikeyvalue's nginx volumes do — WebDAV PUT/DELETE, GET with ranges,
 //! nginx's JSON folder listings — and never shows a half-written file.
+//! The HTTP/1.1 itself is the `http1` crate's.
 //!
 //! Where a request goes:
-//! - `server`: listeners and one runtime per thread; graceful shutdown.
-//! - `conn`: one connection's request loop, routing by method.
-//! - `fspath`: the one place a URL becomes a path under the root.
-//! - `get` (files; folders go to `listing`), `put`, `delete`.
-//! - `range`: `Range`, `ETag`, `Last-Modified`, conditional requests.
-//! - `checksum`: the CRC32 kept in an xattr; `scrub` re-checks them.
-//! - `http`: HTTP/1.1 parsing and writing, shared with the master.
-//! - `runtime`: monoio runtimes, reuse-port listeners, signals (shared too).
+//! - `server`: starts the listeners and threads; `state`: what they share.
+//! - `front`: `service` decodes the path once and routes by method;
+//!   `request` is what a handler knows of the request.
+//! - `ops`: the handlers — `get` (files; folders go to `listing`), `put`,
+//!   `delete`, with `range` for `Range`, `ETag` and conditional requests.
+//! - `store`: the disk — `fspath` (the one place a URL becomes a path under
+//!   the root), `checksum` (the CRC32 and md5 kept in an xattr), `upload`
+//!   (temporary files and how a body is written), `group_sync` (group
+//!   commit of fsyncs), `aligned` (buffers for `O_DIRECT`).
+//! - `scrub`: `volume scrub`, re-checking stored CRCs.
 //! - `error`: the crate's errors and their statuses.
 
-pub mod aligned;
-pub mod checksum;
-pub mod conn;
-pub mod delete;
 pub mod error;
-pub mod fspath;
-pub mod get;
-pub mod group_sync;
-pub mod http;
-pub mod listing;
-pub mod put;
-pub mod range;
-pub mod runtime;
+pub mod front;
+pub mod ops;
 pub mod scrub;
 pub mod server;
+pub mod state;
+pub mod store;
 
 pub use server::{Config, Server};

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use volume_uring::http::{duration, Timeouts};
-use volume_uring::{runtime, scrub, Config, Server};
+use http1::{duration, runtime, Timeouts};
+use volume_uring::{scrub, Config, Server};
 
 #[derive(Parser)]
 #[command(

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::checksum;
-use crate::conn::TEMP_PREFIX;
+use crate::store::checksum;
+use crate::store::upload::TEMP_PREFIX;
 
 #[derive(Debug, Default)]
 pub struct Report {

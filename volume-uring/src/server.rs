@@ -1,17 +1,18 @@
-//! A volume server: the listeners, one runtime per thread, and a shutdown
-//! that lets requests in flight finish (or removes what they left behind).
+//! A volume server: its folder opened, its listeners bound, one runtime per
+//! thread, and a shutdown that lets requests in flight finish (or removes
+//! what they left behind).
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fspath::Root;
-use crate::group_sync::GroupSync;
-use crate::http::Timeouts;
-use crate::runtime::{self, DriverKind, Shutdown};
+use http1::server::Options;
+use http1::{DriverKind, Shutdown, Timeouts};
+
+use crate::state::{Ctx, TempFiles};
+use crate::store::fspath::Root;
+use crate::store::group_sync::GroupSync;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -25,48 +26,8 @@ pub struct Config {
     pub grace: Duration,
 }
 
-/// Shared, read-only state of a running volume.
-pub struct Ctx {
-    pub root: Root,
-    /// Where durable writes wait to be on disk; `None` with `--no-fsync`.
-    pub sync: Option<GroupSync>,
-    pub timeouts: Timeouts,
-    pub grace: Duration,
-    pub shutdown: Arc<Shutdown>,
-    pub temp_files: TempFiles,
-}
-
-/// Temporary files of PUTs in progress, so that a shutdown that cannot wait
-/// for them any longer still removes them.
-#[derive(Default)]
-pub struct TempFiles(Mutex<HashSet<PathBuf>>);
-
-impl TempFiles {
-    pub fn add(&self, path: PathBuf) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path);
-    }
-
-    pub fn remove(&self, path: &PathBuf) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(path);
-    }
-
-    fn remove_all(&self) {
-        for path in self.0.lock().unwrap_or_else(|e| e.into_inner()).drain() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
 pub struct Server {
-    addr: SocketAddr,
-    driver: DriverKind,
-    threads: Vec<JoinHandle<()>>,
+    http: http1::Server,
     ctx: Arc<Ctx>,
 }
 
@@ -79,14 +40,12 @@ impl Server {
                 format!("cannot open volume folder {}: {e}", config.dir.display()),
             )
         })?;
-        let listeners = runtime::bind_listeners(config.addr, config.threads)?;
-        let addr = listeners[0].local_addr()?;
-        let shutdown = Shutdown::new();
         let sync = if config.fsync {
             Some(GroupSync::start(root.fd().try_clone_to_owned()?)?)
         } else {
             None
         };
+        let shutdown = Shutdown::new();
         let ctx = Arc::new(Ctx {
             root,
             sync,
@@ -95,36 +54,33 @@ impl Server {
             shutdown: shutdown.clone(),
             temp_files: TempFiles::default(),
         });
-        let serve_ctx = ctx.clone();
-        let (threads, driver) =
-            runtime::spawn_workers("volume", listeners, &shutdown, move |listener| {
-                crate::http::serve::accept_loop(listener, serve_ctx.clone(), serve_ctx.grace)
-            })?;
-        Ok(Server {
-            addr,
-            driver,
-            threads,
-            ctx,
-        })
+        let opts = Options {
+            name: "volume",
+            addr: config.addr,
+            threads: config.threads,
+            grace: config.grace,
+        };
+        let shared = ctx.clone();
+        let http = http1::Server::start(&opts, shutdown, move || shared.clone())?;
+        Ok(Server { http, ctx })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.http.local_addr()
     }
 
     pub fn driver(&self) -> DriverKind {
-        self.driver
+        self.http.driver()
     }
 
     pub fn shutdown_handle(&self) -> Arc<Shutdown> {
-        self.ctx.shutdown.clone()
+        self.http.shutdown_handle()
     }
 
-    /// Blocks until a shutdown has been triggered and every thread is done.
+    /// Blocks until a shutdown has been triggered and every thread is done;
+    /// removes the temporary files of uploads that were cut off.
     pub fn wait(self) {
-        for t in self.threads {
-            let _ = t.join();
-        }
+        self.http.wait();
         self.ctx.temp_files.remove_all();
     }
 }

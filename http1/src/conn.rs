@@ -1,0 +1,190 @@
+//! A connection: the socket, a read buffer that requests are parsed from, a
+//! write buffer that responses are built in, and the timeouts that keep a slow
+//! or silent peer from holding resources.
+
+use std::time::Duration;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::HttpError;
+
+const READ_BUF: usize = 16 * 1024;
+/// Answers to pipelined requests are held back until this much is pending.
+const COALESCE_MAX: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Waiting for the first byte of the next request on a kept-alive connection.
+    pub idle: Duration,
+    /// From the first byte of a request head until the whole head has arrived.
+    pub header: Duration,
+    /// Between two reads of a body, and for one write to make progress.
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(75),
+            header: Duration::from_secs(30),
+            io: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How much a peer may send as one request head.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadLimits {
+    /// Request line plus header lines; larger is a 431 (or 414 for the line alone).
+    pub max_head_bytes: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            max_head_bytes: 32 * 1024,
+        }
+    }
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
+    pub wbuf: Vec<u8>,
+    /// Reused by handlers for per-request work (a decoded path, say).
+    pub scratch: Vec<u8>,
+    pub timeouts: Timeouts,
+    pub limits: HeadLimits,
+}
+
+async fn with_timeout<F: std::future::Future>(dur: Duration, f: F) -> Result<F::Output, HttpError> {
+    monoio::time::timeout(dur, f)
+        .await
+        .map_err(|_| HttpError::Timeout)
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, timeouts: Timeouts) -> Conn {
+        Conn {
+            stream,
+            rbuf: Vec::with_capacity(READ_BUF),
+            rpos: 0,
+            wbuf: Vec::with_capacity(1024),
+            scratch: Vec::new(),
+            timeouts,
+            limits: HeadLimits::default(),
+        }
+    }
+
+    /// Bytes read from the socket and not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        debug_assert!(self.rpos <= self.rbuf.len());
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        }
+    }
+
+    /// Reads more bytes into the read buffer; `Ok(0)` is end of stream.
+    /// Output still waiting in the write buffer goes out first: a peer
+    /// should never wait for an answer that we hold while we wait for it.
+    pub async fn fill(&mut self, timeout: Duration) -> Result<usize, HttpError> {
+        self.flush().await?;
+        if self.rbuf.len() == self.rbuf.capacity() {
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            } else {
+                self.rbuf.reserve(self.rbuf.capacity().max(READ_BUF));
+            }
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let (start, end) = (buf.len(), buf.capacity());
+        let (res, slice) =
+            with_timeout(timeout, self.stream.read(buf.slice_mut(start..end))).await?;
+        self.rbuf = slice.into_inner();
+        Ok(res?)
+    }
+
+    /// Marks the end of a complete answer. It goes out now, unless the next
+    /// request is already buffered (pipelining): then answers accumulate and
+    /// leave together, one send for many, when input runs out ([`Conn::fill`]).
+    pub async fn end_response(&mut self) -> Result<(), HttpError> {
+        if self.buffered().is_empty() || self.wbuf.len() >= COALESCE_MAX {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the write buffer and clears it.
+    pub async fn flush(&mut self) -> Result<(), HttpError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        let (res, mut buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
+        buf.clear();
+        self.wbuf = buf;
+        res.map(|_| ()).map_err(HttpError::Io)
+    }
+
+    /// Sends an owned buffer (a shared chunk of a value, say) and gives it back.
+    pub async fn send<T: monoio::buf::IoBuf>(&mut self, buf: T) -> Result<T, HttpError> {
+        let (res, buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
+        res?;
+        Ok(buf)
+    }
+
+    /// Reads from the socket straight into the spare capacity of `out`, at most
+    /// `max` bytes, bypassing the read buffer (which must be empty). Large
+    /// bodies take this path so that their bytes are copied once.
+    pub async fn read_direct(
+        &mut self,
+        out: Vec<u8>,
+        max: usize,
+    ) -> (Result<usize, HttpError>, Vec<u8>) {
+        debug_assert!(self.buffered().is_empty());
+        let start = out.len();
+        let end = out.capacity().min(start + max);
+        match with_timeout(
+            self.timeouts.io,
+            self.stream.read(out.slice_mut(start..end)),
+        )
+        .await
+        {
+            Ok((res, slice)) => (res.map_err(HttpError::Io), slice.into_inner()),
+            Err(e) => (Err(e), Vec::new()),
+        }
+    }
+
+    /// For a pooled idle connection: whether the peer closed it (or sent
+    /// something unasked), so that it must not be reused.
+    pub fn peer_closed(&self) -> bool {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        if !self.buffered().is_empty() {
+            return true;
+        }
+        // SAFETY: the descriptor is owned by `self.stream`, alive for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let mut probe = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        !matches!(
+            rustix::net::recv(fd, &mut probe, flags),
+            Err(rustix::io::Errno::AGAIN)
+        )
+    }
+
+    /// Half-closes our side after the last response, so the peer sees a clean end.
+    pub async fn close(mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+}

@@ -1,0 +1,182 @@
+//! The request loop every connection runs: read a head, let the service
+//! answer it, turn an error into an answer and a log line, and go on while
+//! the connection may be kept alive.
+//!
+//! Who writes and who sends: a service writes its whole answer into the
+//! connection (the head into `wbuf`, a long body sent piece by piece as it
+//! goes) and returns; the loop then ends the answer ([`Conn::end_response`]:
+//! sent now, or held back a moment to leave with the answers to pipelined
+//! requests).
+
+use std::cell::Cell;
+use std::fmt::Display;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use super::{Conn, HttpError, Method, RequestHead, Timeouts};
+
+/// What a server does with one request.
+#[allow(async_fn_in_trait)] // the services run on one thread: no Send needed
+pub trait Service {
+    type Error: Display + From<HttpError>;
+
+    fn timeouts(&self) -> Timeouts;
+    /// A shutdown began: answer what is in flight, then close.
+    fn shutting_down(&self) -> bool;
+
+    /// Writes the answer to one request. `Ok(true)` keeps the connection
+    /// open (the answer's head said so). An `Err` must come before any byte
+    /// of the answer was sent; it is then answered by [`Service::write_error`].
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, Self::Error>;
+
+    /// The status an error is answered with; `None` only when the
+    /// connection is broken (the peer is gone, or part of an answer was
+    /// already sent) and can just be closed.
+    fn error_status(&self, e: &Self::Error) -> Option<u16>;
+
+    /// Writes the whole answer for an error into `out`. `head` is the
+    /// request's, when it could be parsed.
+    fn write_error(
+        &self,
+        out: &mut Vec<u8>,
+        code: u16,
+        e: &Self::Error,
+        head: Option<&RequestHead>,
+        keep_alive: bool,
+    );
+}
+
+thread_local! {
+    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Requests being answered on this thread; a shutdown waits for them.
+pub fn in_flight() -> usize {
+    IN_FLIGHT.with(Cell::get)
+}
+
+struct Busy;
+
+impl Busy {
+    fn enter() -> Busy {
+        IN_FLIGHT.with(|c| c.set(c.get() + 1));
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|c| c.set(c.get() - 1));
+    }
+}
+
+/// Accepts connections and serves each on its own task until a shutdown
+/// begins; then waits up to `grace` for the requests in flight.
+/// `svc` is shared by the connections of this thread (an `Rc` or an `Arc`).
+pub async fn accept_loop<S, R>(listener: monoio::net::TcpListener, svc: R, grace: Duration)
+where
+    S: Service,
+    R: std::ops::Deref<Target = S> + Clone + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let svc = svc.clone();
+                monoio::spawn(async move { serve(stream, &*svc).await });
+            }
+            Err(_) if svc.shutting_down() => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                // Out of descriptors: give connections a moment to close.
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + grace;
+    while in_flight() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Serves one connection until it closes, fails, or a shutdown begins.
+pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::new(stream, svc.timeouts());
+    let mut head = RequestHead::default();
+    loop {
+        match head.read(&mut conn).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let e = S::Error::from(e);
+                if let Some(code) = failed(svc, &e, None) {
+                    svc.write_error(&mut conn.wbuf, code, &e, None, false);
+                    let _ = conn.flush().await;
+                }
+                break;
+            }
+        }
+        let _busy = Busy::enter();
+        // Answers to earlier pipelined requests may still be in the buffer.
+        let mark = conn.wbuf.len();
+        let keep = match svc.call(&mut conn, &head).await {
+            Ok(keep) => conn.end_response().await.is_ok() && keep && !svc.shutting_down(),
+            Err(e) => answer_error(svc, &mut conn, &head, mark, &e).await,
+        };
+        if !keep {
+            break;
+        }
+    }
+    let _ = conn.flush().await;
+    conn.close().await;
+}
+
+/// Answers a failed request; whether the connection stays open.
+async fn answer_error<S: Service>(
+    svc: &S,
+    conn: &mut Conn,
+    head: &RequestHead,
+    mark: usize,
+    e: &S::Error,
+) -> bool {
+    let Some(code) = failed(svc, e, Some(head)) else {
+        return false;
+    };
+    // A body we did not read would be taken for the next request.
+    let keep = head.keep_alive && !svc.shutting_down() && !head.body.has_bytes();
+    conn.wbuf.truncate(mark);
+    svc.write_error(&mut conn.wbuf, code, e, Some(head), keep);
+    if head.method == Method::Head {
+        // The head says how long the body would be; none follows.
+        strip_body(&mut conn.wbuf, mark);
+    }
+    conn.flush().await.is_ok() && keep
+}
+
+/// The status for an error, and its log line: failures of the server (5xx)
+/// are warnings, refusals (4xx) and broken connections are for debugging.
+fn failed<S: Service>(svc: &S, e: &S::Error, head: Option<&RequestHead>) -> Option<u16> {
+    let code = svc.error_status(e);
+    let method = head.map_or("", RequestHead::method_name);
+    let target = head.map(|h| String::from_utf8_lossy(h.target()));
+    let target = target.as_deref().unwrap_or("");
+    match code {
+        Some(code) if code >= 500 => {
+            tracing::warn!(status = code, method, target, error = %e, "request failed")
+        }
+        Some(code) => tracing::debug!(status = code, method, target, error = %e, "request refused"),
+        None => tracing::debug!(method, target, error = %e, "connection closed"),
+    }
+    code
+}
+
+fn strip_body(out: &mut Vec<u8>, answer_start: usize) {
+    if let Some(end) = out[answer_start..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+    {
+        out.truncate(answer_start + end + 4);
+    }
+}

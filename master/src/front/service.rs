@@ -1,0 +1,96 @@
+//! The master as a [`Service`]: each request routed to its operation, its
+//! errors answered as the original answers them.
+
+use std::time::Instant;
+
+use http1::{response, Conn, RequestHead, Service, Timeouts};
+
+use crate::error::MasterError;
+use crate::front::request::{Req, SERVER};
+use crate::front::router::{self, Op};
+use crate::ops::{delete, get, list, put, rebalance};
+use crate::state::Local;
+
+impl Service for Local {
+    type Error = MasterError;
+
+    fn timeouts(&self) -> Timeouts {
+        self.app.timeouts
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.app.shutdown.is_triggered()
+    }
+
+    fn error_status(&self, e: &MasterError) -> Option<u16> {
+        e.status()
+    }
+
+    /// The original answers most refusals with an empty body; the rest get
+    /// a line saying why.
+    fn write_error(
+        &self,
+        out: &mut Vec<u8>,
+        code: u16,
+        e: &MasterError,
+        head: Option<&RequestHead>,
+        keep_alive: bool,
+    ) {
+        let (content_type, text) = match code {
+            403 | 404 | 405 | 409 | 411 => (None, String::new()),
+            _ => (Some("text/plain"), format!("{e}\n")),
+        };
+        let http10 = head.is_some_and(|h| h.http10);
+        let body = text.as_bytes();
+        response::simple(out, code, SERVER, content_type, body, keep_alive, http10);
+    }
+
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
+        let mut key = std::mem::take(&mut conn.scratch);
+        let started = Instant::now();
+        let result = self.dispatch(conn, head, &mut key).await;
+        if self.app.cluster.verbose {
+            let key = String::from_utf8_lossy(&key);
+            let method = head.method_name();
+            match &result {
+                Ok(_) => tracing::info!(method, %key, elapsed = ?started.elapsed(), "ok"),
+                Err(e) => {
+                    tracing::info!(method, %key, status = ?e.status(), error = %e, "failed")
+                }
+            }
+        }
+        conn.scratch = key;
+        result
+    }
+}
+
+impl Local {
+    async fn dispatch(
+        &self,
+        conn: &mut Conn,
+        head: &RequestHead,
+        key: &mut Vec<u8>,
+    ) -> Result<bool, MasterError> {
+        let op = router::route(head, key)?;
+        let keep_alive = head.keep_alive && !self.shutting_down();
+        let req = Req {
+            head,
+            key,
+            keep_alive,
+        };
+        match op {
+            // A HEAD's answer is a GET's (a 302 has no body either way).
+            Op::Get | Op::Head => get::serve(self, conn, &req).await?,
+            Op::Put => put::serve(self, conn, &req).await?,
+            Op::Delete => delete::delete(self, conn, &req).await?,
+            Op::Unlink => delete::unlink(self, conn, &req).await?,
+            Op::Rebalance => rebalance::serve(self, conn, &req).await?,
+            Op::List {
+                unlinked,
+                start,
+                limit,
+            } => list::serve(self, conn, &req, unlinked, &start, limit).await?,
+        }
+        Ok(keep_alive)
+    }
+}

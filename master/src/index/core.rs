@@ -1,0 +1,182 @@
+//! The core of the index that lookups and the writer thread share: the
+//! locked LevelDB, the miss filter and the record cache, and the scans.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+use bytes::Bytes;
+use rusty_leveldb::{LdbIterator, Options, DB};
+
+use super::cache::RecordCache;
+use super::env::{DurableEnv, LogSync};
+use super::filter::KeyFilter;
+use super::IndexError;
+
+/// Keys read per lock hold while scanning.
+const SCAN_PAGE: usize = 1024;
+
+/// What lookups and the writer thread share.
+pub(super) struct Core {
+    db: Mutex<DB>,
+    pub(super) log: LogSync,
+    /// Answers "certainly not here" for most missing keys without the lock.
+    pub(super) filter: KeyFilter,
+    /// Recent records, looked up without the lock.
+    pub(super) cache: RecordCache,
+    /// Set while the writer thread writes (and perhaps compacts).
+    pub(super) writing: AtomicBool,
+}
+
+impl Core {
+    /// Opens (or creates) the LevelDB at `path` with the durable env.
+    pub(super) fn open(
+        path: &Path,
+        filter: KeyFilter,
+        cache_bytes: usize,
+    ) -> Result<Core, IndexError> {
+        let log = LogSync::default();
+        let opts = Options {
+            create_if_missing: true,
+            // Snappy, as goleveldb writes by default.
+            compressor: 1,
+            env: std::rc::Rc::new(Box::new(DurableEnv::new(log.clone()))),
+            ..Options::default()
+        };
+        let open_err = |msg: String| IndexError::Open {
+            path: path.display().to_string(),
+            msg,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
+        }
+        let db = DB::open(path, opts).map_err(|e| {
+            open_err(if e.code == rusty_leveldb::StatusCode::LockError {
+                "it is in use by another process".to_string()
+            } else {
+                e.to_string()
+            })
+        })?;
+        Ok(Core {
+            db: Mutex::new(db),
+            log,
+            filter,
+            cache: RecordCache::new(cache_bytes),
+            writing: AtomicBool::new(false),
+        })
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, DB> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lock if it is free now.
+    pub(super) fn try_lock(&self) -> Option<MutexGuard<'_, DB>> {
+        match self.db.try_lock() {
+            Ok(db) => Some(db),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// What is known of `key` without the lock: certainly absent (the miss
+    /// filter), or its cached record.
+    pub(super) fn known(&self, key: &[u8]) -> Option<Option<Bytes>> {
+        if !self.filter.may_contain(key) {
+            return Some(None);
+        }
+        self.cache.get(key).map(Some)
+    }
+
+    /// Asks LevelDB (`db` is the locked index), and keeps what it says in
+    /// the cache, under the lock, where writes take their keys out of it.
+    pub(super) fn lookup(&self, db: &mut DB, key: &[u8]) -> Option<Bytes> {
+        let raw = db.get(key)?;
+        self.cache.insert(key, raw.clone());
+        Some(raw)
+    }
+
+    /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
+    /// prefix) on, in key order, until `f` returns false. The lock is held for
+    /// one page of keys at a time, so writers and readers get their turn.
+    pub(super) fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), IndexError> {
+        let mut from = if start > prefix {
+            start.to_vec()
+        } else {
+            prefix.to_vec()
+        };
+        let mut skip_from = false;
+        loop {
+            let (page, more) = self.scan_page(prefix, &from, skip_from)?;
+            for (k, v) in &page {
+                if !f(k, v) {
+                    return Ok(());
+                }
+            }
+            match page.last() {
+                Some((k, _)) if more => {
+                    from = k.to_vec();
+                    skip_from = true;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        skip_from: bool,
+    ) -> Result<(Vec<(Bytes, Bytes)>, bool), IndexError> {
+        let mut page = Vec::with_capacity(SCAN_PAGE);
+        let mut db = self.lock();
+        let mut it = db.new_iter().map_err(|e| IndexError::Read(e.to_string()))?;
+        it.seek(from);
+        while it.valid() && page.len() < SCAN_PAGE {
+            let Some((k, v)) = it.current() else { break };
+            if !k.starts_with(prefix) {
+                return Ok((page, false));
+            }
+            if !(skip_from && k.as_ref() == from) {
+                page.push((k, v));
+            }
+            it.advance();
+        }
+        let more = it.valid();
+        Ok((page, more))
+    }
+}
+
+/// Scans every key into a new miss filter on a thread of its own (at
+/// startup, and when the filter is full).
+pub(super) fn spawn_filter_scan(core: &Arc<Core>) -> std::io::Result<()> {
+    let core = core.clone();
+    std::thread::Builder::new()
+        .name("index-filter".into())
+        .spawn(move || {
+            {
+                // Under the lock, so between writes: see `begin_scan`.
+                let _db = core.lock();
+                core.filter.begin_scan();
+            }
+            let mut hashes = Vec::new();
+            let scanned = core.scan(b"", b"", |k, _| {
+                hashes.push(core.filter.hash(k));
+                true
+            });
+            let count = hashes.len();
+            match core.filter.end_scan(scanned.map(|()| hashes)) {
+                Ok(()) => tracing::debug!(keys = count, "miss filter loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the miss filter could not be loaded; misses use LevelDB")
+                }
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! GET and HEAD: a 302 to a replica that answers a HEAD for the key's file,
+//! tried in random order; 404 (or a 302 to `--fallback`) for a missing or
+//! soft-deleted key, and when no replica answers.
+//!
+//! The common miss is answered without allocation: the filter rules most
+//! missing keys out without the index lock, and the answer is written into
+//! the connection's reused buffer.
+
+use http1::{response, Conn};
+
+use crate::error::MasterError;
+use crate::front::request::Req;
+use crate::placement::{key2path, key2volume, needs_rebalance};
+use crate::record::Record;
+use crate::state::Local;
+
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+    let app = &local.app;
+    let Some(raw) = app.index.get_raw(req.key).await else {
+        return missing(local, conn, req, None);
+    };
+    let rec = Record::decode(&raw)?;
+    if rec.deleted {
+        return missing(local, conn, req, rec.hash.as_deref());
+    }
+    let c = &app.cluster;
+    let wanted = key2volume(req.key, &c.volumes, c.replicas, c.subvolumes);
+    let balanced = !needs_rebalance(&rec.volumes, &wanted);
+    let path = key2path(req.key);
+    let found = first_answering(local, &rec.volumes, &path).await;
+    let out = &mut conn.wbuf;
+    req.start(out, if found.is_some() { 302 } else { 404 });
+    // The hash is of the whole value, whatever part of it is asked for.
+    if let Some(hash) = &rec.hash {
+        response::header(out, "Content-Md5", hash.as_bytes());
+    }
+    response::header(
+        out,
+        "Key-Balance",
+        if balanced {
+            b"balanced".as_slice()
+        } else {
+            b"unbalanced".as_slice()
+        },
+    );
+    response::header(out, "Key-Volumes", rec.volumes.join(",").as_bytes());
+    if let Some(replica) = found {
+        out.extend_from_slice(b"Location: http://");
+        out.extend_from_slice(replica.as_bytes());
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    req.finish(out, b"");
+    Ok(())
+}
+
+/// The first replica, in random order, whose volume answers 200 to a HEAD.
+async fn first_answering<'r>(local: &Local, replicas: &'r [String], path: &str) -> Option<&'r str> {
+    let n = replicas.len();
+    let offset = if n > 1 {
+        monoio::utils::thread_rng_n(n as u32) as usize
+    } else {
+        0
+    };
+    // A random rotation, then a random direction: every order of up to three
+    // replicas is equally likely, and no allocation is needed.
+    let backwards = n > 2 && monoio::utils::thread_rng_n(2) == 1;
+    for i in 0..n {
+        let j = if backwards {
+            (offset + n - i) % n
+        } else {
+            (offset + i) % n
+        };
+        let replica = &replicas[j];
+        match local.client.head(replica, path).await {
+            Ok(r) if r.status == 200 => return Some(replica),
+            Ok(r) => tracing::debug!(%replica, status = r.status, "replica does not have the key"),
+            Err(e) => tracing::warn!(error = %e, "replica did not answer a HEAD"),
+        }
+    }
+    None
+}
+
+fn missing(
+    local: &Local,
+    conn: &mut Conn,
+    req: &Req<'_>,
+    hash: Option<&str>,
+) -> Result<(), MasterError> {
+    let out = &mut conn.wbuf;
+    let fallback = local.app.cluster.fallback.as_deref();
+    req.start(out, if fallback.is_some() { 302 } else { 404 });
+    if let Some(hash) = hash {
+        response::header(out, "Content-Md5", hash.as_bytes());
+    }
+    if let Some(fallback) = fallback {
+        out.extend_from_slice(b"Location: http://");
+        out.extend_from_slice(fallback.as_bytes());
+        out.extend_from_slice(req.head.target());
+        out.extend_from_slice(b"\r\n");
+    }
+    req.finish(out, b"");
+    Ok(())
+}

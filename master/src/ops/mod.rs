@@ -1,0 +1,9 @@
+//! The operations of the master's API, one module per group; each writes
+//! its whole answer. Crash ordering is documented in each.
+
+pub mod delete;
+pub mod get;
+pub mod list;
+pub mod locks;
+pub mod put;
+pub mod rebalance;

@@ -1,0 +1,249 @@
+//! Moving a key's replicas to where `key2volume` puts them now: for one key
+//! (`REBALANCE /key` on the server) and for every key (`mkv rebalance`, in
+//! `rebalance_tool`).
+//!
+//! For one key:
+//! 1. HEAD every replica of the record (and every wanted volume) to see which
+//!    really hold the value; one that disagrees in length or CRC32 with the
+//!    record's first replica does not count.
+//! 2. Copy from a holder to each wanted volume that lacks it, streamed
+//!    volume to volume, checking length, CRC32 and (if recorded) md5. A
+//!    failed copy removes what it wrote and leaves record and replicas as
+//!    they were.
+//! 3. Write the record with the wanted replicas first and the surplus after
+//!    them (synced): a crash from here on leaves the surplus listed, so a
+//!    re-run finds and removes it.
+//! 4. Delete the surplus copies, then write the record with exactly the
+//!    wanted replicas. Its deleted-state and hash never change.
+
+use std::rc::Rc;
+
+use futures_util::future::join_all;
+use http1::Conn;
+
+use crate::client::fanout::Fanout;
+use crate::client::{Reply, VolumeClient};
+use crate::config::Cluster;
+use crate::error::MasterError;
+use crate::front::request::Req;
+use crate::index::{Durability, Index};
+use crate::ops::delete::remove_files;
+use crate::ops::locks::lock_live;
+use crate::placement::{key2path, key2volume};
+use crate::record::Record;
+use crate::state::Local;
+
+/// Bytes read from the source before each round of sends.
+const CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Copies made (or, in a dry run, to make).
+    pub copied: Vec<String>,
+    /// Copies removed (or to remove).
+    pub removed: Vec<String>,
+    pub bytes: u64,
+}
+
+impl Moved {
+    pub fn is_nothing(&self) -> bool {
+        self.copied.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// `REBALANCE /key`: 204 once moved, 404 for a missing or unlinked key.
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+    let app = &local.app;
+    let (_lock, rec) = lock_live(&local.app.locks, &local.app.index, req.key).await?;
+    rebalance_key(
+        &local.client,
+        &app.index,
+        &app.cluster,
+        req.key,
+        &rec,
+        false,
+    )
+    .await?;
+    req.plain(&mut conn.wbuf, 204);
+    Ok(())
+}
+
+pub async fn rebalance_key(
+    client: &Rc<VolumeClient>,
+    index: &Index,
+    cluster: &Cluster,
+    key: &[u8],
+    rec: &Record,
+    dry_run: bool,
+) -> Result<Moved, MasterError> {
+    let wanted = key2volume(key, &cluster.volumes, cluster.replicas, cluster.subvolumes);
+    let path = key2path(key);
+    let holders = holders(client, rec, &wanted, &path).await?;
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| !holders.contains(w))
+        .cloned()
+        .collect();
+    let surplus: Vec<String> = holders
+        .iter()
+        .filter(|h| !wanted.contains(h))
+        .cloned()
+        .collect();
+    let mut moved = Moved {
+        copied: missing.clone(),
+        removed: surplus.clone(),
+        bytes: 0,
+    };
+    if dry_run || (moved.is_nothing() && rec.volumes == wanted) {
+        return Ok(moved);
+    }
+    if !missing.is_empty() {
+        moved.bytes = copy(client, &holders[0], &missing, &path, rec.hash.as_deref()).await?;
+    }
+    let mut listed = wanted.clone();
+    if !surplus.is_empty() {
+        listed.extend(surplus.iter().cloned());
+        index
+            .put(
+                key,
+                &Record {
+                    volumes: listed,
+                    ..rec.clone()
+                },
+                Durability::Synced,
+            )
+            .await?;
+        remove_files(client, &path, &surplus).await?;
+    }
+    index
+        .put(
+            key,
+            &Record {
+                volumes: wanted,
+                ..rec.clone()
+            },
+            Durability::Synced,
+        )
+        .await?;
+    Ok(moved)
+}
+
+/// The replicas (record's first, then wanted ones) that hold the value, the
+/// record's own replicas first. Fails if none does, or if one of the
+/// record's replicas cannot be asked.
+async fn holders(
+    client: &Rc<VolumeClient>,
+    rec: &Record,
+    wanted: &[String],
+    path: &str,
+) -> Result<Vec<String>, MasterError> {
+    let mut candidates: Vec<&String> = rec.volumes.iter().collect();
+    candidates.extend(wanted.iter().filter(|w| !rec.volumes.contains(w)));
+    let answers = join_all(candidates.iter().map(|r| client.head(r, path))).await;
+    let mut reference: Option<Reply> = None;
+    let mut found = Vec::new();
+    for (i, (replica, answer)) in candidates.iter().zip(answers).enumerate() {
+        let reply = match answer {
+            Ok(reply) => reply,
+            // A replica of the record that cannot be asked may still hold the
+            // value: moving on would drop it from the record and orphan it.
+            Err(e) if i < rec.volumes.len() => return Err(e.into()),
+            Err(_) => continue,
+        };
+        if reply.status != 200 {
+            continue;
+        }
+        match &reference {
+            None if i < rec.volumes.len() => reference = Some(reply),
+            None => continue,
+            Some(r) if !same_value(r, &reply) => {
+                tracing::warn!(%replica, "copy differs from the record's first replica; it will be replaced");
+                continue;
+            }
+            Some(_) => {}
+        }
+        found.push((*replica).clone());
+    }
+    if found.is_empty() {
+        return Err(MasterError::ReplicaAnswer {
+            replica: rec.volumes.join(","),
+            why: "no replica holds the value".into(),
+        });
+    }
+    Ok(found)
+}
+
+fn same_value(a: &Reply, b: &Reply) -> bool {
+    let crcs_differ = matches!((a.crc32, b.crc32), (Some(x), Some(y)) if x != y);
+    a.content_length == b.content_length && !crcs_differ
+}
+
+/// Streams the value from `source` to every target at once; returns its
+/// length. On failure the copies that landed are removed.
+async fn copy(
+    client: &VolumeClient,
+    source: &str,
+    targets: &[String],
+    path: &str,
+    md5: Option<&str>,
+) -> Result<u64, MasterError> {
+    let mut landed = Vec::new();
+    let result = copy_to(client, source, targets, path, md5, &mut landed).await;
+    if result.is_err() && !landed.is_empty() {
+        // `landed` holds only targets, none of which held the value before.
+        if let Err(e) = remove_files(client, path, &landed).await {
+            tracing::warn!(error = %e, "could not remove the copies of a failed move");
+        }
+    }
+    result
+}
+
+async fn copy_to(
+    client: &VolumeClient,
+    source: &str,
+    targets: &[String],
+    path: &str,
+    md5: Option<&str>,
+    landed: &mut Vec<String>,
+) -> Result<u64, MasterError> {
+    let mut download = client.start_get(source, path).await?;
+    let reply = download.reply();
+    if reply.status != 200 {
+        let why = format!("answered {} to the GET", reply.status);
+        return Err(MasterError::ReplicaAnswer {
+            replica: source.to_string(),
+            why,
+        });
+    }
+    let mut fanout = Fanout::open(client, targets, path, md5.is_some()).await?;
+    // The next piece is read from the source while this one goes out.
+    let mut chunk = download.read_chunk(CHUNK).await?;
+    while !download.is_done() {
+        let (sent, next) = monoio::join!(fanout.send(chunk), download.read_chunk(CHUNK));
+        sent?;
+        chunk = next?;
+    }
+    download.done();
+    let sent = fanout.finish(chunk, landed).await?;
+    let bad = |why: String| MasterError::ReplicaAnswer {
+        replica: source.to_string(),
+        why,
+    };
+    if let Some(len) = reply.content_length.filter(|&l| l != sent.bytes) {
+        return Err(bad(format!("sent {} bytes of {len}", sent.bytes)));
+    }
+    if let Some(crc) = reply.crc32.filter(|&c| c != sent.crc32) {
+        return Err(bad(format!(
+            "its CRC32 says {crc:08x}, its bytes {:08x}",
+            sent.crc32
+        )));
+    }
+    if let (Some(want), Some(got)) = (md5, &sent.md5) {
+        if want != got {
+            return Err(bad(format!(
+                "its bytes have md5 {got}, the record says {want}"
+            )));
+        }
+    }
+    Ok(sent.bytes)
+}

@@ -1,0 +1,54 @@
+//! The master's state: `App`, shared by every thread, and `Local`, what one
+//! runtime thread owns.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http1::{Shutdown, Timeouts};
+
+use crate::client::VolumeClient;
+use crate::config::Cluster;
+use crate::index::Index;
+use crate::ops::locks::KeyLocks;
+
+/// Any single step against a volume (other than `--voltimeout` HEADs).
+const VOLUME_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// State shared by every thread.
+pub struct App {
+    pub cluster: Cluster,
+    pub index: Arc<Index>,
+    pub locks: KeyLocks,
+    pub shutdown: Arc<Shutdown>,
+    pub timeouts: Timeouts,
+}
+
+impl App {
+    pub fn new(cluster: Cluster, index: Arc<Index>) -> App {
+        App {
+            cluster,
+            index,
+            locks: KeyLocks::default(),
+            shutdown: Shutdown::new(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// State of one runtime thread.
+pub struct Local {
+    pub app: Arc<App>,
+    /// Pooled connections to the volumes, for this thread's requests.
+    pub client: Rc<VolumeClient>,
+}
+
+impl Local {
+    pub fn new(app: Arc<App>) -> Local {
+        let client = VolumeClient::new(app.cluster.voltimeout, VOLUME_IO_TIMEOUT);
+        Local {
+            app,
+            client: Rc::new(client),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `mkv rebalance`: every record's replicas moved to where `key2volume`
+//! puts them now, with the current `-volumes` (see `rebalance` for one key).
+//!
+//! Keys are read from the index a page at a time and moved with bounded
+//! concurrency; unlinked keys move too and stay unlinked. Every step is
+//! safe to interrupt: a re-run finds what is left (including copies a
+//! killed run made but had not yet recorded) and finishes the job.
+//! `--dry-run` prints what would move and changes nothing.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::client::VolumeClient;
+use crate::config::{Cluster, RebalanceArgs};
+use crate::error::{MasterError, ToolError};
+use crate::index::Index;
+use crate::ops::rebalance::{rebalance_key, Moved};
+use crate::record::Record;
+use crate::tools::progress::Progress;
+
+/// Records read from the index at a time.
+const PAGE: usize = 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Tally {
+    done: u64,
+    moved: u64,
+    bytes: u64,
+    errors: u64,
+}
+
+pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
+    let index = Index::open(&cluster.db, false)?;
+    let mut total = 0u64;
+    index.scan(b"", b"", |_, _| {
+        total += 1;
+        true
+    })?;
+    let progress = Progress::new(
+        if args.dry_run {
+            "rebalance (dry run)"
+        } else {
+            "rebalance"
+        },
+        Some(total),
+    );
+    let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
+    let tally = rt.block_on(rebalance_all(cluster, &index, args, &progress))?;
+    progress.finish();
+    index.close();
+    let secs = progress.elapsed().as_secs_f64();
+    let verb = if args.dry_run { "would move" } else { "moved" };
+    println!(
+        "rebalanced {} keys: {verb} {} ({} bytes copied), {} already in place, {} errors, in {secs:.2}s: {:.0} keys/s",
+        tally.done,
+        tally.moved,
+        tally.bytes,
+        tally.done - tally.moved - tally.errors,
+        tally.errors,
+        tally.done as f64 / secs.max(1e-9)
+    );
+    if tally.errors > 0 {
+        return Err(ToolError::Unmoved(tally.errors));
+    }
+    Ok(())
+}
+
+async fn rebalance_all(
+    cluster: &Cluster,
+    index: &Index,
+    args: &RebalanceArgs,
+    progress: &Progress,
+) -> Result<Tally, ToolError> {
+    let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
+    let mut tally = Tally::default();
+    let mut from = Vec::new();
+    loop {
+        let page = next_page(index, &from)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(tally);
+        };
+        from = last.clone();
+        let moves = stream::iter(page.into_iter().map(|(key, rec)| {
+            let client = client.clone();
+            async move {
+                let moved = rebalance_key(&client, index, cluster, &key, &rec, args.dry_run).await;
+                (key, moved)
+            }
+        }))
+        .buffer_unordered(args.tool.concurrency.max(1));
+        let results: Vec<_> = moves.collect().await;
+        for (key, moved) in results {
+            tally.done += 1;
+            report(&mut tally, &key, moved, args.dry_run, progress);
+        }
+        progress.update(tally.done, || {
+            format!("{} moved, {} errors", tally.moved, tally.errors)
+        });
+    }
+}
+
+/// The next `PAGE` records after `from` (from the first, if it is empty).
+fn next_page(index: &Index, from: &[u8]) -> Result<Vec<(Vec<u8>, Record)>, ToolError> {
+    let mut page = Vec::with_capacity(PAGE);
+    let mut bad = None;
+    index.scan(b"", from, |k, v| {
+        if !from.is_empty() && k == from {
+            return true;
+        }
+        match Record::decode(v) {
+            Ok(rec) => page.push((k.to_vec(), rec)),
+            Err(source) => {
+                let key = String::from_utf8_lossy(k).into_owned();
+                bad = Some(ToolError::CorruptRecord { key, source });
+            }
+        }
+        page.len() < PAGE && bad.is_none()
+    })?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(page),
+    }
+}
+
+fn report(
+    tally: &mut Tally,
+    key: &[u8],
+    moved: Result<Moved, MasterError>,
+    dry_run: bool,
+    progress: &Progress,
+) {
+    let name = String::from_utf8_lossy(key);
+    match moved {
+        Ok(m) if m.is_nothing() => {}
+        Ok(m) => {
+            tally.moved += 1;
+            tally.bytes += m.bytes;
+            if dry_run {
+                println!(
+                    "{name}: copy to [{}], remove from [{}]",
+                    m.copied.join(","),
+                    m.removed.join(",")
+                );
+            }
+        }
+        Err(e) => {
+            tally.errors += 1;
+            progress.println(&format!("mkv rebalance: {name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The crawl: every volume listed, folders as they are found, with
+//! bounded concurrency; files become keys, kept in memory up to a bound and
+//! spilled to runs past it.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::listing::{self, is_hex2, is_subvolume, key_of, md5_bytes, Entry};
+use super::runs::Runs;
+use super::{Found, IO_TIMEOUT};
+use crate::client::VolumeClient;
+use crate::config::Cluster;
+use crate::tools::progress::Progress;
+
+pub(super) const NO_SUBVOLUME: u8 = u8::MAX;
+
+pub(super) struct Crawl {
+    /// Keys found since the last spill to `runs`.
+    pub(super) keys: BTreeMap<Vec<u8>, Found>,
+    pub(super) memory_keys: usize,
+    pub(super) runs: Runs,
+    pub(super) files: u64,
+    pub(super) skipped: u64,
+    pub(super) listings: u64,
+    pub(super) md5_disagreements: Vec<Vec<u8>>,
+    pub(super) errors: Vec<String>,
+}
+
+impl Crawl {
+    pub(super) fn new(memory_keys: usize, runs: Runs) -> Crawl {
+        Crawl {
+            keys: BTreeMap::new(),
+            memory_keys,
+            runs,
+            files: 0,
+            skipped: 0,
+            listings: 0,
+            md5_disagreements: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Writes the keys in memory to a run when there are `memory_keys`.
+    fn spill_if_full(&mut self) {
+        if self.keys.len() < self.memory_keys {
+            return;
+        }
+        if let Err(e) = self.runs.spill(&mut self.keys) {
+            self.errors
+                .push(format!("writing found keys to disk (runs): {e}"));
+            // Nothing more is kept: the rebuild has failed.
+            self.memory_keys = usize::MAX;
+            self.keys.clear();
+        }
+    }
+}
+
+/// A folder to list: `/{sv}{rel}/` on `volume`; `rel` is under the
+/// (sub)volume root (`""`, `"5d"`, `"5d/41"`, `"27/6f/Lz8"`).
+pub(super) struct Folder {
+    pub(super) volume: u16,
+    pub(super) host: String,
+    pub(super) sv: String,
+    pub(super) rel: String,
+}
+
+pub(super) async fn crawl_volumes(
+    cluster: &Cluster,
+    concurrency: usize,
+    progress: &Progress,
+    crawl: Crawl,
+) -> Crawl {
+    let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
+    let queue: VecDeque<Folder> = (0..cluster.volumes.len())
+        .map(|i| Folder {
+            volume: i as u16,
+            host: cluster.volumes[i].clone(),
+            sv: String::new(),
+            rel: String::new(),
+        })
+        .collect();
+    // What was found, and the folders still to list: the listings running
+    // at once add to both as their lines arrive (never across an await).
+    let state = RefCell::new((crawl, queue));
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < concurrency {
+            // Depth first: the queue stays short however many folders there are.
+            let Some(folder) = state.borrow_mut().1.pop_back() else {
+                break;
+            };
+            let client = client.clone();
+            let state = &state;
+            running.push(async move {
+                let listed = listing::list(&client, &folder, |entry| {
+                    let (out, queue) = &mut *state.borrow_mut();
+                    take(out, queue, &folder, entry);
+                })
+                .await;
+                (folder, listed)
+            });
+        }
+        let Some((folder, listed)) = running.next().await else {
+            break;
+        };
+        let out = &mut state.borrow_mut().0;
+        out.listings += 1;
+        if let Err(e) = listed {
+            out.errors.push(format!(
+                "listing /{}{}/ on {}: {e}",
+                folder.sv, folder.rel, folder.host
+            ));
+        }
+        progress.update(out.files, || {
+            format!(
+                "files, {} keys, {} listings",
+                out.keys.len() as u64 + out.runs.spilled,
+                out.listings
+            )
+        });
+    }
+    drop(running);
+    state.into_inner().0
+}
+
+/// Files into keys, folders into the queue.
+fn take(out: &mut Crawl, queue: &mut VecDeque<Folder>, folder: &Folder, entry: Entry) {
+    let full = if folder.rel.is_empty() {
+        entry.path.clone()
+    } else {
+        format!("{}/{}", folder.rel, entry.path)
+    };
+    if entry.folder {
+        let depth = full.split('/').count();
+        let first = full.split('/').next().unwrap_or("");
+        let wanted = match (folder.sv.is_empty(), folder.rel.is_empty()) {
+            // The volume root: subvolumes, or `xx` folders of a volume without them.
+            (true, true) => is_subvolume(first) || is_hex2(first),
+            _ => depth > 2 || full.split('/').all(is_hex2),
+        };
+        if !wanted {
+            return;
+        }
+        if folder.sv.is_empty() && folder.rel.is_empty() && is_subvolume(first) {
+            let sv = first.to_string();
+            queue.push_back(Folder {
+                volume: folder.volume,
+                host: folder.host.clone(),
+                sv,
+                rel: String::new(),
+            });
+        } else {
+            let sv = folder.sv.clone();
+            queue.push_back(Folder {
+                volume: folder.volume,
+                host: folder.host.clone(),
+                sv,
+                rel: full,
+            });
+        }
+        return;
+    }
+    // A recursive listing names files from the volume root, `svNN/` first.
+    let (sv, rel) = match full.split_once('/') {
+        Some((first, rest)) if folder.sv.is_empty() && is_subvolume(first) => {
+            (first.to_string(), rest.to_string())
+        }
+        _ => (folder.sv.clone(), full),
+    };
+    out.files += 1;
+    let Some(key) = key_of(&rel) else {
+        out.skipped += 1;
+        return;
+    };
+    let subvolume = if sv.is_empty() {
+        NO_SUBVOLUME
+    } else {
+        u8::from_str_radix(&sv[2..], 16).unwrap_or(NO_SUBVOLUME)
+    };
+    let found = out.keys.entry(key.clone()).or_default();
+    found.add_replica((folder.volume, subvolume));
+    if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
+        out.md5_disagreements.push(key);
+    }
+    out.spill_if_full();
+}

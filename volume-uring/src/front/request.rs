@@ -1,0 +1,52 @@
+//! What a handler knows about a request beyond its head, and the answers
+//! without a body that several handlers give.
+
+use http1::{response, RequestHead};
+
+use crate::state::Ctx;
+use crate::store::checksum;
+
+/// The `Server` header of every answer.
+pub const SERVER: &str = "volume-uring";
+
+pub struct Request<'a> {
+    pub head: &'a RequestHead,
+    /// The decoded path, relative to the root (`a/b/c`; empty for the root).
+    pub rel: &'a [u8],
+    /// The URL ended with `/`.
+    pub dir_wanted: bool,
+    pub ctx: &'a Ctx,
+}
+
+impl Request<'_> {
+    /// Whether the answer may leave the connection open: the client wants it,
+    /// and no shutdown began while the request was served.
+    pub fn keep_alive(&self) -> bool {
+        self.head.keep_alive && !self.ctx.shutdown.is_triggered()
+    }
+
+    /// Starts an answer in `out`: status line, `Server`, `Date`.
+    pub fn start(&self, out: &mut Vec<u8>, code: u16) {
+        response::start(out, code, SERVER);
+    }
+
+    /// Ends an answer's head; returns whether the connection stays open.
+    pub fn finish(&self, out: &mut Vec<u8>) -> bool {
+        let keep = self.keep_alive();
+        response::finish(out, keep, self.head.http10);
+        keep
+    }
+
+    /// A whole answer with no body, with the file's CRC when there is one;
+    /// returns whether the connection stays open.
+    pub fn empty(&self, out: &mut Vec<u8>, code: u16, crc: Option<u32>) -> bool {
+        self.start(out, code);
+        if let Some(crc) = crc {
+            response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
+        }
+        if code != 204 {
+            response::header_num(out, "Content-Length", 0);
+        }
+        self.finish(out)
+    }
+}

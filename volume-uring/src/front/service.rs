@@ -1,0 +1,82 @@
+//! The volume as a [`Service`]: decode the path once, route by method.
+
+use http1::{response, Conn, Method, RequestHead, Service, Timeouts};
+
+use crate::error::VolumeError;
+use crate::front::request::{Request, SERVER};
+use crate::ops::{delete, get, put};
+use crate::state::Ctx;
+use crate::store::fspath;
+use crate::store::upload::TEMP_PREFIX;
+
+impl Service for Ctx {
+    type Error = VolumeError;
+
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
+    fn error_status(&self, e: &VolumeError) -> Option<u16> {
+        e.status()
+    }
+
+    fn write_error(
+        &self,
+        out: &mut Vec<u8>,
+        code: u16,
+        e: &VolumeError,
+        head: Option<&RequestHead>,
+        keep_alive: bool,
+    ) {
+        response::start(out, code, SERVER);
+        if code == 405 {
+            response::header(out, "Allow", b"GET, HEAD, PUT, DELETE");
+        }
+        let text = format!("{e}\n");
+        response::header(out, "Content-Type", b"text/plain");
+        response::header_num(out, "Content-Length", text.len() as u64);
+        response::finish(out, keep_alive, head.is_some_and(|h| h.http10));
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, VolumeError> {
+        let mut rel = std::mem::take(&mut conn.scratch);
+        let result = match fspath::decode(head.path(), &mut rel) {
+            Ok(dir_wanted) => route(conn, head, self, &rel, dir_wanted).await,
+            Err(e) => Err(e),
+        };
+        conn.scratch = rel;
+        result
+    }
+}
+
+async fn route(
+    conn: &mut Conn,
+    head: &RequestHead,
+    ctx: &Ctx,
+    rel: &[u8],
+    dir_wanted: bool,
+) -> Result<bool, VolumeError> {
+    if rel
+        .split(|&c| c == b'/')
+        .any(|s| s.starts_with(TEMP_PREFIX))
+    {
+        return Err(VolumeError::Forbidden("reserved name"));
+    }
+    let req = Request {
+        head,
+        rel,
+        dir_wanted,
+        ctx,
+    };
+    match head.method {
+        Method::Get | Method::Head => get::serve(conn, &req).await,
+        Method::Put => put::serve(conn, &req).await,
+        Method::Delete => delete::serve(conn, &req).await,
+        _ => Err(VolumeError::MethodNotAllowed),
+    }
+}

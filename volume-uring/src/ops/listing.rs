@@ -1,0 +1,291 @@
+//! `GET /folder/`: the folder's entries as nginx's `autoindex_format json`
+//! writes them, byte for byte — folders first, then files, each group in
+//! byte order; names starting with `.` (our temporary files among them)
+//! left out; `type` is `directory`, `file` or `other`, following symlinks.
+//! `GET /folder/?recursive` (ours only) lists every file below, for rebuild.
+
+use std::ffi::CStr;
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+
+use http1::{chunked, response, Conn, Method};
+
+use crate::error::VolumeError;
+use crate::front::request::Request;
+
+/// The body goes out in chunks of about this size.
+const CHUNK: usize = 64 * 1024;
+
+pub struct Entry {
+    pub name: Vec<u8>,
+    pub kind: FileType,
+    pub mtime: i64,
+    pub size: u64,
+}
+
+/// Reads and sorts the visible entries of an open folder.
+pub fn read_entries(dir: &OwnedFd) -> Result<Vec<Entry>, VolumeError> {
+    let mut entries = Vec::new();
+    let mut reader = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name: &CStr = entry.file_name();
+        if name.to_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let stat = match rustix::fs::statat(dir, name, AtFlags::empty()) {
+            Ok(s) => s,
+            Err(_) => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+        };
+        entries.push(Entry {
+            name: name.to_bytes().to_vec(),
+            kind: FileType::from_raw_mode(stat.st_mode),
+            mtime: stat.st_mtime,
+            size: stat.st_size as u64,
+        });
+    }
+    entries.sort_by(|a, b| {
+        let (a_dir, b_dir) = (a.kind == FileType::Directory, b.kind == FileType::Directory);
+        b_dir.cmp(&a_dir).then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(entries)
+}
+
+/// Appends one entry as nginx formats it.
+pub fn push_entry(out: &mut Vec<u8>, e: &Entry) {
+    out.extend_from_slice(b"{ \"name\":\"");
+    push_json_escaped(out, &e.name);
+    out.extend_from_slice(match e.kind {
+        FileType::Directory => b"\", \"type\":\"directory\"".as_slice(),
+        FileType::RegularFile => b"\", \"type\":\"file\"".as_slice(),
+        _ => b"\", \"type\":\"other\"".as_slice(),
+    });
+    out.extend_from_slice(b", \"mtime\":\"");
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64);
+    out.extend_from_slice(httpdate::fmt_http_date(when).as_bytes());
+    out.push(b'"');
+    if e.kind == FileType::RegularFile {
+        out.extend_from_slice(b", \"size\":");
+        response::push_num(out, e.size);
+    }
+    out.extend_from_slice(b" }");
+}
+
+/// JSON string escaping of raw bytes, as nginx does it: quotes, backslashes
+/// and control characters; other bytes pass through unchanged.
+fn push_json_escaped(out: &mut Vec<u8>, name: &[u8]) {
+    for &c in name {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+            _ => out.push(c),
+        }
+    }
+}
+
+pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<bool, VolumeError> {
+    let recursive = req
+        .head
+        .query()
+        .is_some_and(|q| q.split(|&c| c == b'&').any(|p| p == b"recursive"));
+    if recursive && !req.head.http10 {
+        return serve_recursive(conn, req, dir).await;
+    }
+    let entries = read_entries(&dir)?;
+    drop(dir);
+    // HTTP/1.0 has no chunked encoding: the body ends with the connection.
+    let is_chunked = !req.head.http10;
+    let keep_alive = req.keep_alive() && is_chunked;
+    let out = &mut conn.wbuf;
+    req.start(out, 200);
+    response::header(out, "Content-Type", b"application/json");
+    if is_chunked {
+        response::header(out, "Transfer-Encoding", b"chunked");
+    }
+    response::finish(out, keep_alive, req.head.http10);
+    if req.head.method == Method::Head {
+        return Ok(keep_alive);
+    }
+    let mut body = Vec::with_capacity(CHUNK + 512);
+    body.extend_from_slice(b"[\r\n");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(b",\r\n");
+        }
+        push_entry(&mut body, entry);
+        if body.len() >= CHUNK {
+            push_body(conn, &body, is_chunked);
+            body.clear();
+            conn.flush().await?;
+        }
+    }
+    body.extend_from_slice(if entries.is_empty() {
+        b"]".as_slice()
+    } else {
+        b"\r\n]".as_slice()
+    });
+    push_body(conn, &body, is_chunked);
+    if is_chunked {
+        chunked::push_last(&mut conn.wbuf, &[]);
+    }
+    Ok(keep_alive)
+}
+
+/// `GET /folder/?recursive`: every file below the folder, streamed, one
+/// entry per line, each named by its path under the folder and carrying its
+/// md5 when one is kept (`"md5":"..."`). Answers carry `X-Mkv-Listing:
+/// recursive`; nginx ignores the query and lists one folder, without that
+/// header, so a client can tell which it got. Symlinks are not followed.
+async fn serve_recursive(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    dir: OwnedFd,
+) -> Result<bool, VolumeError> {
+    let out = &mut conn.wbuf;
+    req.start(out, 200);
+    response::header(out, "Content-Type", b"application/json");
+    response::header(out, "Transfer-Encoding", b"chunked");
+    response::header(out, "X-Mkv-Listing", b"recursive");
+    let keep_alive = req.finish(out);
+    if req.head.method == Method::Head {
+        return Ok(keep_alive);
+    }
+    let mut body = Vec::with_capacity(CHUNK + 1024);
+    body.extend_from_slice(b"[\r\n");
+    let mut first = true;
+    let mut folders = vec![(dir, Vec::new())];
+    while let Some((folder, prefix)) = folders.pop() {
+        for entry in read_below(&folder, &prefix, &mut folders)? {
+            if !first {
+                body.extend_from_slice(b",\r\n");
+            }
+            first = false;
+            push_file_with_md5(&mut body, &folder, &prefix, &entry);
+            if body.len() >= CHUNK {
+                push_body(conn, &body, true);
+                body.clear();
+                conn.flush().await?;
+            }
+        }
+    }
+    body.extend_from_slice(if first {
+        b"]".as_slice()
+    } else {
+        b"\r\n]".as_slice()
+    });
+    push_body(conn, &body, true);
+    chunked::push_last(&mut conn.wbuf, &[]);
+    Ok(keep_alive)
+}
+
+/// The regular files of `folder`; its subfolders are pushed on `folders`.
+fn read_below(
+    folder: &OwnedFd,
+    prefix: &[u8],
+    folders: &mut Vec<(OwnedFd, Vec<u8>)>,
+) -> Result<Vec<Entry>, VolumeError> {
+    let mut files = Vec::new();
+    let mut reader = rustix::fs::Dir::read_from(folder)?;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name.first() == Some(&b'.') {
+            continue;
+        }
+        let Ok(stat) = rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                if let Ok(fd) = rustix::fs::openat(folder, name, flags, Mode::empty()) {
+                    let mut path = prefix.to_vec();
+                    path.extend_from_slice(name);
+                    path.push(b'/');
+                    folders.push((fd, path));
+                }
+            }
+            FileType::RegularFile => files.push(Entry {
+                name: name.to_vec(),
+                kind: FileType::RegularFile,
+                mtime: stat.st_mtime,
+                size: stat.st_size as u64,
+            }),
+            _ => {}
+        }
+    }
+    Ok(files)
+}
+
+/// A file's entry, named by its path under the listed folder, with its md5.
+fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &Entry) {
+    let mut named = Entry {
+        name: prefix.to_vec(),
+        kind: e.kind,
+        mtime: e.mtime,
+        size: e.size,
+    };
+    named.name.extend_from_slice(&e.name);
+    push_entry(out, &named);
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let md5 = rustix::fs::openat(folder, e.name.as_slice(), flags, Mode::empty())
+        .ok()
+        .and_then(|fd| crate::store::checksum::read_sums(fd).md5);
+    if let Some(md5) = md5 {
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b", \"md5\":\"");
+        out.extend_from_slice(md5.as_bytes());
+        out.extend_from_slice(b"\" }");
+    }
+}
+
+fn push_body(conn: &mut Conn, data: &[u8], is_chunked: bool) {
+    if is_chunked {
+        chunked::push_chunk(&mut conn.wbuf, data);
+    } else {
+        conn.wbuf.extend_from_slice(data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_like_nginx() {
+        let mut out = Vec::new();
+        let dir = Entry {
+            name: b"5d".to_vec(),
+            kind: FileType::Directory,
+            mtime: 0x6b0537d0,
+            size: 4096,
+        };
+        push_entry(&mut out, &dir);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            r#"{ "name":"5d", "type":"directory", "mtime":"Tue, 24 Nov 2026 07:08:00 GMT" }"#
+        );
+        out.clear();
+        let file = Entry {
+            name: b"q\"\\\x01".to_vec(),
+            kind: FileType::RegularFile,
+            mtime: 0x6b0537d0,
+            size: 5,
+        };
+        push_entry(&mut out, &file);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{ "name":"q\"\\\u0001", "type":"file", "mtime":"Tue, 24 Nov 2026 07:08:00 GMT", "size":5 }"#
+        );
+    }
+}

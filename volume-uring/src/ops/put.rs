@@ -1,0 +1,102 @@
+//! PUT: the body streams into a temporary file in the target folder, with its
+//! CRC32 computed on the way; the file is then renamed over the target, so a
+//! reader sees the old file, the new file, or nothing — never a partial one.
+//!
+//! Crash ordering with fsync on (the default), before the 201/204:
+//! 1. the bytes and the checksum xattr are written to `.mkv-tmp-…`, and synced;
+//! 2. the temporary file is renamed over the target;
+//! 3. a second sync makes the rename, and any folders made for it, durable.
+//!
+//! A crash before 3 leaves the old file (or none) and perhaps a hidden
+//! temporary file, never a visible partial one. The syncs are group commits
+//! (`group_sync`): the uploads in flight share them, and the runtime thread
+//! never blocks on one.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use http1::{response, BodyKind, Conn};
+use rustix::fs::RenameFlags;
+use rustix::io::Errno;
+
+use crate::error::VolumeError;
+use crate::front::request::Request;
+use crate::state::Ctx;
+use crate::store::checksum;
+use crate::store::fspath::split_parent;
+use crate::store::upload::{self, TempFile};
+
+pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+    let ctx = req.ctx;
+    if req.dir_wanted || req.rel.is_empty() {
+        return Err(VolumeError::Conflict("cannot PUT a folder"));
+    }
+    let (_, name) = split_parent(req.rel);
+    if name.len() > 255 {
+        return Err(VolumeError::NameTooLong);
+    }
+    match req.head.body {
+        BodyKind::Empty => return Err(VolumeError::LengthRequired),
+        BodyKind::Length(n) => ensure_space(ctx, n)?,
+        _ => {}
+    }
+    let (dir, new_folders) = ctx.root.open_parent(req.rel, true)?;
+    let temp = TempFile::create(ctx, &dir, req.rel)?;
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(response::CONTINUE);
+        conn.flush().await?;
+    }
+    let got = upload::receive(conn, req.head.body, &temp).await?;
+    if got
+        .sent_crc
+        .is_some_and(|sent| checksum::parse_hex(sent.as_bytes()) != Some(got.crc))
+    {
+        return Err(VolumeError::BadBody(
+            "the body does not match its X-Mkv-Crc32 trailer",
+        ));
+    }
+    if !checksum::write(temp.fd.as_fd(), got.crc, got.md5.as_deref())? {
+        warn_no_xattr();
+    }
+    if let Some(sync) = &ctx.sync {
+        sync.sync(&[&temp.fd]).await?;
+    }
+    let replaced = rename_into_place(&dir, &temp.name, name)?;
+    temp.disarm();
+    if let Some(sync) = &ctx.sync {
+        // The rename, and any folders made for it.
+        let folders: Vec<&OwnedFd> = new_folders.iter().chain([&dir]).collect();
+        sync.sync(&folders).await?;
+    }
+    let code = if replaced { 204 } else { 201 };
+    Ok(req.empty(&mut conn.wbuf, code, Some(got.crc)))
+}
+
+/// Refuses up front a body that cannot fit (507), rather than after
+/// receiving most of it.
+fn ensure_space(ctx: &Ctx, len: u64) -> Result<(), VolumeError> {
+    let stat = rustix::fs::fstatvfs(ctx.root.fd())?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if len > free {
+        return Err(VolumeError::NoSpace);
+    }
+    Ok(())
+}
+
+/// Moves the temporary file over the target; returns whether one was replaced.
+fn rename_into_place(dir: &OwnedFd, temp: &[u8], name: &[u8]) -> Result<bool, VolumeError> {
+    match rustix::fs::renameat_with(dir, temp, dir, name, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(false),
+        Err(Errno::EXIST) => {}
+        // Filesystems without RENAME_NOREPLACE: look first.
+        Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let existed = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
+    rustix::fs::renameat(dir, temp, dir, name)?;
+    Ok(existed)
+}
+
+fn warn_no_xattr() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::warn!("this filesystem has no user xattrs: CRCs are not kept"));
+}

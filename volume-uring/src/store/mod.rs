@@ -1,0 +1,8 @@
+//! The volume's files: paths under the root, the checksums kept beside the
+//! bytes, how uploads are written and made durable.
+
+pub mod aligned;
+pub mod checksum;
+pub mod fspath;
+pub mod group_sync;
+pub mod upload;
