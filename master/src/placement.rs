@@ -1,4 +1,5 @@
-//! Where a key lives, bit for bit as the original computes it.
+//! Where a key lives, bit for bit as the original computes it
+//! (docs/index-and-placement.md, whose vectors the tests below pin).
 //!
 //! `key2path` names the file: two levels of folders from the key's md5, then
 //! the key in standard base64 (whose `/` makes a nested folder on a volume).

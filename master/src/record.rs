@@ -1,4 +1,5 @@
-//! The index value, byte-compatible with the original:
+//! The index value, byte-compatible with the original
+//! (docs/index-and-placement.md):
 //! `["DELETED"]["HASH" + 32 hex digits] + comma-joined replica volumes`.
 //! No record at all means hard-deleted; `DELETED` means soft-deleted (an
 //! UNLINK, or a PUT or DELETE in flight).

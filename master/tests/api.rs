@@ -1,4 +1,4 @@
-//! Every row of SPEC.md's master table, against real `mkv` and real volumes:
+//! Every table of docs/master-api.md, against real `mkv` and real volumes:
 //! volume-uring, and (the same suite again) stock nginx.
 
 mod common;

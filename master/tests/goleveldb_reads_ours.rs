@@ -1,4 +1,5 @@
-//! The original must be able to open our index: goleveldb (Debian's
+//! docs/index-and-placement.md, "Compatibility of the index": the original
+//! must be able to open our index: goleveldb (Debian's
 //! packaging of the library the original master uses) reads what we wrote,
 //! log and snappy tables alike, and finds exactly our records.
 

@@ -1,4 +1,5 @@
-//! The index opens LevelDB folders written by the original (goleveldb, both
+//! docs/index-and-placement.md, "Compatibility of the index": the index
+//! opens LevelDB folders written by the original (goleveldb, both
 //! as it left them — everything in the journal — and fully compacted into
 //! snappy tables) and finds exactly the records they hold.
 

@@ -1,5 +1,6 @@
 //! Many clients at once, big values, a volume dying, the master killed:
-//! no errors, nothing half-visible, nothing acknowledged lost.
+//! no errors, nothing half-visible, nothing acknowledged lost
+//! (docs/crash-safety.md).
 
 mod common;
 

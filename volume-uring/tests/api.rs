@@ -1,4 +1,5 @@
-//! Every row of SPEC.md's volume table, on the real binary, on both drivers.
+//! Every row of the request table in docs/volume-api.md, and its protocol
+//! extensions, on the real binary, on both drivers.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! What happens to data: big values, many clients at once, uploads cut off,
-//! shutdowns mid-upload, a full disk, and scrub finding rot.
+//! What happens to data (docs/crash-safety.md, "Volumes"): big values, many
+//! clients at once, uploads cut off, shutdowns mid-upload, a full disk, and
+//! scrub finding rot.
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! The same requests against stock nginx (configured as the original's
 //! `volume` script configures it) and against volume-uring: same statuses,
-//! same listing bytes (mtimes aside). Where the two differ on purpose, the
-//! README says so; those requests are not here.
+//! same listing bytes (mtimes aside). Where the two differ on purpose,
+//! docs/volume-api.md ("Differences from nginx") says so; those requests are
+//! not here.
 
 mod common;
 

@@ -153,7 +153,7 @@ fn read_inline(conn: &mut Conn, fd: &OwnedFd, start: u64, len: u64) -> Result<()
 /// piece while the previous one is being sent, so a file that is not in the
 /// page cache never blocks the thread (on the epoll driver, reads are plain
 /// `pread`s). Measured against non-blocking `sendfile(2)` and splice, this was
-/// the fastest on loopback (README, "Performance").
+/// the fastest on loopback (docs/performance.md).
 /// Errors here come after the head went out: the connection can only close.
 async fn stream_file(
     conn: &mut Conn,
