@@ -348,6 +348,48 @@ def rebalance(args, tmp):
     return res
 
 
+@workload
+def versus(args, tmp):
+    """This build against another (--baseline DIR with its `mkv` and `volume`),
+    side by side, on the request paths a change must not slow down:
+    missing-key GET and existing-key GET through the master (wrk -t2 -c100),
+    volume 4 KiB GET (wrk), volume 1 GiB cached GET (curl)."""
+    if not args.baseline:
+        raise SystemExit("versus needs --baseline DIR (a folder with the other build's mkv and volume)")
+    builds = {"before": args.baseline, "after": harness.RELEASE}
+    res = {}
+    data = os.path.join(tmp, "data")
+    harness.make_files(data, count=1000, size=4096)
+    big = os.path.join(data, "big")
+    harness.make_big_file(big, 1 << 30)
+    harness.cat_to_null(big)
+    vols = {b: harness.start_volume(data, tmp, args.threads, name=f"volume-{b}", bindir=d)
+            for b, d in builds.items()}
+    res["volume 4 KiB GET"] = median_pair(
+        {b: (lambda v=v: wrk(v.url + "/00/00/f0", args.duration)) for b, v in vols.items()},
+        args.rounds, "req/s")
+    res["volume 1 GiB GET"] = median_pair(
+        {b: (lambda v=v: harness.curl_get_bytes_per_s(v.url + "/big") / 1e9) for b, v in vols.items()},
+        args.rounds, "GB/s")
+    masters = {}
+    for b, d in builds.items():
+        own = [harness.start_volume(os.path.join(tmp, f"{b}-v{i}"), tmp, 1, name=f"{b}-volume{i}", bindir=d)
+               for i in range(3)]
+        masters[b] = harness.start_mkv(tmp, own, args.threads, name=f"mkv-{b}", bindir=d)
+        for i in range(1000):
+            assert harness.http("PUT", f"{masters[b].url}/key/{i}", b"value") == 201
+    res["missing-key GET"] = median_pair(
+        {b: (lambda m=m: wrk(m.url + "/missing", args.duration, allow_errors=True)) for b, m in masters.items()},
+        args.rounds, "req/s")
+    res["existing-key GET"] = median_pair(
+        {b: (lambda m=m: wrk(m.url + "/", args.duration, "existing_keys.lua")) for b, m in masters.items()},
+        args.rounds, "req/s")
+    for b in builds:
+        res[f"mkv peak RSS {b} (KiB)"] = masters[b].peak_rss_kib()
+        res[f"volume peak RSS {b} (KiB)"] = vols[b].peak_rss_kib()
+    return res
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted(WORKLOADS) + ["all"])
@@ -356,6 +398,7 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--mix-count", type=int, default=10000, help="ops per mix round")
     p.add_argument("--rebuild-keys", type=int, default=30000, help="keys for rebuild/rebalance")
+    p.add_argument("--baseline", help="versus: a folder with another build's mkv and volume")
     args = p.parse_args()
     harness.check_tools()
     names = sorted(WORKLOADS) if args.workload == "all" else [args.workload]

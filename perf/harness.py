@@ -110,8 +110,8 @@ def start_listening(cmd, tmp, name, env=None):
     return Server(name, p, line.split()[2])
 
 
-def start_volume(data, tmp, threads, extra=(), name="volume-uring"):
-    cmd = [os.path.join(RELEASE, "volume"), "--port", "0", "--bind", "127.0.0.1",
+def start_volume(data, tmp, threads, extra=(), name="volume-uring", bindir=RELEASE):
+    cmd = [os.path.join(bindir, "volume"), "--port", "0", "--bind", "127.0.0.1",
            "--threads", str(threads), *extra, data]
     return start_listening(cmd, tmp, name)
 
@@ -136,9 +136,9 @@ def start_nginx(data, tmp, workers, name="nginx", template=None):
     return Server(name, p, f"127.0.0.1:{port}")
 
 
-def start_mkv(tmp, volumes, threads, extra=(), name="mkv"):
+def start_mkv(tmp, volumes, threads, extra=(), name="mkv", bindir=RELEASE):
     """The master over `volumes` (Servers), with its index in `tmp`."""
-    mkv = os.path.join(RELEASE, "mkv")
+    mkv = os.path.join(bindir, "mkv")
     if not os.path.exists(mkv):
         raise SystemExit("target/release/mkv is missing: run cargo build --release")
     names = ",".join(v.hostport for v in volumes)

@@ -164,6 +164,16 @@ fn a_volume_dies(backend: Backend) {
         }
     }
     assert!(failed > 0 && stored > 0);
+    // Each failure was answered and logged (docs/master-api.md, "Logging").
+    let logged = c.master.as_ref().unwrap().stderr();
+    let lines = logged.lines().filter(|l| l.contains("request failed"));
+    assert_eq!(
+        lines
+            .filter(|l| l.contains("status=500") && l.contains("/after"))
+            .count(),
+        failed,
+        "{logged}"
+    );
     // Nothing of the failed writes stayed on the live volumes.
     let leftovers: Vec<String> = c
         .files()
