@@ -21,11 +21,13 @@
 
 pub mod client;
 pub mod config;
+pub mod digests;
 pub mod error;
 pub mod front;
 pub mod index;
 pub mod ops;
 pub mod placement;
 pub mod record;
+pub mod s3;
 pub mod state;
 pub mod tools;

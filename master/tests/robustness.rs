@@ -93,7 +93,7 @@ fn one_gib_round_trip(backend: Backend) {
         sent.update(&piece);
         client.stream.write_all(&piece).unwrap();
     }
-    let sent = mkv::client::fanout::hex(&sent.finalize());
+    let sent = mkv::digests::hex(&sent.finalize());
     assert_eq!(client.read_response(false).status, 201);
     let r = request(a, "GET", "/big", &[], b"");
     assert_eq!(r.header("content-md5"), Some(sent.as_str()));
@@ -120,7 +120,7 @@ fn one_gib_round_trip(backend: Backend) {
         total += n;
     }
     assert_eq!(total, SIZE);
-    assert_eq!(mkv::client::fanout::hex(&got.finalize()), sent);
+    assert_eq!(mkv::digests::hex(&got.finalize()), sent);
 }
 
 fn a_volume_dies(backend: Backend) {

@@ -1,83 +1,86 @@
 //! One stream of bytes to several volumes at once: the uploads of a PUT,
-//! and the copies of a rebalance. Each chunk is shared (not copied) by the
-//! sends, which run together; the CRC32 and md5 of what was sent are
-//! computed on the way, sent as trailers (volume-uring refuses a body that
-//! does not match its CRC, and keeps the md5 for rebuilds), and checked
-//! against the CRC each volume says it stored.
+//! the copies of a rebalance, the parts of an S3 upload. Each chunk is
+//! shared (not copied) by the sends, which run together; the CRC32 of what
+//! was sent is computed on the way and sent as a trailer with the md5
+//! (volume-uring refuses a body that does not match its CRC, and keeps the
+//! md5 for rebuilds), then checked against the CRC each volume says it
+//! stored. The caller's digests are computed alongside the sends.
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use md5::{Digest, Md5};
 
 use super::reply::{crc_text, CRC_TRAILER, MD5_TRAILER};
 use super::{ClientError, Reply, Upload, VolumeClient};
+use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 
-/// Bodies larger than this have their md5 computed off the runtime thread.
-const HASH_OFFLOAD_AFTER: u64 = 1 << 20;
+/// Where one copy goes: a replica entry (`host:port/sv07`), the path under
+/// it, and for a ranged write into an existing file its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub replica: String,
+    pub path: String,
+    pub offset: Option<u64>,
+}
+
+impl Target {
+    pub fn new(replica: &str, path: &str) -> Target {
+        Target {
+            replica: replica.to_string(),
+            path: path.to_string(),
+            offset: None,
+        }
+    }
+
+    /// The same path on each of `replicas`.
+    pub fn each(replicas: &[String], path: &str) -> Vec<Target> {
+        replicas.iter().map(|r| Target::new(r, path)).collect()
+    }
+}
 
 pub struct Fanout<'c> {
     replicas: Vec<String>,
     uploads: Vec<Upload<'c>>,
     crc: crc32fast::Hasher,
-    md5: Option<Md5>,
-    sent: u64,
+    digests: Digests,
 }
 
 /// What went out, once every volume stored it.
 pub struct Sent {
-    pub md5: Option<String>,
+    pub sums: Sums,
     pub crc32: u32,
     pub bytes: u64,
 }
 
+impl Sent {
+    pub fn md5(&self) -> Option<String> {
+        self.sums.md5_hex()
+    }
+}
+
 impl<'c> Fanout<'c> {
-    /// Opens a PUT of `path` (after each replica's subvolume prefix) on every
-    /// replica; with `with_md5`, the md5 of the value is computed and sent.
+    /// Opens a PUT on every target; `digests` are computed of what is sent
+    /// (the md5 among them goes to the volumes as a trailer).
     pub async fn open(
         client: &'c VolumeClient,
-        replicas: &[String],
-        path: &str,
-        with_md5: bool,
+        targets: &[Target],
+        digests: Digests,
     ) -> Result<Fanout<'c>, MasterError> {
-        let opened = join_all(replicas.iter().map(|r| client.start_put(r, path))).await;
+        let opened = join_all(targets.iter().map(|t| client.start_put(t))).await;
         Ok(Fanout {
-            replicas: replicas.to_vec(),
+            replicas: targets.iter().map(|t| t.replica.clone()).collect(),
             uploads: opened.into_iter().collect::<Result<_, _>>()?,
             crc: crc32fast::Hasher::new(),
-            md5: with_md5.then(Md5::new),
-            sent: 0,
+            digests,
         })
     }
 
     /// Sends a piece of the value that is not its last.
     pub async fn send(&mut self, chunk: Vec<u8>) -> Result<(), MasterError> {
         self.crc.update(&chunk);
-        let offload = self.sent >= HASH_OFFLOAD_AFTER;
-        self.sent += chunk.len() as u64;
         let chunk = Bytes::from(chunk);
         let sends = join_all(self.uploads.iter_mut().map(|u| u.send(chunk.clone())));
-        let results = match self.md5.take() {
-            // Past the first MiB, md5 (~0.7 GB/s) runs on the blocking pool
-            // while the chunk is being sent, not before.
-            Some(mut md5) if offload => {
-                let piece = chunk.clone();
-                let hashed = monoio::spawn_blocking(move || {
-                    md5.update(&piece);
-                    md5
-                });
-                let (hashed, results) = monoio::join!(hashed, sends);
-                let md5 = hashed.map_err(|_| MasterError::Pool("md5"))?;
-                self.md5 = Some(md5);
-                results
-            }
-            Some(mut md5) => {
-                md5.update(&chunk);
-                self.md5 = Some(md5);
-                sends.await
-            }
-            None => sends.await,
-        };
+        let results = self.digests.update_while(chunk.clone(), sends).await?;
         for sent in results {
             sent?;
         }
@@ -92,26 +95,36 @@ impl<'c> Fanout<'c> {
         last: Vec<u8>,
         landed: &mut Vec<String>,
     ) -> Result<Sent, MasterError> {
+        self.finish_checked(last, landed, |_| Ok(())).await
+    }
+
+    /// [`Fanout::finish`], once `check` has accepted the digests of the whole
+    /// value; if it refuses, the uploads are cut off before their end, so
+    /// no volume stores anything.
+    pub async fn finish_checked(
+        mut self,
+        last: Vec<u8>,
+        landed: &mut Vec<String>,
+        check: impl FnOnce(&Sums) -> Result<(), MasterError>,
+    ) -> Result<Sent, MasterError> {
+        self.crc.update(&last);
+        let last = Bytes::from(last);
+        self.digests.update_while(last.clone(), async {}).await?;
         let Fanout {
             replicas,
             uploads,
-            mut crc,
-            md5,
-            sent,
+            crc,
+            digests,
         } = self;
-        crc.update(&last);
+        let sums = digests.finish();
+        check(&sums)?;
         let sent_crc = crc.finalize();
-        let md5 = md5.map(|mut m| {
-            m.update(&last);
-            hex(&m.finalize())
-        });
         let crc_hex = crc_text(sent_crc);
+        let md5 = sums.md5_hex();
         let mut trailers = vec![(CRC_TRAILER, crc_hex.as_str())];
         if let Some(m) = &md5 {
             trailers.push((MD5_TRAILER, m.as_str()));
         }
-        let bytes = sent + last.len() as u64;
-        let last = Bytes::from(last);
         let answers = join_all(
             uploads
                 .into_iter()
@@ -119,8 +132,9 @@ impl<'c> Fanout<'c> {
         )
         .await;
         check_answers(&replicas, answers, sent_crc, landed)?;
+        let bytes = sums.len;
         Ok(Sent {
-            md5,
+            sums,
             crc32: sent_crc,
             bytes,
         })
@@ -160,8 +174,4 @@ fn check_answers(
         });
     }
     failure.map_or(Ok(()), Err)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

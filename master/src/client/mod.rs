@@ -19,6 +19,7 @@ use http1::client::{self, Dialer, Framing};
 use http1::pipeline::HeadLanes;
 use http1::{BodyReader, HttpError};
 
+use fanout::Target;
 use pool::Pool;
 pub use reply::Reply;
 use reply::{reply_of, Extras};
@@ -140,12 +141,17 @@ impl VolumeClient {
         Ok(self.call(host, "DELETE", &url, 64 * 1024).await?.0)
     }
 
-    /// Opens a PUT (chunked); send the body with [`Upload::send`], then
-    /// [`Upload::finish`].
-    pub async fn start_put(&self, replica: &str, path: &str) -> Result<Upload<'_>, ClientError> {
-        let (host, url) = url_of(replica, path);
+    /// Opens a PUT (chunked) to `target`; send the body with
+    /// [`Upload::send`], then [`Upload::finish`].
+    pub async fn start_put(&self, target: &Target) -> Result<Upload<'_>, ClientError> {
+        let (host, url) = url_of(&target.replica, &target.path);
         let mut conn = self.connection(host).await?;
-        client::write_request(&mut conn.wbuf, "PUT", host, &url, Framing::Chunked, &[]);
+        let offset = target.offset.map(|o| o.to_string());
+        let extra: &[(&str, &[u8])] = match &offset {
+            Some(o) => &[(reply::OFFSET_HEADER, o.as_bytes())],
+            None => &[],
+        };
+        client::write_request(&mut conn.wbuf, "PUT", host, &url, Framing::Chunked, extra);
         Ok(Upload::new(&self.pool, host, conn))
     }
 

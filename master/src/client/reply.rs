@@ -11,6 +11,9 @@ pub const LISTING_HEADER: &str = "X-Mkv-Listing";
 /// Trailers of a chunked PUT: the CRC32 and md5 of the body sent.
 pub const CRC_TRAILER: &str = "X-Mkv-Crc32";
 pub const MD5_TRAILER: &str = "X-Mkv-Md5";
+/// On a PUT into a staging file (`.mkv-parts/`), where in the file the body
+/// goes: a ranged write instead of a whole new file (volume-uring only).
+pub const OFFSET_HEADER: &str = "X-Mkv-Offset";
 
 /// A volume's answer.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,8 @@
 use futures_util::future::join_all;
 use http1::{response, BodyReader, Conn};
 
-use crate::client::fanout::Fanout;
+use crate::client::fanout::{Fanout, Target};
+use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::Durability;
@@ -79,7 +80,9 @@ async fn replicate(
     landed: &mut Vec<String>,
 ) -> Result<Option<String>, MasterError> {
     let path = key2path(req.key);
-    let mut fanout = Fanout::open(&local.client, replicas, &path, local.app.cluster.md5sum).await?;
+    let targets = Target::each(replicas, &path);
+    let digests = Digests::new(local.app.cluster.md5sum, &[]);
+    let mut fanout = Fanout::open(&local.client, &targets, digests).await?;
     let mut body = BodyReader::new(req.head.body);
     // The next chunk is read from the client while this one goes out; the
     // last one goes with the trailers.
@@ -90,7 +93,7 @@ async fn replicate(
         sent?;
         chunk = next?;
     }
-    Ok(fanout.finish(chunk, landed).await?.md5)
+    Ok(fanout.finish(chunk, landed).await?.md5())
 }
 
 /// After a failed PUT: removes the copies that landed (except on volumes the

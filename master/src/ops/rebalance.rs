@@ -21,9 +21,10 @@ use std::rc::Rc;
 use futures_util::future::join_all;
 use http1::Conn;
 
-use crate::client::fanout::Fanout;
+use crate::client::fanout::{Fanout, Target};
 use crate::client::{Reply, VolumeClient};
 use crate::config::Cluster;
+use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::{Durability, Index};
@@ -215,7 +216,8 @@ async fn copy_to(
             why,
         });
     }
-    let mut fanout = Fanout::open(client, targets, path, md5.is_some()).await?;
+    let digests = Digests::new(md5.is_some(), &[]);
+    let mut fanout = Fanout::open(client, &Target::each(targets, path), digests).await?;
     // The next piece is read from the source while this one goes out.
     let mut chunk = download.read_chunk(CHUNK).await?;
     while !download.is_done() {
@@ -238,7 +240,7 @@ async fn copy_to(
             sent.crc32
         )));
     }
-    if let (Some(want), Some(got)) = (md5, &sent.md5) {
+    if let (Some(want), Some(got)) = (md5, &sent.md5()) {
         if want != got {
             return Err(bad(format!(
                 "its bytes have md5 {got}, the record says {want}"

@@ -1,7 +1,7 @@
 //! What a handler knows about a request beyond its head, and the answers
 //! without a body that several handlers give.
 
-use http1::{response, RequestHead};
+use http1::{response, Conn, HttpError, RequestHead};
 
 use crate::state::Ctx;
 use crate::store::checksum;
@@ -23,6 +23,15 @@ impl Request<'_> {
     /// and no shutdown began while the request was served.
     pub fn keep_alive(&self) -> bool {
         self.head.keep_alive && !self.ctx.shutdown.is_triggered()
+    }
+
+    /// Sends `100 Continue` if the client waits for it before its body.
+    pub async fn continue_if_expected(&self, conn: &mut Conn) -> Result<(), HttpError> {
+        if self.head.expect_continue {
+            conn.wbuf.extend_from_slice(response::CONTINUE);
+            conn.flush().await?;
+        }
+        Ok(())
     }
 
     /// Starts an answer in `out`: status line, `Server`, `Date`.

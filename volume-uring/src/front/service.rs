@@ -4,7 +4,7 @@ use http1::{response, Conn, Method, RequestHead, Service, Timeouts};
 
 use crate::error::VolumeError;
 use crate::front::request::{Request, SERVER};
-use crate::ops::{delete, get, put};
+use crate::ops::{delete, get, put, stage};
 use crate::state::Ctx;
 use crate::store::fspath;
 use crate::store::upload::TEMP_PREFIX;
@@ -75,8 +75,21 @@ async fn route(
     };
     match head.method {
         Method::Get | Method::Head => get::serve(conn, &req).await,
-        Method::Put => put::serve(conn, &req).await,
+        Method::Put => match head.header(stage::OFFSET_HEADER) {
+            Some(offset) => {
+                let offset = http1::request::parse_u64(offset)
+                    .ok_or(VolumeError::BadBody("X-Mkv-Offset must be a number"))?;
+                stage::ranged_put(conn, &req, offset).await
+            }
+            None => put::serve(conn, &req).await,
+        },
         Method::Delete => delete::serve(conn, &req).await,
+        Method::Post if is_assemble(head) => stage::assemble(conn, &req).await,
         _ => Err(VolumeError::MethodNotAllowed),
     }
+}
+
+fn is_assemble(head: &RequestHead) -> bool {
+    head.query()
+        .is_some_and(|q| http1::percent::query_pairs(q).any(|(n, _)| n == b"mkv-assemble"))
 }

@@ -5,3 +5,4 @@ pub mod get;
 pub mod listing;
 pub mod put;
 pub mod range;
+pub mod stage;

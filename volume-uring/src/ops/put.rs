@@ -14,15 +14,13 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use http1::{response, BodyKind, Conn};
-use rustix::fs::RenameFlags;
-use rustix::io::Errno;
+use http1::{BodyKind, Conn};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
-use crate::state::Ctx;
 use crate::store::checksum;
 use crate::store::fspath::split_parent;
+use crate::store::place::{ensure_space, place, At};
 use crate::store::upload::{self, TempFile};
 
 pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
@@ -41,11 +39,8 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     }
     let (dir, new_folders) = ctx.root.open_parent(req.rel, true)?;
     let temp = TempFile::create(ctx, &dir, req.rel)?;
-    if req.head.expect_continue {
-        conn.wbuf.extend_from_slice(response::CONTINUE);
-        conn.flush().await?;
-    }
-    let got = upload::receive(conn, req.head.body, &temp).await?;
+    req.continue_if_expected(conn).await?;
+    let got = upload::receive(conn, req.head.body, &temp.sink()).await?;
     if got
         .sent_crc
         .is_some_and(|sent| checksum::parse_hex(sent.as_bytes()) != Some(got.crc))
@@ -60,7 +55,11 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     if let Some(sync) = &ctx.sync {
         sync.sync(&[&temp.fd]).await?;
     }
-    let replaced = rename_into_place(&dir, &temp.name, name)?;
+    let from = At {
+        dir: &dir,
+        name: &temp.name,
+    };
+    let replaced = place(&from, &At { dir: &dir, name }, None)?;
     temp.disarm();
     if let Some(sync) = &ctx.sync {
         // The rename, and any folders made for it.
@@ -71,32 +70,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     Ok(req.empty(&mut conn.wbuf, code, Some(got.crc)))
 }
 
-/// Refuses up front a body that cannot fit (507), rather than after
-/// receiving most of it.
-fn ensure_space(ctx: &Ctx, len: u64) -> Result<(), VolumeError> {
-    let stat = rustix::fs::fstatvfs(ctx.root.fd())?;
-    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    if len > free {
-        return Err(VolumeError::NoSpace);
-    }
-    Ok(())
-}
-
-/// Moves the temporary file over the target; returns whether one was replaced.
-fn rename_into_place(dir: &OwnedFd, temp: &[u8], name: &[u8]) -> Result<bool, VolumeError> {
-    match rustix::fs::renameat_with(dir, temp, dir, name, RenameFlags::NOREPLACE) {
-        Ok(()) => return Ok(false),
-        Err(Errno::EXIST) => {}
-        // Filesystems without RENAME_NOREPLACE: look first.
-        Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let existed = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
-    rustix::fs::renameat(dir, temp, dir, name)?;
-    Ok(existed)
-}
-
-fn warn_no_xattr() {
+pub(crate) fn warn_no_xattr() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| tracing::warn!("this filesystem has no user xattrs: CRCs are not kept"));
 }

@@ -5,4 +5,5 @@ pub mod aligned;
 pub mod checksum;
 pub mod fspath;
 pub mod group_sync;
+pub mod place;
 pub mod upload;

@@ -44,14 +44,23 @@ pub struct Received {
     pub md5: Option<String>,
 }
 
-/// Streams the request body into the temporary file.
+/// Where a body is written: an open file (by its folder and name too, to
+/// reopen it with `O_DIRECT`), from the offset `start` on.
+pub struct Sink<'a> {
+    pub dir: &'a OwnedFd,
+    pub name: &'a [u8],
+    pub fd: &'a OwnedFd,
+    pub start: u64,
+}
+
+/// Streams the request body into `sink`.
 pub async fn receive(
     conn: &mut Conn,
     body: BodyKind,
-    temp: &TempFile<'_>,
+    sink: &Sink<'_>,
 ) -> Result<Received, VolumeError> {
     let mut big_writes = None;
-    let result = write_body(conn, body, temp, &mut big_writes).await;
+    let result = write_body(conn, body, sink, &mut big_writes).await;
     // Closed before answering: on io_uring a dropped file closes later, and a
     // failed upload's space must be free by the time the client hears of it.
     if let Some(writes) = big_writes {
@@ -60,12 +69,12 @@ pub async fn receive(
     result
 }
 
-/// The body, piece by piece, into `temp`; large pieces through `big_writes`
+/// The body, piece by piece, into `sink`; large pieces through `big_writes`
 /// (opened on first need).
 async fn write_body(
     conn: &mut Conn,
     kind: BodyKind,
-    temp: &TempFile<'_>,
+    sink: &Sink<'_>,
     big_writes: &mut Option<BigWrites>,
 ) -> Result<Received, VolumeError> {
     let capacity = match kind {
@@ -81,7 +90,7 @@ async fn write_body(
         hasher.update(&buf);
         let len = buf.len() as u64;
         if buf.len() <= DIRECT_WRITE_MAX {
-            pwrite_all(&temp.fd, &buf, pos)?;
+            pwrite_all(sink.fd, &buf, sink.start + pos)?;
             buf.clear();
             if !body.is_done() {
                 buf = body.read_full(conn, buf).await?;
@@ -89,7 +98,7 @@ async fn write_body(
         } else {
             let writes = match big_writes {
                 Some(w) => w,
-                None => big_writes.insert(BigWrites::open(temp)?),
+                None => big_writes.insert(BigWrites::open(sink)?),
             };
             spare.reserve(capacity);
             let next = async {
@@ -99,7 +108,7 @@ async fn write_body(
                     body.read_full(conn, spare).await.map_err(VolumeError::from)
                 }
             };
-            let (freed, next) = writes.write_while(temp, buf, pos, next).await?;
+            let (freed, next) = writes.write_while(sink, buf, pos, next).await?;
             spare = freed;
             spare.clear();
             buf = next;
@@ -129,8 +138,8 @@ enum Direct {
 }
 
 impl BigWrites {
-    fn open(temp: &TempFile<'_>) -> Result<BigWrites, VolumeError> {
-        let buffered = std::fs::File::from(temp.fd.try_clone()?);
+    fn open(sink: &Sink<'_>) -> Result<BigWrites, VolumeError> {
+        let buffered = std::fs::File::from(sink.fd.try_clone()?);
         Ok(BigWrites {
             buffered: monoio::fs::File::from_std(buffered)?,
             direct: Direct::NotTried,
@@ -138,11 +147,12 @@ impl BigWrites {
         })
     }
 
-    /// Writes `buf` at `pos` while `next` (the next piece) is received;
-    /// gives back a buffer the piece after can go into, and the next piece.
+    /// Writes `buf`, the body's bytes from `pos`, while `next` (the next
+    /// piece) is received; gives back a buffer the piece after can go into,
+    /// and the next piece.
     async fn write_while<F>(
         &mut self,
-        temp: &TempFile<'_>,
+        sink: &Sink<'_>,
         mut buf: Vec<u8>,
         pos: u64,
         next: F,
@@ -150,9 +160,10 @@ impl BigWrites {
     where
         F: std::future::Future<Output = Result<Vec<u8>, VolumeError>>,
     {
-        let whole_blocks = pos % aligned::ALIGN as u64 == 0;
-        if !(pos >= DIRECT_IO_FROM && whole_blocks && self.direct(temp)) {
-            let (freed, next) = monoio::join!(self.write(buf, pos), next);
+        let at = sink.start + pos;
+        let whole_blocks = at % aligned::ALIGN as u64 == 0;
+        if !(pos >= DIRECT_IO_FROM && whole_blocks && self.direct(sink)) {
+            let (freed, next) = monoio::join!(self.write(buf, at), next);
             return Ok((freed?, next?));
         }
         // The piece is copied out, so its buffer is free at once.
@@ -160,18 +171,18 @@ impl BigWrites {
         let mut copy = self.aligned.take().expect("the aligned buffer is back");
         copy.set(&buf[..aligned]);
         // Only the body's last piece has a tail that is not a whole block.
-        pwrite_all(&temp.fd, &buf[aligned..], pos + aligned as u64)?;
+        pwrite_all(sink.fd, &buf[aligned..], at + aligned as u64)?;
         let freed = std::mem::take(&mut buf);
-        let (written, next) = monoio::join!(self.write_direct(copy, pos), next);
+        let (written, next) = monoio::join!(self.write_direct(copy, at), next);
         written?;
         Ok((freed, next?))
     }
 
     /// Whether pieces go in with `O_DIRECT`, opening the file so on first need.
-    fn direct(&mut self, temp: &TempFile<'_>) -> bool {
+    fn direct(&mut self, sink: &Sink<'_>) -> bool {
         if let Direct::NotTried = self.direct {
             let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC;
-            let opened = rustix::fs::openat(temp.dir, temp.name.as_slice(), flags, Mode::empty())
+            let opened = rustix::fs::openat(sink.dir, sink.name, flags, Mode::empty())
                 .map_err(std::io::Error::from)
                 .and_then(|fd| monoio::fs::File::from_std(std::fs::File::from(fd)));
             self.direct = match opened {
@@ -263,6 +274,16 @@ impl<'a> TempFile<'a> {
             full_path,
             armed: true,
         })
+    }
+
+    /// Where its body goes.
+    pub fn sink(&self) -> Sink<'_> {
+        Sink {
+            dir: self.dir,
+            name: &self.name,
+            fd: &self.fd,
+            start: 0,
+        }
     }
 
     /// The file was renamed into place: keep it.

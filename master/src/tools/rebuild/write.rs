@@ -56,7 +56,7 @@ pub(super) fn write_index(
         let mut others: Vec<String> = here.into_iter().filter(|r| !wanted.contains(r)).collect();
         others.sort();
         replicas.extend(others);
-        let md5 = found.md5.map(|m| crate::client::fanout::hex(&m));
+        let md5 = found.md5.map(|m| crate::digests::hex(&m));
         ops.push(Op::Put(key, Record::live(replicas, md5).encode()));
         written += 1;
         if ops.len() == BATCH {

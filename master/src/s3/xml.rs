@@ -1,0 +1,219 @@
+//! XML as S3 speaks it: answers written with a small builder, request
+//! bodies (`Delete`, `CompleteMultipartUpload`) read into a tree with
+//! quick-xml, then picked apart. Namespaces are ignored (local names only).
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Builds an XML document.
+pub struct Xml {
+    out: String,
+}
+
+impl Xml {
+    /// Starts a document whose root element `root` carries S3's namespace.
+    pub fn new(root: &str) -> Xml {
+        let mut out = String::with_capacity(1024);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(NS);
+        out.push_str("\">");
+        Xml { out }
+    }
+
+    pub fn open(&mut self, tag: &str) -> &mut Xml {
+        self.out.push('<');
+        self.out.push_str(tag);
+        self.out.push('>');
+        self
+    }
+
+    pub fn close(&mut self, tag: &str) -> &mut Xml {
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
+        self
+    }
+
+    /// `<tag>text</tag>`, the text escaped.
+    pub fn elem(&mut self, tag: &str, text: &str) -> &mut Xml {
+        self.open(tag);
+        escape_into(text, &mut self.out);
+        self.close(tag)
+    }
+
+    /// Closes the root and gives the document.
+    pub fn finish(mut self, root: &str) -> Vec<u8> {
+        self.close(root);
+        self.out.into_bytes()
+    }
+}
+
+/// Escapes text for element content; characters XML 1.0 cannot hold at all
+/// are written as U+FFFD.
+pub fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' => out.push(c),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+}
+
+/// An element of a parsed request body.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Element {
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The trimmed text of the named child.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed XML: {0}")]
+pub struct BadXml(pub String);
+
+/// The deepest nesting a request body may have.
+const MAX_DEPTH: usize = 8;
+
+/// Parses a request body into its root element.
+pub fn parse(body: &[u8]) -> Result<Element, BadXml> {
+    let text = std::str::from_utf8(body).map_err(|_| BadXml("not UTF-8".into()))?;
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Element> = vec![Element::default()];
+    loop {
+        let event = reader.read_event().map_err(|e| BadXml(e.to_string()))?;
+        match event {
+            Event::Start(e) => {
+                if stack.len() > MAX_DEPTH {
+                    return Err(BadXml("nested too deeply".into()));
+                }
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                stack.push(Element {
+                    name,
+                    ..Element::default()
+                });
+            }
+            Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let top = stack.last_mut().ok_or(BadXml("unbalanced".into()))?;
+                top.children.push(Element {
+                    name,
+                    ..Element::default()
+                });
+            }
+            Event::End(_) => {
+                let done = stack.pop().ok_or(BadXml("unbalanced".into()))?;
+                let parent = stack.last_mut().ok_or(BadXml("unbalanced".into()))?;
+                parent.children.push(done);
+            }
+            Event::Text(t) => push_text(&mut stack, &t.decode().map_err(bad)?)?,
+            Event::CData(t) => push_text(&mut stack, &t.decode().map_err(bad)?)?,
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(bad)? {
+                    Some(c) => c.to_string(),
+                    None => predefined(&r.decode().map_err(bad)?)?.to_string(),
+                };
+                push_text(&mut stack, &resolved)?;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut document = stack.pop().filter(|_| stack.is_empty());
+    match document.as_mut().map(|d| d.children.len()) {
+        Some(1) => Ok(document
+            .and_then(|mut d| d.children.pop())
+            .unwrap_or_default()),
+        _ => Err(BadXml("a document has one root element".into())),
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> BadXml {
+    BadXml(e.to_string())
+}
+
+fn push_text(stack: &mut [Element], text: &str) -> Result<(), BadXml> {
+    let top = stack.last_mut().ok_or(BadXml("unbalanced".into()))?;
+    top.text.push_str(text);
+    Ok(())
+}
+
+fn predefined(name: &str) -> Result<&'static str, BadXml> {
+    Ok(match name {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => return Err(BadXml(format!("unknown entity &{name};"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_escaped() {
+        let mut x = Xml::new("Error");
+        x.elem("Code", "NoSuchKey").elem("Key", "a<b&\"c\"\u{1}");
+        let doc = String::from_utf8(x.finish("Error")).unwrap();
+        assert_eq!(
+            doc,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Code>NoSuchKey</Code><Key>a&lt;b&amp;&quot;c&quot;\u{fffd}</Key></Error>"
+        );
+    }
+
+    #[test]
+    fn parses_delete() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a&amp;b</Key></Object><Object><Key>c&#x20;d</Key><VersionId>null</VersionId></Object><Quiet>true</Quiet></Delete>"#;
+        let root = parse(body).unwrap();
+        assert_eq!(root.name, "Delete");
+        let keys: Vec<&str> = root
+            .children_named("Object")
+            .filter_map(|o| o.child_text("Key"))
+            .collect();
+        assert_eq!(keys, ["a&b", "c d"]);
+        assert_eq!(root.child_text("Quiet"), Some("true"));
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        for body in [
+            &b"<a><b></a>"[..],
+            b"<a/><b/>",
+            b"",
+            b"<a>&nope;</a>",
+            b"\xff",
+            b"<a><a><a><a><a><a><a><a><a><a></a></a></a></a></a></a></a></a></a></a>",
+        ] {
+            assert!(parse(body).is_err(), "{body:?}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! How a finished file takes its name: renamed over the target, so readers
+//! see the old file or the new one, never a mix; and, when the old one must
+//! be kept (an overwrite that may be rolled back), exchanged with it
+//! atomically (`RENAME_EXCHANGE`) and the old one moved to a backup name.
+
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{AtFlags, RenameFlags};
+use rustix::io::Errno;
+
+use crate::error::VolumeError;
+use crate::state::Ctx;
+
+/// A file by its open folder and its name in it.
+pub struct At<'a> {
+    pub dir: &'a OwnedFd,
+    pub name: &'a [u8],
+}
+
+/// Moves `from` to `to`; returns whether a file was replaced. With
+/// `backup`, the file replaced is kept there (`to` is never missing in
+/// between where the filesystem can exchange two names).
+pub fn place(from: &At<'_>, to: &At<'_>, backup: Option<&At<'_>>) -> Result<bool, VolumeError> {
+    if let Some(backup) = backup {
+        match rustix::fs::renameat_with(from.dir, from.name, to.dir, to.name, RenameFlags::EXCHANGE)
+        {
+            // The old file now has the new one's name.
+            Ok(()) => {
+                rustix::fs::renameat(from.dir, from.name, backup.dir, backup.name)?;
+                return Ok(true);
+            }
+            // No file to replace.
+            Err(Errno::NOENT) => {}
+            // No exchange here: move the old one aside, then the new in.
+            Err(Errno::INVAL) | Err(Errno::NOSYS) => {
+                match rustix::fs::renameat(to.dir, to.name, backup.dir, backup.name) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    rename(from, to)
+}
+
+/// Renames `from` over `to`; returns whether one was replaced.
+fn rename(from: &At<'_>, to: &At<'_>) -> Result<bool, VolumeError> {
+    match rustix::fs::renameat_with(from.dir, from.name, to.dir, to.name, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(false),
+        Err(Errno::EXIST) => {}
+        // Filesystems without RENAME_NOREPLACE: look first.
+        Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let existed = rustix::fs::statat(to.dir, to.name, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+    rustix::fs::renameat(from.dir, from.name, to.dir, to.name)?;
+    Ok(existed)
+}
+
+/// Refuses up front a body that cannot fit (507), rather than after
+/// receiving most of it.
+pub fn ensure_space(ctx: &Ctx, len: u64) -> Result<(), VolumeError> {
+    let stat = rustix::fs::fstatvfs(ctx.root.fd())?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if len > free {
+        return Err(VolumeError::NoSpace);
+    }
+    Ok(())
+}
