@@ -144,15 +144,20 @@ impl Conn {
         Ok(buf)
     }
 
-    /// Reads from the socket straight into the spare capacity of `out`, at most
+        /// Reads from the socket straight into the spare capacity of `out`, at most
     /// `max` bytes, bypassing the read buffer (which must be empty). Large
-    /// bodies take this path so that their bytes are copied once.
+    /// bodies take this path so that their bytes are copied once. As with
+    /// [`Conn::fill`], output waiting in the write buffer (a `100 Continue`)
+    /// goes out first.
     pub async fn read_direct(
         &mut self,
         out: Vec<u8>,
         max: usize,
     ) -> (Result<usize, HttpError>, Vec<u8>) {
         debug_assert!(self.buffered().is_empty());
+        if let Err(e) = self.flush().await {
+            return (Err(e), out);
+        }
         let start = out.len();
         let end = out.capacity().min(start + max);
         match with_timeout(

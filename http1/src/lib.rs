@@ -19,7 +19,8 @@
 //! - `pipeline`: HEAD requests to one host sharing a connection.
 //!
 //! Both: `chunked` (chunk framing with trailers), `percent` (URL
-//! decoding, one rule), `duration` (Go-style durations for command lines).
+//! decoding, one rule), `range` (`Range` and validators), `duration`
+//! (Go-style durations for command lines).
 
 pub mod body;
 pub mod chunked;
@@ -28,6 +29,7 @@ pub mod conn;
 pub mod duration;
 pub mod percent;
 pub mod pipeline;
+pub mod range;
 pub mod request;
 pub mod response;
 pub mod runtime;

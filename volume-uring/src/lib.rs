@@ -8,7 +8,8 @@
 //! - `front`: `service` decodes the path once and routes by method;
 //!   `request` is what a handler knows of the request.
 //! - `ops`: the handlers — `get` (files; folders go to `listing`), `put`,
-//!   `delete`, with `range` for `Range`, `ETag` and conditional requests.
+//!   `delete`, `stage` (the staging area for multipart uploads and
+//!   overwrites); `Range` and the validators are http1's.
 //! - `store`: the disk — `fspath` (the one place a URL becomes a path under
 //!   the root), `checksum` (the CRC32 and md5 kept in an xattr), `upload`
 //!   (temporary files and how a body is written), `group_sync` (group

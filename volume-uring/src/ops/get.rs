@@ -14,8 +14,8 @@ use http1::{response, Conn, HttpError, Method};
 use crate::error::VolumeError;
 use crate::front::request::Request;
 use crate::ops::listing;
-use crate::ops::range::{self, Span, Validators};
 use crate::store::checksum;
+use http1::range::{self, Span, Validators};
 
 /// Files up to this size are read into the response buffer.
 const INLINE_MAX: u64 = 64 * 1024;

@@ -4,5 +4,4 @@ pub mod delete;
 pub mod get;
 pub mod listing;
 pub mod put;
-pub mod range;
 pub mod stage;

@@ -1,5 +1,5 @@
 //! `Range` and the validators (`ETag`, `Last-Modified`) of a file, with the
-//! answers nginx gives: one range is served as a 206, a malformed or
+//! answers nginx (and S3) give: one range is served as a 206, a malformed or
 //! unsatisfiable one is a 416, a unit other than `bytes` is ignored, and so is
 //! any range on an empty file. Several ranges at once are served as the whole
 //! file (a 200), which HTTP allows.
@@ -36,7 +36,7 @@ pub fn resolve(header: Option<&[u8]>, size: u64) -> Span {
         return Span::Unsatisfiable;
     };
     let (first, last) = (spec[..dash].trim_ascii(), spec[dash + 1..].trim_ascii());
-    let number = http1::request::parse_u64;
+    let number = crate::request::parse_u64;
     match (first.is_empty(), last.is_empty()) {
         (true, true) => Span::Unsatisfiable,
         (true, false) => match number(last) {
