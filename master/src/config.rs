@@ -64,6 +64,13 @@ pub struct Flags {
     /// Runtime threads of the server (default: one per core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Also serve the S3 API alone on this port (every request is S3).
+    #[arg(long, global = true)]
+    pub s3_port: Option<u16>,
+    /// Access keys and secrets, one `KEY SECRET` pair a line: S3 requests
+    /// must then be signed by one of them (SigV4).
+    #[arg(long, global = true)]
+    pub s3_credentials: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,6 +138,8 @@ const LONG_FLAGS: &[&str] = &[
     "concurrency",
     "dry-run",
     "v",
+    "s3-port",
+    "s3-credentials",
 ];
 
 /// Go's flag package takes `-name`; clap wants `--name`. Rewrites the
@@ -162,6 +171,18 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 }
 
 impl Flags {
+    /// The S3 API's settings: the credentials file read, if one is given.
+    pub fn s3(&self) -> Result<crate::state::S3Config, String> {
+        let credentials = match &self.s3_credentials {
+            Some(path) => Some(
+                crate::s3::auth::Credentials::load(path)
+                    .map_err(|e| format!("--s3-credentials {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(crate::state::S3Config { credentials })
+    }
+
     /// Checks the flags a cluster command needs; the error is for the user.
     pub fn cluster(&self) -> Result<Cluster, String> {
         let db = self

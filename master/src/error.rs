@@ -4,6 +4,7 @@ use http1::HttpError;
 
 use crate::client::ClientError;
 use crate::index::IndexError;
+use crate::s3::error::S3Error;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -37,6 +38,9 @@ pub enum MasterError {
     /// panicked).
     #[error("{0} failed on the blocking pool")]
     Pool(&'static str),
+    /// An S3 request's error, with its S3 code.
+    #[error(transparent)]
+    S3(#[from] S3Error),
 }
 
 impl MasterError {
@@ -57,6 +61,26 @@ impl MasterError {
             MasterError::Replica(e) if e.status == Some(507) => Some(507),
             MasterError::Replica(_) | MasterError::ReplicaAnswer { .. } => Some(500),
             MasterError::Index(_) | MasterError::Corrupt(_) | MasterError::Pool(_) => Some(500),
+            MasterError::S3(e) => Some(e.status),
+        }
+    }
+
+    /// The error as an S3 client should see it.
+    pub fn to_s3(&self) -> S3Error {
+        let status = self.status().unwrap_or(500);
+        match self {
+            MasterError::S3(e) => e.clone(),
+            MasterError::NotFound => S3Error::no_such_key(),
+            MasterError::Busy => S3Error::busy(),
+            MasterError::Unstorable(why) => S3Error::new(400, "KeyTooLongError", why.clone()),
+            MasterError::Replica(_) if status == 507 => {
+                S3Error::new(507, "InsufficientStorage", "A replica has no space left.")
+            }
+            MasterError::Http(HttpError::IncompleteBody) => {
+                S3Error::new(400, "IncompleteBody", "The body ended before its length.")
+            }
+            _ if status >= 500 => S3Error::internal(self),
+            _ => S3Error::from_status(status, self.to_string()),
         }
     }
 }

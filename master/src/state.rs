@@ -11,6 +11,7 @@ use crate::client::VolumeClient;
 use crate::config::Cluster;
 use crate::index::Index;
 use crate::ops::locks::KeyLocks;
+use crate::s3::auth::Credentials;
 
 /// Any single step against a volume (other than `--voltimeout` HEADs).
 const VOLUME_IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,16 +23,25 @@ pub struct App {
     pub locks: KeyLocks,
     pub shutdown: Arc<Shutdown>,
     pub timeouts: Timeouts,
+    pub s3: S3Config,
+}
+
+/// The S3 API's settings.
+#[derive(Default)]
+pub struct S3Config {
+    /// With credentials, S3 requests must be signed by one of them.
+    pub credentials: Option<Credentials>,
 }
 
 impl App {
-    pub fn new(cluster: Cluster, index: Arc<Index>) -> App {
+    pub fn new(cluster: Cluster, index: Arc<Index>, s3: S3Config) -> App {
         App {
             cluster,
             index,
             locks: KeyLocks::default(),
             shutdown: Shutdown::new(),
             timeouts: Timeouts::default(),
+            s3,
         }
     }
 }
@@ -41,14 +51,17 @@ pub struct Local {
     pub app: Arc<App>,
     /// Pooled connections to the volumes, for this thread's requests.
     pub client: Rc<VolumeClient>,
+    /// Every request on this listener is an S3 request (`--s3-port`).
+    pub s3_only: bool,
 }
 
 impl Local {
-    pub fn new(app: Arc<App>) -> Local {
+    pub fn new(app: Arc<App>, s3_only: bool) -> Local {
         let client = VolumeClient::new(app.cluster.voltimeout, VOLUME_IO_TIMEOUT);
         Local {
             app,
             client: Rc::new(client),
+            s3_only,
         }
     }
 }

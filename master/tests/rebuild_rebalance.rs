@@ -66,11 +66,13 @@ fn write_all(c: &Cluster, keys: &[(String, Vec<u8>)]) {
     }
 }
 
+/// The original's records (keys beginning `/`; the objects' metadata
+/// records beside them are not the original's).
 fn records(db: &Path) -> BTreeMap<Vec<u8>, Record> {
     let index = Index::open(db, false).expect("open index");
     let mut out = BTreeMap::new();
     index
-        .scan(b"", b"", |k, v| {
+        .scan(b"/", b"", |k, v| {
             out.insert(k.to_vec(), Record::decode(v).expect("record"));
             true
         })

@@ -2,11 +2,13 @@
 //! alike: keep-alive connections pooled per thread and volume (`pool`), a
 //! timeout on every step, HEADs pipelined per volume, streaming uploads and
 //! downloads with bounded buffers (`transfer`), one stream to several
-//! volumes (`fanout`), and what a volume's answer says (`reply`).
+//! volumes (`fanout`), copies between volumes (`copy`), and what a
+//! volume's answer says (`reply`).
 //!
 //! Requests name a file as a replica entry (`host:port/sv07`) and a path
 //! under it (a `key2path`, or a folder for listings).
 
+pub mod copy;
 pub mod fanout;
 pub mod pool;
 pub mod reply;
@@ -53,6 +55,15 @@ fn url_of<'r>(replica: &'r str, path: &str) -> (&'r str, String) {
     }
 }
 
+/// A byte range of a staging file, and its CRC32.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedRange {
+    pub path: String,
+    pub offset: u64,
+    pub len: u64,
+    pub crc: u32,
+}
+
 /// One per runtime thread.
 pub struct VolumeClient {
     /// `--voltimeout`: a HEAD (connect included) that takes longer fails.
@@ -61,6 +72,8 @@ pub struct VolumeClient {
     pub io_timeout: Duration,
     pool: Pool,
     lanes: Rc<HeadLanes<Extras>>,
+    /// Per volume host: whether it is volume-uring (learned once).
+    kinds: std::cell::RefCell<std::collections::HashMap<String, bool>>,
 }
 
 impl VolumeClient {
@@ -71,6 +84,7 @@ impl VolumeClient {
             io_timeout,
             lanes: Rc::new(HeadLanes::new(dialer.clone(), Extras::take)),
             pool: Pool::new(dialer),
+            kinds: Default::default(),
         }
     }
 
@@ -136,6 +150,25 @@ impl VolumeClient {
         }
     }
 
+    /// Whether the volume of `replica` is volume-uring (and so takes
+    /// ranged writes and assembles), asked once per thread with a HEAD of
+    /// its root; a volume that cannot be asked counts as not.
+    pub async fn is_volume_uring(&self, replica: &str) -> bool {
+        let (host, _) = url_of(replica, "/");
+        if let Some(&known) = self.kinds.borrow().get(host) {
+            return known;
+        }
+        match self.call(host, "HEAD", "/", 0).await {
+            Ok((reply, _)) => {
+                self.kinds
+                    .borrow_mut()
+                    .insert(host.to_string(), reply.volume_uring);
+                reply.volume_uring
+            }
+            Err(_) => false,
+        }
+    }
+
     pub async fn delete(&self, replica: &str, path: &str) -> Result<Reply, ClientError> {
         let (host, url) = url_of(replica, path);
         Ok(self.call(host, "DELETE", &url, 64 * 1024).await?.0)
@@ -157,9 +190,21 @@ impl VolumeClient {
 
     /// Opens a GET whose body is read piece by piece ([`Download::read`]).
     pub async fn start_get(&self, replica: &str, path: &str) -> Result<Download<'_>, ClientError> {
+        self.start_get_range(replica, path, None).await
+    }
+
+    /// [`VolumeClient::start_get`] with a `Range` header.
+    pub async fn start_get_range(
+        &self,
+        replica: &str,
+        path: &str,
+        range: Option<&str>,
+    ) -> Result<Download<'_>, ClientError> {
         let (host, url) = url_of(replica, path);
         let mut conn = self.connection(host).await?;
-        client::write_request(&mut conn.wbuf, "GET", host, &url, Framing::None, &[]);
+        let extra: Vec<(&str, &[u8])> =
+            range.map(|r| ("Range", r.as_bytes())).into_iter().collect();
+        client::write_request(&mut conn.wbuf, "GET", host, &url, Framing::None, &extra);
         let mut extras = Extras::default();
         let head = async {
             conn.flush().await?;
@@ -176,5 +221,54 @@ impl VolumeClient {
             head.keep_alive,
             body,
         ))
+    }
+
+    /// `POST path?mkv-assemble` (volume-uring's; docs/volume-api.md): the
+    /// file at `path` made of `ranges` of staging files, the file replaced
+    /// kept at `backup` when given. All paths are under the replica's
+    /// subvolume.
+    pub async fn assemble(
+        &self,
+        replica: &str,
+        path: &str,
+        ranges: &[StagedRange],
+        backup: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let (host, url) = url_of(replica, path);
+        let list: String = ranges
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {:08x}\n",
+                    url_of(replica, &r.path).1,
+                    r.offset,
+                    r.len,
+                    r.crc
+                )
+            })
+            .collect();
+        let url = format!("{url}?mkv-assemble");
+        let mut conn = self.connection(host).await?;
+        let mut extra: Vec<(&str, &[u8])> = Vec::new();
+        let backup_url = backup.map(|b| url_of(replica, b).1);
+        if let Some(b) = &backup_url {
+            extra.push((reply::BACKUP_HEADER, b.as_bytes()));
+        }
+        let framing = Framing::Length(list.len() as u64);
+        client::write_request(&mut conn.wbuf, "POST", host, &url, framing, &extra);
+        conn.wbuf.extend_from_slice(list.as_bytes());
+        let mut extras = Extras::default();
+        let answer = async {
+            conn.flush().await?;
+            let head = client::read_response(&mut conn, false, |n, v| extras.take(n, v)).await?;
+            client::read_body(&mut conn, head.body, 64 * 1024).await?;
+            Ok::<_, HttpError>(head)
+        }
+        .await
+        .map_err(|e| ClientError::new(host, e))?;
+        if answer.keep_alive {
+            self.pool.checkin(host, conn);
+        }
+        Ok(reply_of(&answer, extras))
     }
 }

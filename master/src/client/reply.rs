@@ -14,6 +14,8 @@ pub const MD5_TRAILER: &str = "X-Mkv-Md5";
 /// On a PUT into a staging file (`.mkv-parts/`), where in the file the body
 /// goes: a ranged write instead of a whole new file (volume-uring only).
 pub const OFFSET_HEADER: &str = "X-Mkv-Offset";
+/// On `?mkv-assemble`: where the file replaced is kept.
+pub const BACKUP_HEADER: &str = "X-Mkv-Backup";
 
 /// A volume's answer.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +26,9 @@ pub struct Reply {
     /// `X-Crc32`: volume-uring's CRC32 of what it stored or holds.
     pub crc32: Option<u32>,
     pub content_length: Option<u64>,
+    /// `Last-Modified`, in seconds since the epoch.
+    pub last_modified: Option<u64>,
+    pub volume_uring: bool,
 }
 
 /// What the master takes from a volume's header lines beyond framing.
@@ -31,6 +36,9 @@ pub struct Reply {
 pub struct Extras {
     pub crc32: Option<u32>,
     pub recursive_listing: bool,
+    pub last_modified: Option<u64>,
+    /// `Server: volume-uring`: the volume speaks the extensions.
+    pub volume_uring: bool,
 }
 
 impl Extras {
@@ -40,6 +48,10 @@ impl Extras {
             self.crc32 = parse_crc(value);
         } else if name.eq_ignore_ascii_case(LISTING_HEADER) {
             self.recursive_listing = value.eq_ignore_ascii_case(b"recursive");
+        } else if name.eq_ignore_ascii_case("last-modified") {
+            self.last_modified = crate::time::parse_http_date(value);
+        } else if name.eq_ignore_ascii_case("server") {
+            self.volume_uring = value.starts_with(b"volume-uring");
         }
     }
 }
@@ -50,6 +62,8 @@ pub fn reply_of(head: &ResponseHead, extras: Extras) -> Reply {
         recursive_listing: extras.recursive_listing,
         crc32: extras.crc32,
         content_length: head.content_length,
+        last_modified: extras.last_modified,
+        volume_uring: extras.volume_uring,
     }
 }
 

@@ -26,10 +26,12 @@ pub enum Op {
 /// `key` and returns the operation.
 pub fn route(head: &RequestHead, key: &mut Vec<u8>) -> Result<Op, MasterError> {
     percent::decode(head.path(), key).map_err(bad_escape)?;
-    if let Some(query) = head.query().filter(|q| !q.is_empty()) {
-        if head.method != Method::Get {
-            return Err(MasterError::Forbidden);
-        }
+    // A query makes a GET a query operation; on other methods the original
+    // ignores it, and so do we.
+    if let Some(query) = head
+        .query()
+        .filter(|q| !q.is_empty() && head.method == Method::Get)
+    {
         return list_op(query);
     }
     Ok(match head.method {
@@ -168,9 +170,18 @@ mod tests {
             route_of("GET /?delete HTTP/1.1\r\nHost: x\r\n\r\n").0,
             Err(MasterError::Forbidden)
         ));
-        assert!(matches!(
-            route_of("PUT /?list HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n").0,
-            Err(MasterError::Forbidden)
-        ));
+        assert_eq!(
+            route_of("PUT /k?list HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+                .0
+                .unwrap(),
+            Op::Put,
+            "as the original: a query on a PUT is ignored"
+        );
+        assert_eq!(
+            route_of("UNLINK /k?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .0
+                .unwrap(),
+            Op::Unlink
+        );
     }
 }

@@ -10,14 +10,22 @@ use crate::state::{App, Local};
 /// How long a shutdown waits for requests in flight.
 const GRACE: Duration = Duration::from_secs(30);
 
-/// Binds `addr` on `threads` threads and serves the master's API there.
-pub fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> std::io::Result<http1::Server> {
+/// Binds `addr` on `threads` threads and serves the master's API there;
+/// with `s3_only`, every request is taken as an S3 request (`--s3-port`).
+pub fn start(
+    app: Arc<App>,
+    addr: SocketAddr,
+    threads: usize,
+    s3_only: bool,
+) -> std::io::Result<http1::Server> {
     let opts = http1::server::Options {
-        name: "mkv",
+        name: if s3_only { "mkv-s3" } else { "mkv" },
         addr,
         threads,
         grace: GRACE,
     };
     let shutdown = app.shutdown.clone();
-    http1::Server::start(&opts, shutdown, move || Rc::new(Local::new(app.clone())))
+    http1::Server::start(&opts, shutdown, move || {
+        Rc::new(Local::new(app.clone(), s3_only))
+    })
 }

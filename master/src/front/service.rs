@@ -9,6 +9,7 @@ use crate::error::MasterError;
 use crate::front::request::{Req, SERVER};
 use crate::front::router::{self, Op};
 use crate::ops::{delete, get, list, put, rebalance};
+use crate::s3;
 use crate::state::Local;
 
 impl Service for Local {
@@ -36,11 +37,16 @@ impl Service for Local {
         head: Option<&RequestHead>,
         keep_alive: bool,
     ) {
+        let http10 = head.is_some_and(|h| h.http10);
+        if matches!(e, MasterError::S3(_)) || head.is_some_and(|h| self.is_s3(h)) {
+            let resource = head.map(|h| String::from_utf8_lossy(h.path()).into_owned());
+            let resource = resource.unwrap_or_default();
+            return s3::error::write(out, &e.to_s3(), &resource, keep_alive, http10);
+        }
         let (content_type, text) = match code {
             403 | 404 | 405 | 409 | 411 => (None, String::new()),
             _ => (Some("text/plain"), format!("{e}\n")),
         };
-        let http10 = head.is_some_and(|h| h.http10);
         let body = text.as_bytes();
         response::simple(out, code, SERVER, content_type, body, keep_alive, http10);
     }
@@ -65,14 +71,22 @@ impl Service for Local {
 }
 
 impl Local {
+    /// Whether a request is for the S3 API.
+    fn is_s3(&self, head: &RequestHead) -> bool {
+        self.s3_only || s3::router::is_s3(head)
+    }
+
     async fn dispatch(
         &self,
         conn: &mut Conn,
         head: &RequestHead,
         key: &mut Vec<u8>,
     ) -> Result<bool, MasterError> {
-        let op = router::route(head, key)?;
         let keep_alive = head.keep_alive && !self.shutting_down();
+        if self.is_s3(head) {
+            return s3::serve(self, conn, head, keep_alive).await;
+        }
+        let op = router::route(head, key)?;
         let req = Req {
             head,
             key,

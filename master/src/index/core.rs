@@ -11,7 +11,7 @@ use rusty_leveldb::{LdbIterator, Options, DB};
 use super::cache::RecordCache;
 use super::env::{DurableEnv, LogSync};
 use super::filter::KeyFilter;
-use super::IndexError;
+use super::{IndexError, Step};
 
 /// Keys read per lock hold while scanning.
 const SCAN_PAGE: usize = 1024;
@@ -97,13 +97,14 @@ impl Core {
     }
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
-    /// prefix) on, in key order, until `f` returns false. The lock is held for
-    /// one page of keys at a time, so writers and readers get their turn.
+    /// prefix) on, in key order, until `f` says to stop; `f` may also skip
+    /// ahead to a later key. The lock is held for one page of keys at a
+    /// time, so writers and readers get their turn.
     pub(super) fn scan(
         &self,
         prefix: &[u8],
         start: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+        mut f: impl FnMut(&[u8], &[u8]) -> Step,
     ) -> Result<(), IndexError> {
         let mut from = if start > prefix {
             start.to_vec()
@@ -113,13 +114,26 @@ impl Core {
         let mut skip_from = false;
         loop {
             let (page, more) = self.scan_page(prefix, &from, skip_from)?;
+            let mut next = None;
             for (k, v) in &page {
-                if !f(k, v) {
-                    return Ok(());
+                match f(k, v) {
+                    Step::Next => {}
+                    Step::Stop => return Ok(()),
+                    Step::Seek(to) => {
+                        next = Some(to);
+                        break;
+                    }
                 }
             }
-            match page.last() {
-                Some((k, _)) if more => {
+            match (next, page.last()) {
+                (Some(to), _) if to.as_slice() > from.as_slice() => {
+                    from = to;
+                    skip_from = false;
+                }
+                (Some(_), _) => {
+                    return Err(IndexError::Read("a scan may only seek forward".into()))
+                }
+                (None, Some((k, _))) if more => {
                     from = k.to_vec();
                     skip_from = true;
                 }
@@ -168,7 +182,7 @@ pub(super) fn spawn_filter_scan(core: &Arc<Core>) -> std::io::Result<()> {
             let mut hashes = Vec::new();
             let scanned = core.scan(b"", b"", |k, _| {
                 hashes.push(core.filter.hash(k));
-                true
+                Step::Next
             });
             let count = hashes.len();
             match core.filter.end_scan(scanned.map(|()| hashes)) {

@@ -59,6 +59,15 @@ pub enum Durability {
     Relaxed,
 }
 
+/// What a scan does after a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Next,
+    Stop,
+    /// Skip to the first key at or after this one (which must be later).
+    Seek(Vec<u8>),
+}
+
 pub enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
@@ -205,7 +214,21 @@ impl Index {
         &self,
         prefix: &[u8],
         start: &[u8],
-        f: impl FnMut(&[u8], &[u8]) -> bool,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), IndexError> {
+        self.core.scan(
+            prefix,
+            start,
+            |k, v| if f(k, v) { Step::Next } else { Step::Stop },
+        )
+    }
+
+    /// [`Index::scan`] where `f` may also skip ahead ([`Step::Seek`]).
+    pub fn scan_steps(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        f: impl FnMut(&[u8], &[u8]) -> Step,
     ) -> Result<(), IndexError> {
         self.core.scan(prefix, start, f)
     }

@@ -1,7 +1,8 @@
 //! DELETE and UNLINK.
 //!
 //! DELETE: the record goes soft-deleted first, then every replica's file is
-//! removed, then the record itself (synced) before the 204. If a replica
+//! removed, then the record itself and the object's metadata (synced)
+//! before the 204. If a replica
 //! cannot delete, the answer is a 500 and the key stays soft-deleted, so
 //! it is invisible and a retried DELETE finishes the job (a replica that no
 //! longer has the file counts as done).
@@ -14,7 +15,8 @@ use http1::Conn;
 use crate::client::VolumeClient;
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::Durability;
+use crate::index::{Durability, Op};
+use crate::meta;
 use crate::ops::locks::lock_live;
 use crate::placement::key2path;
 use crate::record::Record;
@@ -27,16 +29,26 @@ pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(),
     if app.cluster.protect && !rec.deleted {
         return Err(MasterError::Forbidden);
     }
+    delete_record(local, req.key, rec).await?;
+    req.plain(&mut conn.wbuf, 204);
+    Ok(())
+}
+
+/// Deletes a key whose record is `rec` (the caller holds its lock): the
+/// record soft-deleted, the files removed, then the record and the
+/// object's metadata gone in one synced batch.
+pub async fn delete_record(local: &Local, key: &[u8], rec: Record) -> Result<(), MasterError> {
+    let index = &local.app.index;
     if !rec.deleted {
         let soft = Record {
             deleted: true,
             ..rec.clone()
         };
-        app.index.put(req.key, &soft, Durability::Relaxed).await?;
+        index.put(key, &soft, Durability::Relaxed).await?;
     }
-    remove_files(&local.client, &key2path(req.key), &rec.volumes).await?;
-    app.index.delete(req.key, Durability::Synced).await?;
-    req.plain(&mut conn.wbuf, 204);
+    remove_files(&local.client, &key2path(key), &rec.volumes).await?;
+    let ops = vec![Op::Delete(key.to_vec()), Op::Delete(meta::object_key(key))];
+    index.apply(ops, Durability::Synced).await?;
     Ok(())
 }
 

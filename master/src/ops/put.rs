@@ -1,31 +1,61 @@
 //! PUT: the body streams to every replica at once, through a bounded buffer,
-//! with its md5 and CRC32 computed on the way.
+//! with its md5 and CRC32 computed on the way. [`write_new`] does the work
+//! for S3's PutObject and multipart completions too, for keys that hold no
+//! live value.
 //!
 //! Crash ordering:
 //! 1. the record is written soft-deleted with the new replicas (so a crash
 //!    mid-write leaves the key invisible, never half-visible);
 //! 2. every replica receives the value (volume-uring and nginx both store a
 //!    PUT whole or not at all; volume-uring fsyncs before answering);
-//! 3. the record is written live with its md5 and synced; then the 201.
+//! 3. the record is written live with its md5, with the object's metadata
+//!    in the same batch, and synced; then the 201.
 //!
 //! If any replica fails (or stores bytes whose CRC32 differs from what was
-//! sent), the copies that did land are removed and the record goes back to
-//! what it was (none, or the old soft-deleted one), and the answer is a 5xx.
+//! sent, or the value fails the caller's check), the copies that did land
+//! are removed and the record goes back to what it was (none, or the old
+//! soft-deleted one), and the answer is a 5xx (or the check's error).
 
 use futures_util::future::join_all;
-use http1::{response, BodyReader, Conn};
+use http1::{BodyReader, Conn, HttpError};
 
-use crate::client::fanout::{Fanout, Target};
-use crate::digests::Digests;
+use crate::client::fanout::{Fanout, Sent, Target};
+use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::Durability;
+use crate::index::{Durability, Op};
+use crate::meta::{self, ObjectMeta};
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::state::Local;
 
 /// Bytes read from the client before each round of sends to the replicas.
-const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 256 * 1024;
+
+/// Where a value's bytes come from: a request body, plain or decoded.
+#[allow(async_fn_in_trait)] // one thread: no Send needed
+pub trait Source {
+    /// Bytes into `buf` until it is full or the value ends.
+    async fn read_full(&mut self, conn: &mut Conn, buf: Vec<u8>) -> Result<Vec<u8>, MasterError>;
+    fn is_done(&self) -> bool;
+    /// A trailer field that came after the value, once it has all been read.
+    fn trailer(&self, name: &str) -> Option<&str>;
+}
+
+impl Source for BodyReader {
+    async fn read_full(&mut self, conn: &mut Conn, buf: Vec<u8>) -> Result<Vec<u8>, MasterError> {
+        let read: Result<Vec<u8>, HttpError> = BodyReader::read_full(self, conn, buf).await;
+        Ok(read?)
+    }
+
+    fn is_done(&self) -> bool {
+        BodyReader::is_done(self)
+    }
+
+    fn trailer(&self, name: &str) -> Option<&str> {
+        BodyReader::trailer(self, name)
+    }
+}
 
 pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
     let app = &local.app;
@@ -37,63 +67,115 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
     if old.as_ref().is_some_and(|r| !r.deleted) {
         return Err(MasterError::Forbidden);
     }
-    if let Some(why) = unstorable(req.key) {
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(http1::response::CONTINUE);
+    }
+    let mut body = BodyReader::new(req.head.body);
+    let digests = Digests::new(app.cluster.md5sum, &[]);
+        let new = NewValue {
+        key: req.key,
+        old,
+        meta: ObjectMeta::default(),
+        extra: Vec::new(),
+    };
+    write_new(local, conn, new, &mut body, digests, |_, _| Ok(())).await?;
+    req.plain(&mut conn.wbuf, 201);
+    Ok(())
+}
+
+/// A value about to be written to a key that holds no live one.
+pub struct NewValue<'k> {
+    pub key: &'k [u8],
+    /// The key's record, soft-deleted, if it has one.
+    pub old: Option<Record>,
+        /// Content type and metadata; size, time and ETag are filled in.
+    pub meta: ObjectMeta,
+    /// More writes for the batch that makes the value live.
+    pub extra: Vec<Op>,
+}
+
+/// Streams `source` to the key's replicas and makes it live, as above; the
+/// caller holds the key's lock. Returns what was sent and the metadata
+/// recorded.
+pub async fn write_new<S: Source>(
+    local: &Local,
+    conn: &mut Conn,
+    new: NewValue<'_>,
+    source: &mut S,
+    digests: Digests,
+    check: impl FnOnce(&Sums, &S) -> Result<(), MasterError>,
+) -> Result<(Sent, ObjectMeta), MasterError> {
+    let app = &local.app;
+    if let Some(why) = unstorable(new.key) {
         return Err(MasterError::Unstorable(why));
     }
     let c = &app.cluster;
-    let replicas = key2volume(req.key, &c.volumes, c.replicas, c.subvolumes);
+    let replicas = key2volume(new.key, &c.volumes, c.replicas, c.subvolumes);
     let pending = Record {
         deleted: true,
         hash: None,
         volumes: replicas.clone(),
     };
     app.index
-        .put(req.key, &pending, Durability::Relaxed)
+        .put(new.key, &pending, Durability::Relaxed)
         .await?;
-    if req.head.expect_continue {
-        conn.wbuf.extend_from_slice(response::CONTINUE);
-        conn.flush().await?;
-    }
     let mut landed = Vec::new();
-    match replicate(local, conn, req, &replicas, &mut landed).await {
-        Ok(hash) => {
-            app.index
-                .put(req.key, &Record::live(replicas, hash), Durability::Synced)
-                .await?;
-            req.plain(&mut conn.wbuf, 201);
-            Ok(())
-        }
+    let targets = Target::each(&replicas, &key2path(new.key));
+    let sent = match replicate(local, conn, &targets, source, digests, check, &mut landed).await {
+        Ok(sent) => sent,
         Err(e) => {
-            undo(local, req.key, &landed, old).await;
-            Err(e)
+            undo(local, new.key, &landed, new.old).await;
+            return Err(e);
         }
+    };
+    let hash = sent.md5().filter(|_| c.md5sum);
+    let meta = meta_of(new.meta, &sent, hash.clone());
+        let mut ops = vec![
+        Op::Put(new.key.to_vec(), Record::live(replicas, hash).encode()),
+        meta::put_op(meta::object_key(new.key), &meta),
+    ];
+    ops.extend(new.extra);
+    if let Err(e) = app.index.apply(ops, Durability::Synced).await {
+        undo(local, new.key, &landed, new.old).await;
+        return Err(e.into());
     }
+    Ok((sent, meta))
 }
 
-/// Streams the body to every replica; returns the value's hex md5. The
-/// replicas that stored the value are pushed to `landed` as they answer.
-async fn replicate(
+/// The metadata of a value just sent.
+pub fn meta_of(mut meta: ObjectMeta, sent: &Sent, hash: Option<String>) -> ObjectMeta {
+    meta.size = sent.bytes;
+    meta.mtime_ms = crate::time::now_ms();
+    meta.etag = sent.md5().unwrap_or_default();
+    meta.hash = hash;
+    meta
+}
+
+/// Streams a value to every target; the targets that stored it are pushed
+/// to `landed` as they answer.
+pub async fn replicate<S: Source>(
     local: &Local,
     conn: &mut Conn,
-    req: &Req<'_>,
-    replicas: &[String],
+    targets: &[Target],
+    source: &mut S,
+    digests: Digests,
+    check: impl FnOnce(&Sums, &S) -> Result<(), MasterError>,
     landed: &mut Vec<String>,
-) -> Result<Option<String>, MasterError> {
-    let path = key2path(req.key);
-    let targets = Target::each(replicas, &path);
-    let digests = Digests::new(local.app.cluster.md5sum, &[]);
-    let mut fanout = Fanout::open(&local.client, &targets, digests).await?;
-    let mut body = BodyReader::new(req.head.body);
+) -> Result<Sent, MasterError> {
+    let mut fanout = Fanout::open(&local.client, targets, digests).await?;
     // The next chunk is read from the client while this one goes out; the
     // last one goes with the trailers.
-    let mut chunk = body.read_full(conn, Vec::with_capacity(CHUNK)).await?;
-    while !body.is_done() {
-        let next = body.read_full(conn, Vec::with_capacity(CHUNK));
+    let mut chunk = source.read_full(conn, Vec::with_capacity(CHUNK)).await?;
+    while !source.is_done() {
+        let next = source.read_full(conn, Vec::with_capacity(CHUNK));
         let (sent, next) = monoio::join!(fanout.send(chunk), next);
         sent?;
         chunk = next?;
     }
-    Ok(fanout.finish(chunk, landed).await?.md5())
+    let source: &S = source;
+    fanout
+        .finish_checked(chunk, landed, |sums| check(sums, source))
+        .await
 }
 
 /// After a failed PUT: removes the copies that landed (except on volumes the
@@ -110,12 +192,18 @@ async fn undo(local: &Local, key: &[u8], landed: &[String], old: Option<Record>)
             tracing::warn!(error = %e, "could not remove the copy of a failed PUT");
         }
     }
+    restore_record(local, key, old).await;
+}
+
+/// Puts a key's record back as it was before a failed write: none, or the
+/// old soft-deleted one.
+pub async fn restore_record(local: &Local, key: &[u8], old: Option<Record>) {
     let index = &local.app.index;
     let restored = match old {
         Some(rec) => index.put(key, &rec, Durability::Synced).await,
         None => index.delete(key, Durability::Synced).await,
     };
     if let Err(e) = restored {
-        tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "could not restore the record after a failed PUT");
+        tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "could not restore the record after a failed write");
     }
 }

@@ -21,10 +21,11 @@ use std::rc::Rc;
 use futures_util::future::join_all;
 use http1::Conn;
 
-use crate::client::fanout::{Fanout, Target};
-use crate::client::{Reply, VolumeClient};
+use crate::client::copy::Piece;
+use crate::client::fanout::Target;
+use crate::client::{self, Reply, VolumeClient};
 use crate::config::Cluster;
-use crate::digests::Digests;
+use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::{Durability, Index};
@@ -33,9 +34,6 @@ use crate::ops::locks::lock_live;
 use crate::placement::{key2path, key2volume};
 use crate::record::Record;
 use crate::state::Local;
-
-/// Bytes read from the source before each round of sends.
-const CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Moved {
@@ -179,8 +177,9 @@ fn same_value(a: &Reply, b: &Reply) -> bool {
     a.content_length == b.content_length && !crcs_differ
 }
 
-/// Streams the value from `source` to every target at once; returns its
-/// length. On failure the copies that landed are removed.
+/// Streams the value from `source` to every target at once, checking its
+/// length, CRC32 and (if recorded) md5; returns its length. On failure the
+/// copies that landed are removed.
 async fn copy(
     client: &VolumeClient,
     source: &str,
@@ -188,64 +187,22 @@ async fn copy(
     path: &str,
     md5: Option<&str>,
 ) -> Result<u64, MasterError> {
-    let mut landed = Vec::new();
-    let result = copy_to(client, source, targets, path, md5, &mut landed).await;
-    if result.is_err() && !landed.is_empty() {
-        // `landed` holds only targets, none of which held the value before.
-        if let Err(e) = remove_files(client, path, &landed).await {
-            tracing::warn!(error = %e, "could not remove the copies of a failed move");
-        }
-    }
-    result
-}
-
-async fn copy_to(
-    client: &VolumeClient,
-    source: &str,
-    targets: &[String],
-    path: &str,
-    md5: Option<&str>,
-    landed: &mut Vec<String>,
-) -> Result<u64, MasterError> {
-    let mut download = client.start_get(source, path).await?;
-    let reply = download.reply();
-    if reply.status != 200 {
-        let why = format!("answered {} to the GET", reply.status);
-        return Err(MasterError::ReplicaAnswer {
-            replica: source.to_string(),
-            why,
-        });
-    }
+    let pieces = [Piece::whole(source, path)];
     let digests = Digests::new(md5.is_some(), &[]);
-    let mut fanout = Fanout::open(client, &Target::each(targets, path), digests).await?;
-    // The next piece is read from the source while this one goes out.
-    let mut chunk = download.read_chunk(CHUNK).await?;
-    while !download.is_done() {
-        let (sent, next) = monoio::join!(fanout.send(chunk), download.read_chunk(CHUNK));
-        sent?;
-        chunk = next?;
-    }
-    download.done();
-    let sent = fanout.finish(chunk, landed).await?;
-    let bad = |why: String| MasterError::ReplicaAnswer {
-        replica: source.to_string(),
-        why,
+    let check = |sums: &Sums| match (md5, sums.md5_hex()) {
+        (Some(want), Some(got)) if want != got => Err(MasterError::ReplicaAnswer {
+            replica: source.to_string(),
+            why: format!("its bytes have md5 {got}, the record says {want}"),
+        }),
+        _ => Ok(()),
     };
-    if let Some(len) = reply.content_length.filter(|&l| l != sent.bytes) {
-        return Err(bad(format!("sent {} bytes of {len}", sent.bytes)));
-    }
-    if let Some(crc) = reply.crc32.filter(|&c| c != sent.crc32) {
-        return Err(bad(format!(
-            "its CRC32 says {crc:08x}, its bytes {:08x}",
-            sent.crc32
-        )));
-    }
-    if let (Some(want), Some(got)) = (md5, &sent.md5()) {
-        if want != got {
-            return Err(bad(format!(
-                "its bytes have md5 {got}, the record says {want}"
-            )));
-        }
-    }
+    let sent = client::copy::copy(
+        client,
+        &pieces,
+        &Target::each(targets, path),
+        digests,
+        check,
+    )
+    .await?;
     Ok(sent.bytes)
 }

@@ -1,5 +1,126 @@
-//! The S3 API, on the master's port (and on `--s3-port`).
+//! The S3 API, on the master's port (and on `--s3-port`): docs/s3.md.
+//!
+//! - `router`: which requests are S3's, and which operation each asks for;
+//!   `request`: what an operation knows of one; `error`: S3's XML errors.
+//! - `auth`, `sigv4` and `sigv2`: signatures; `payload`: request bodies,
+//!   `aws-chunked` ones decoded and checked on the fly; `checks`: the
+//!   checksums a write announces; `xml`: reading and writing XML.
+//! - The operations: `bucket`, `list`, `object` (PutObject, DeleteObject),
+//!   `get` (GetObject, HeadObject), `copy` (CopyObject, DeleteObjects),
+//!   `multipart` and `complete`.
+//! - `install`: a staged value put in a live key's place, with the journal
+//!   that undoes a crashed one.
 
+pub mod auth;
+pub mod bucket;
+pub mod checks;
+pub mod complete;
+pub mod copy;
+pub mod error;
+pub mod get;
+pub mod install;
+pub mod list;
+pub mod multipart;
+pub mod object;
+pub mod payload;
+pub mod request;
+pub mod router;
+pub mod sigv2;
 pub mod sigv4;
-pub mod time;
 pub mod xml;
+
+use http1::{BodyReader, Conn, RequestHead};
+
+use crate::error::MasterError;
+use crate::index::Index;
+use crate::state::Local;
+use auth::Signer;
+use error::S3Error;
+use request::S3Req;
+use router::Op;
+
+/// One S3 request being answered.
+pub struct Cx<'a> {
+    pub local: &'a Local,
+    pub req: S3Req<'a>,
+    /// The verified signature, when credentials are set.
+    pub signer: Option<Signer>,
+}
+
+/// Answers an S3 request; errors become S3 XML in the front's error path.
+pub async fn serve(
+    local: &Local,
+    conn: &mut Conn,
+    head: &RequestHead,
+    keep_alive: bool,
+) -> Result<bool, MasterError> {
+    let req = S3Req::parse(head, keep_alive)?;
+    let signer = auth::verify(local.app.s3.credentials.as_ref(), &req)?;
+    let op = router::route(&req)?;
+    let cx = Cx { local, req, signer };
+    dispatch(&cx, conn, op).await?;
+    Ok(keep_alive)
+}
+
+async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<(), MasterError> {
+    match op {
+        Op::ListBuckets => bucket::list_all(cx, conn).await,
+        Op::CreateBucket => bucket::create(cx, conn).await,
+        Op::HeadBucket => bucket::head(cx, conn).await,
+        Op::DeleteBucket => bucket::delete(cx, conn).await,
+        Op::GetBucketLocation => bucket::location(cx, conn).await,
+        Op::GetBucketVersioning => bucket::versioning(cx, conn).await,
+        Op::ListObjectsV1 => list::v1(cx, conn).await,
+        Op::ListObjectsV2 => list::v2(cx, conn).await,
+        Op::ListObjectVersions => list::versions(cx, conn).await,
+        Op::ListMultipartUploads => multipart::list_uploads(cx, conn).await,
+        Op::DeleteObjects => copy::delete_objects(cx, conn).await,
+        Op::PutObject => object::put(cx, conn).await,
+        Op::CopyObject => copy::copy_object(cx, conn).await,
+        Op::GetObject => get::serve(cx, conn, false).await,
+        Op::HeadObject => get::serve(cx, conn, true).await,
+        Op::DeleteObject => object::delete(cx, conn).await,
+        Op::CreateMultipartUpload => multipart::create(cx, conn).await,
+        Op::UploadPart { upload_id, part } => {
+            multipart::upload_part(cx, conn, &upload_id, part).await
+        }
+        Op::CompleteMultipartUpload { upload_id } => complete::complete(cx, conn, &upload_id).await,
+        Op::AbortMultipartUpload { upload_id } => multipart::abort(cx, conn, &upload_id).await,
+        Op::ListParts { upload_id } => multipart::list_parts(cx, conn, &upload_id).await,
+    }
+}
+
+/// Runs `f` on the index on the blocking pool (scans take a while; the
+/// runtime thread serves on meanwhile).
+pub async fn blocking<T, F>(cx: &Cx<'_>, f: F) -> Result<T, MasterError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Index) -> Result<T, MasterError> + Send + 'static,
+{
+    let index = cx.local.app.index.clone();
+    monoio::spawn_blocking(move || f(&index))
+        .await
+        .map_err(|_| MasterError::Pool("an index scan"))?
+}
+
+/// Reads a request body that is read whole (XML), up to `max` bytes.
+pub async fn read_small_body(
+    conn: &mut Conn,
+    head: &RequestHead,
+    max: usize,
+) -> Result<Vec<u8>, MasterError> {
+    let mut body = BodyReader::new(head.body);
+    let mut buf = Vec::with_capacity(16 * 1024);
+    loop {
+        buf = body.read_full(conn, buf).await?;
+        if body.is_done() {
+            return Ok(buf);
+        }
+        if buf.len() >= max {
+            return Err(
+                S3Error::new(400, "MaxMessageLengthExceeded", "Your request was too big.").into(),
+            );
+        }
+        buf.reserve(64 * 1024);
+    }
+}

@@ -13,6 +13,14 @@ pub struct Xml {
 }
 
 impl Xml {
+    /// Starts an `<Error>` document: S3's have no namespace (and clients
+    /// parse them without one).
+    pub fn error() -> Xml {
+        Xml {
+            out: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>".to_string(),
+        }
+    }
+
     /// Starts a document whose root element `root` carries S3's namespace.
     pub fn new(root: &str) -> Xml {
         let mut out = String::with_capacity(1024);
@@ -180,12 +188,12 @@ mod tests {
 
     #[test]
     fn writes_escaped() {
-        let mut x = Xml::new("Error");
+        let mut x = Xml::error();
         x.elem("Code", "NoSuchKey").elem("Key", "a<b&\"c\"\u{1}");
         let doc = String::from_utf8(x.finish("Error")).unwrap();
         assert_eq!(
             doc,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Code>NoSuchKey</Code><Key>a&lt;b&amp;&quot;c&quot;\u{fffd}</Key></Error>"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Key>a&lt;b&amp;&quot;c&quot;\u{fffd}</Key></Error>"
         );
     }
 

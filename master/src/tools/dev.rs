@@ -11,6 +11,7 @@ use crate::config::{Cluster, DevArgs, Flags};
 use crate::error::ToolError;
 use crate::front::server;
 use crate::index::Index;
+use crate::s3::install;
 use crate::state::App;
 
 pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
@@ -29,10 +30,13 @@ pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
         verbose: flags.verbose,
     };
     let index = Index::open(&cluster.db, true)?;
-    let app = Arc::new(App::new(cluster, index));
+    let s3 = flags.s3().map_err(ToolError::Usage)?;
+    let app = Arc::new(App::new(cluster, index, s3));
     let addr = SocketAddr::new(loopback, base);
-    let master = server::start(app.clone(), addr, flags.threads())
+    let master = server::start(app.clone(), addr, flags.threads(), false)
         .map_err(ToolError::io(format!("master on port {base}")))?;
+    install::spawn_recovery(app.clone(), flags.voltimeout)
+        .map_err(ToolError::io("cannot start the journal thread"))?;
     let shutdown = master.shutdown_handle();
     let volume_shutdowns: Vec<_> = volumes.iter().map(|v| v.shutdown_handle()).collect();
     http1::runtime::on_signal(shutdown.clone())

@@ -43,8 +43,12 @@ const MEMORY_KEYS: usize = 250_000;
 pub(super) struct Found {
     /// Where its files are: the volume's index in `-volumes` and the
     /// subvolume (`NO_SUBVOLUME` for none).
-    pub(super) replicas: Vec<(u16, u8)>,
+        pub(super) replicas: Vec<(u16, u8)>,
     pub(super) md5: Option<[u8; 16]>,
+    /// Its size, and the latest time a replica was written (seconds), as
+    /// the listings say: they become the object's metadata.
+    pub(super) size: u64,
+    pub(super) mtime: u64,
 }
 
 impl Found {
@@ -52,6 +56,12 @@ impl Found {
         if !self.replicas.contains(&replica) {
             self.replicas.push(replica);
         }
+    }
+
+        /// Takes a replica's size and time.
+    pub(super) fn add_stat(&mut self, size: u64, mtime: u64) {
+        self.size = self.size.max(size);
+        self.mtime = self.mtime.max(mtime);
     }
 
     /// Takes the md5 a replica kept; false if it differs from one taken before.
@@ -66,10 +76,11 @@ impl Found {
 
     /// Takes what another listing found of the same key; false if the md5s
     /// differ.
-    pub(super) fn absorb(&mut self, other: &Found) -> bool {
+        pub(super) fn absorb(&mut self, other: &Found) -> bool {
         for &replica in &other.replicas {
             self.add_replica(replica);
         }
+        self.add_stat(other.size, other.mtime);
         self.add_md5(other.md5)
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! A run is a sequence of records: key length (u32 LE), key, replica count
 //! (u8), replicas (volume u16 LE, subvolume u8), md5 flag (u8) and 16 bytes
-//! of md5 when set. The folder holding the runs is removed when `Runs` is
+//! of md5 when set, size (u64 LE), time (u64 LE). The folder holding the runs is removed when `Runs` is
 //! dropped.
 
 use std::collections::{BTreeMap, BinaryHeap};
@@ -136,13 +136,15 @@ impl RunWriter {
             self.out.write_all(&volume.to_le_bytes())?;
             self.out.write_all(&[sv])?;
         }
-        match &found.md5 {
+                match &found.md5 {
             Some(md5) => {
                 self.out.write_all(&[1])?;
-                self.out.write_all(md5)
+                self.out.write_all(md5)?;
             }
-            None => self.out.write_all(&[0]),
+            None => self.out.write_all(&[0])?,
         }
+        self.out.write_all(&found.size.to_le_bytes())?;
+        self.out.write_all(&found.mtime.to_le_bytes())
     }
 
     fn finish(mut self) -> std::io::Result<(PathBuf, u32)> {
@@ -183,11 +185,16 @@ impl RunReader {
             found.replicas.push((volume, replica[2]));
         }
         self.input.read_exact(&mut byte)?;
-        if byte[0] == 1 {
+                if byte[0] == 1 {
             let mut md5 = [0u8; 16];
             self.input.read_exact(&mut md5)?;
             found.md5 = Some(md5);
         }
+        let mut number = [0u8; 8];
+        self.input.read_exact(&mut number)?;
+        found.size = u64::from_le_bytes(number);
+        self.input.read_exact(&mut number)?;
+        found.mtime = u64::from_le_bytes(number);
         Ok(Some((key, found)))
     }
 }
@@ -287,9 +294,11 @@ mod tests {
     use super::*;
 
     fn found(replicas: &[(u16, u8)], md5: Option<u8>) -> Found {
-        Found {
+                Found {
             replicas: replicas.to_vec(),
             md5: md5.map(|b| [b; 16]),
+            size: 5,
+            mtime: 1_796_292_604,
         }
     }
 

@@ -1,0 +1,281 @@
+//! CopyObject and DeleteObjects.
+//!
+//! A copy is done by the store, not the client: the bytes go from a replica
+//! of the source to the destination's replicas through the master (written
+//! as a PUT is, or staged and installed over a live destination). A copy
+//! onto itself with `x-amz-metadata-directive: REPLACE` rewrites only the
+//! metadata.
+
+use http1::Conn;
+
+use super::checks::Expected;
+use super::error::S3Error;
+use super::get::object_meta;
+use super::install::{self, Staged};
+use super::object::{delete_key, meta_from_headers};
+use super::xml::{self, Xml};
+use super::Cx;
+use crate::client::copy::{self, Piece};
+use crate::client::fanout::{Sent, Target};
+use crate::digests::Digests;
+use crate::error::MasterError;
+use crate::index::{Durability, Op};
+use crate::meta::{self, ObjectMeta};
+use crate::ops::put::{meta_of, restore_record};
+use crate::placement::{key2path, key2volume, unstorable};
+use crate::record::Record;
+use crate::time;
+
+/// The source named by `x-amz-copy-source`, as an mkv key.
+fn source_key(cx: &Cx<'_>) -> Result<Vec<u8>, S3Error> {
+    let raw = cx.req.head.header("x-amz-copy-source").unwrap_or_default();
+    let raw = raw.split(|&c| c == b'?').next().unwrap_or_default();
+    let mut decoded = Vec::new();
+    http1::percent::decode(raw, &mut decoded)
+        .map_err(|_| S3Error::invalid_argument("x-amz-copy-source is not URL-encoded"))?;
+    let mut key = Vec::with_capacity(decoded.len() + 1);
+    if decoded.first() != Some(&b'/') {
+        key.push(b'/');
+    }
+    key.extend_from_slice(&decoded);
+    if !key[1..].contains(&b'/') {
+        return Err(S3Error::invalid_argument(
+            "x-amz-copy-source must name a bucket and a key",
+        ));
+    }
+    Ok(key)
+}
+
+pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    let (local, req) = (cx.local, &cx.req);
+    let source = source_key(cx)?;
+    let dest = req.mkv_key.as_slice();
+    let rec = match local.app.index.get(&source).await? {
+        Some(r) if !r.deleted => r,
+        _ => return Err(S3Error::no_such_key().into()),
+    };
+    let src_meta = object_meta(&local.client, &local.app.index, &source, &rec).await?;
+    copy_preconditions(cx, &src_meta)?;
+    let replace = req
+        .header("x-amz-metadata-directive")
+        .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+    let mut meta = if replace {
+        meta_from_headers(req)?
+    } else {
+        src_meta.clone()
+    };
+    let _lock = local.app.locks.try_lock(dest).ok_or_else(S3Error::busy)?;
+    if source == dest {
+        if !replace {
+            return Err(S3Error::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.").into());
+        }
+        meta = ObjectMeta {
+            mtime_ms: time::now_ms(),
+            ..src_meta.replaced_by(meta)
+        };
+        meta::put(
+            &local.app.index,
+            meta::object_key(dest),
+            &meta,
+            Durability::Synced,
+        )
+        .await?;
+    } else {
+        meta = copy_bytes(cx, &source, &rec, dest, meta).await?;
+    }
+    let mut x = Xml::new("CopyObjectResult");
+    x.elem("LastModified", &time::iso8601(meta.mtime_ms))
+        .elem("ETag", &meta.quoted_etag());
+    req.xml(&mut conn.wbuf, 200, &x.finish("CopyObjectResult"));
+    Ok(())
+}
+
+impl ObjectMeta {
+    /// This object's size, ETag and hash with another's type and metadata.
+    fn replaced_by(self, other: ObjectMeta) -> ObjectMeta {
+        ObjectMeta {
+            content_type: other.content_type,
+            headers: other.headers,
+            user: other.user,
+            ..self
+        }
+    }
+}
+
+fn copy_preconditions(cx: &Cx<'_>, meta: &ObjectMeta) -> Result<(), S3Error> {
+    let failed = || {
+        S3Error::new(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let etag = meta.quoted_etag();
+    let matches = |v: String| {
+        v.trim() == "*"
+            || v.split(',')
+                .any(|t| t.trim().trim_matches('"') == etag.trim_matches('"'))
+    };
+    let date = |name: &str| cx.req.head.header(name).and_then(time::parse_http_date);
+    let secs = meta.mtime_ms / 1000;
+    if cx
+        .req
+        .header("x-amz-copy-source-if-match")
+        .is_some_and(|v| !matches(v))
+        || cx
+            .req
+            .header("x-amz-copy-source-if-none-match")
+            .is_some_and(matches)
+        || date("x-amz-copy-source-if-unmodified-since").is_some_and(|d| secs > d)
+        || date("x-amz-copy-source-if-modified-since").is_some_and(|d| secs <= d)
+    {
+        return Err(failed());
+    }
+    Ok(())
+}
+
+/// Copies the source's bytes to `dest` (from the first replica that
+/// serves them whole) and records it; returns the metadata written.
+async fn copy_bytes(
+    cx: &Cx<'_>,
+    source: &[u8],
+    rec: &Record,
+    dest: &[u8],
+    meta: ObjectMeta,
+) -> Result<ObjectMeta, MasterError> {
+    let local = cx.local;
+    if let Some(why) = unstorable(dest) {
+        return Err(S3Error::new(400, "KeyTooLongError", why).into());
+    }
+    let c = &local.app.cluster;
+    let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);
+    let old = local.app.index.get(dest).await?;
+    let live = old.clone().filter(|r| !r.deleted);
+    let path = match live {
+        Some(_) => format!("/.mkv-parts/{}.stage", install::new_id()),
+        None => {
+            let pending = Record {
+                deleted: true,
+                hash: None,
+                volumes: replicas.clone(),
+            };
+            local
+                .app
+                .index
+                .put(dest, &pending, Durability::Relaxed)
+                .await?;
+            key2path(dest)
+        }
+    };
+    let sent = match copy_from_any(cx, source, rec, &Target::each(&replicas, &path)).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            if live.is_none() {
+                restore_record(local, dest, old).await;
+            }
+            return Err(e);
+        }
+    };
+    let hash = sent.md5().filter(|_| c.md5sum);
+    let meta = meta_of(meta, &sent, hash.clone());
+        let mut commit = vec![
+        Op::Put(dest.to_vec(), Record::live(replicas.clone(), hash).encode()),
+        meta::put_op(meta::object_key(dest), &meta),
+    ];
+    commit.extend(super::bucket::marker_op(cx).await);
+    match live {
+        Some(old) => {
+            let staged = Staged {
+                path,
+                len: sent.bytes,
+                crc: sent.crc32,
+            };
+            install::install(
+                &local.app,
+                &local.client,
+                dest,
+                &old,
+                &replicas,
+                &staged,
+                commit,
+            )
+            .await?;
+        }
+        None => local.app.index.apply(commit, Durability::Synced).await?,
+    }
+    Ok(meta)
+}
+
+/// Streams the source from its replicas, one after another until one
+/// serves it whole.
+async fn copy_from_any(
+    cx: &Cx<'_>,
+    source: &[u8],
+    rec: &Record,
+    targets: &[Target],
+) -> Result<Sent, MasterError> {
+    let path = key2path(source);
+    let mut last = S3Error::new(
+        503,
+        "ServiceUnavailable",
+        "No replica of the source answered.",
+    )
+    .into();
+    for replica in &rec.volumes {
+        let pieces = [Piece::whole(replica, &path)];
+        match copy::copy(
+            &cx.local.client,
+            &pieces,
+            targets,
+            Digests::new(true, &[]),
+            |_| Ok(()),
+        )
+        .await
+        {
+            Ok(sent) => return Ok(sent),
+            Err(e) => {
+                tracing::warn!(error = %e, "a copy from a replica failed");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The largest DeleteObjects body taken.
+const MAX_DELETE_BODY: usize = 2 << 20;
+
+pub async fn delete_objects(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    let req = &cx.req;
+    let body = super::read_small_body(conn, req.head, MAX_DELETE_BODY).await?;
+    Expected::of(req, cx.signer.as_ref())?.check_body(&body)?;
+    let root = xml::parse(&body).map_err(|_| S3Error::malformed_xml())?;
+    let keys: Vec<&str> = root
+        .children_named("Object")
+        .filter_map(|o| o.child_text("Key"))
+        .collect();
+    if root.name != "Delete" || keys.is_empty() || keys.len() > 1000 {
+        return Err(S3Error::malformed_xml().into());
+    }
+    let quiet = root.child_text("Quiet") == Some("true");
+    let mut x = Xml::new("DeleteResult");
+    for key in keys {
+        let mkv_key = format!("/{}/{key}", req.bucket).into_bytes();
+        match delete_key(cx, &mkv_key).await {
+            Ok(()) if quiet => {}
+            Ok(()) => {
+                x.open("Deleted").elem("Key", key).close("Deleted");
+            }
+            Err(e) => {
+                let e = e.to_s3();
+                x.open("Error")
+                    .elem("Key", key)
+                    .elem("Code", e.code)
+                    .elem("Message", &e.message)
+                    .close("Error");
+            }
+        }
+    }
+    req.xml(&mut conn.wbuf, 200, &x.finish("DeleteResult"));
+    Ok(())
+}

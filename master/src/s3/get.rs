@@ -1,0 +1,261 @@
+//! GetObject and HeadObject: S3 clients do not follow redirects, so the
+//! master answers with the bytes themselves, streamed from a replica that
+//! answers (tried in random order, falling over to the next before the
+//! first byte is sent), through two buffers of 256 KiB: one is sent while
+//! the next is read. Ranges, conditional requests and the `response-*`
+//! overrides are answered here; HEAD touches no volume when the object's
+//! metadata is in the index.
+
+use http1::range::{self, Span};
+use http1::{response, Conn};
+
+use super::error::S3Error;
+use super::request::S3Req;
+use super::Cx;
+use crate::client::{Download, VolumeClient};
+use crate::error::MasterError;
+use crate::meta::{self, ObjectMeta};
+use crate::placement::key2path;
+use crate::record::Record;
+use crate::time;
+
+/// Bytes relayed per read from the volume.
+const RELAY_CHUNK: usize = 256 * 1024;
+
+/// `response-*` query parameters and the headers they set.
+const OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "Content-Type"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+    ("response-content-language", "Content-Language"),
+    ("response-cache-control", "Cache-Control"),
+    ("response-expires", "Expires"),
+];
+
+pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<(), MasterError> {
+    let (local, req) = (cx.local, &cx.req);
+    let key = req.mkv_key.as_slice();
+    let rec = match local.app.index.get(key).await? {
+        Some(rec) if !rec.deleted => rec,
+        _ => return Err(super::bucket::missing_object(cx).await),
+    };
+    let meta = object_meta(&local.client, &local.app.index, key, &rec).await?;
+    if let Some(not_modified) = preconditions(req, &meta)? {
+        let out = &mut conn.wbuf;
+        req.start(out, not_modified);
+        response::header(out, "ETag", meta.quoted_etag().as_bytes());
+        response::header(
+            out,
+            "Last-Modified",
+            time::http_date(meta.mtime_ms).as_bytes(),
+        );
+        response::finish(out, req.keep_alive, req.head.http10);
+        return Ok(());
+    }
+    let span = match req.head.header("range") {
+        None => Span::Full,
+        range => range::resolve(range, meta.size),
+    };
+    let (code, start, len) = match span {
+        Span::Full => (200, 0, meta.size),
+        Span::Part { start, end } => (206, start, end - start + 1),
+        Span::Unsatisfiable => {
+            return Err(S3Error::new(
+                416,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+            )
+            .into())
+        }
+    };
+    if head_only || len == 0 {
+        write_head(req, &mut conn.wbuf, &meta, code, (start, len));
+        return Ok(());
+    }
+    let range = (code == 206).then(|| format!("bytes={start}-{}", start + len - 1));
+    let mut download = open_replica(&local.client, &rec, key, range.as_deref(), len).await?;
+    write_head(req, &mut conn.wbuf, &meta, code, (start, len));
+    conn.flush().await?;
+    relay(conn, &mut download).await?;
+    download.done();
+    Ok(())
+}
+
+/// The object's metadata: from the index when it is there and belongs to
+/// this record, else from a replica's answer to a HEAD (a key the plain
+/// API or the original master wrote).
+pub async fn object_meta(
+    client: &VolumeClient,
+    index: &crate::index::Index,
+    key: &[u8],
+    rec: &Record,
+) -> Result<ObjectMeta, MasterError> {
+    if let Some(meta) = meta::get::<ObjectMeta>(index, &meta::object_key(key)).await? {
+        if meta.hash == rec.hash || rec.hash.is_none() {
+            return Ok(meta);
+        }
+    }
+    let path = key2path(key);
+    for replica in &rec.volumes {
+        match client.head(replica, &path).await {
+            Ok(r) if r.status == 200 => {
+                return Ok(ObjectMeta {
+                    size: r.content_length.unwrap_or_default(),
+                    mtime_ms: r.last_modified.unwrap_or_default() * 1000,
+                    etag: rec.hash.clone().unwrap_or_default(),
+                    hash: rec.hash.clone(),
+                    ..ObjectMeta::default()
+                })
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "replica did not answer a HEAD"),
+        }
+    }
+    Err(unavailable())
+}
+
+fn unavailable() -> MasterError {
+    S3Error::new(
+        503,
+        "ServiceUnavailable",
+        "No replica of the object answered; please try again.",
+    )
+    .into()
+}
+
+/// A 304 or a 412 for the conditional headers, in RFC 9110's order.
+fn preconditions(req: &S3Req<'_>, meta: &ObjectMeta) -> Result<Option<u16>, S3Error> {
+    let etag = meta.quoted_etag();
+    let secs = meta.mtime_ms / 1000;
+    let failed = || {
+        S3Error::new(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let date = |name: &str| req.head.header(name).and_then(time::parse_http_date);
+    if let Some(im) = req.head.header("if-match") {
+        if !tag_listed(im, &etag) {
+            return Err(failed());
+        }
+    } else if date("if-unmodified-since").is_some_and(|d| secs > d) {
+        return Err(failed());
+    }
+    if let Some(inm) = req.head.header("if-none-match") {
+        if tag_listed(inm, &etag) {
+            return Ok(Some(304));
+        }
+    } else if date("if-modified-since").is_some_and(|d| secs <= d) {
+        return Ok(Some(304));
+    }
+    Ok(None)
+}
+
+/// Whether a list of entity tags (or `*`) names `etag`.
+fn tag_listed(list: &[u8], etag: &str) -> bool {
+    let list = String::from_utf8_lossy(list);
+    list.trim() == "*"
+        || list.split(',').any(|t| {
+            let t = t.trim();
+            t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == etag.trim_matches('"')
+        })
+}
+
+/// The answer's head: status, length, validators, type, stored headers and
+/// user metadata, with the `response-*` overrides.
+fn write_head(
+    req: &S3Req<'_>,
+    out: &mut Vec<u8>,
+    meta: &ObjectMeta,
+    code: u16,
+    (start, len): (u64, u64),
+) {
+    req.start(out, code);
+    let content_type = meta
+        .content_type
+        .as_deref()
+        .unwrap_or("binary/octet-stream");
+    let mut headers: Vec<(&str, &str)> = vec![("Content-Type", content_type)];
+    for (name, value) in &meta.headers {
+        headers.push((name, value));
+    }
+    for (param, header) in OVERRIDES {
+        if let Some(v) = req.param(param) {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
+            headers.push((header, v));
+        }
+    }
+    for (name, value) in headers {
+        response::header(out, name, value.as_bytes());
+    }
+    for (name, value) in &meta.user {
+        response::header(out, &format!("x-amz-meta-{name}"), value.as_bytes());
+    }
+    response::header(out, "ETag", meta.quoted_etag().as_bytes());
+    response::header(
+        out,
+        "Last-Modified",
+        time::http_date(meta.mtime_ms).as_bytes(),
+    );
+    response::header(out, "Accept-Ranges", b"bytes");
+    if code == 206 {
+        let range = format!("bytes {start}-{}/{}", start + len - 1, meta.size);
+        response::header(out, "Content-Range", range.as_bytes());
+    }
+    response::header_num(out, "Content-Length", len);
+    response::finish(out, req.keep_alive, req.head.http10);
+}
+
+/// A GET of the value (or of `range`) from the first replica, in random
+/// order, that answers it whole.
+async fn open_replica<'c>(
+    client: &'c VolumeClient,
+    rec: &Record,
+    key: &[u8],
+    range: Option<&str>,
+    len: u64,
+) -> Result<Download<'c>, MasterError> {
+    let path = key2path(key);
+    let n = rec.volumes.len();
+    let offset = if n > 1 {
+        monoio::utils::thread_rng_n(n as u32) as usize
+    } else {
+        0
+    };
+    let want = if range.is_some() { 206 } else { 200 };
+    for i in 0..n {
+        let replica = &rec.volumes[(offset + i) % n];
+        match client.start_get_range(replica, &path, range).await {
+            Ok(d) if d.reply().status == want && d.reply().content_length == Some(len) => {
+                return Ok(d)
+            }
+            Ok(d) => {
+                tracing::warn!(%replica, status = d.reply().status, "replica cannot serve the object")
+            }
+            Err(e) => tracing::warn!(error = %e, "replica did not answer a GET"),
+        }
+    }
+    Err(unavailable())
+}
+
+/// Sends the body as it arrives: the next piece is read while the last one
+/// goes out. A failure here comes after the head: the connection can only
+/// be closed (the client sees a short body).
+async fn relay(conn: &mut Conn, download: &mut Download<'_>) -> Result<(), MasterError> {
+    let broken = |e: crate::client::ClientError| {
+        tracing::warn!(error = %e, "a replica failed in the middle of a GET");
+        MasterError::Http(http1::HttpError::Io(std::io::Error::other(e.to_string())))
+    };
+    let mut piece = download.read_chunk(RELAY_CHUNK).await.map_err(broken)?;
+    while !piece.is_empty() {
+        if download.is_done() {
+            conn.send(piece).await?;
+            break;
+        }
+        let (sent, next) = monoio::join!(conn.send(piece), download.read_chunk(RELAY_CHUNK));
+        sent?;
+        piece = next.map_err(broken)?;
+    }
+    Ok(())
+}

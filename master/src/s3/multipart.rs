@@ -1,0 +1,405 @@
+//! Multipart uploads. Parts go to the replicas the object will have, never
+//! to the master's memory or disk: on volume-uring each part is written into
+//! its slot of one staging file per replica (`.mkv-parts/<id>.data`, part N
+//! at (N-1) × the size of the first full part), elsewhere (nginx, and parts
+//! that fit no slot) into a staging file of its own. The upload and its
+//! parts are index records, so an upload survives a master restart.
+//!
+//! Completing builds the object on each replica: volume-uring assembles it
+//! itself — parts that sit in their slots one after the other are one range
+//! of the staging file, which is cut and renamed, no byte copied; over nginx
+//! the master streams the parts. Then the object is installed as an
+//! overwrite is (`install`), the upload's records go in the same batch as
+//! the object's, and every staging file of the upload is deleted.
+
+use http1::{BodyKind, Conn};
+use md5::{Digest, Md5};
+
+use super::checks::Expected;
+use super::error::S3Error;
+use super::object::meta_from_headers;
+use super::payload::{self, Payload};
+use super::request::S3Req;
+use super::xml::Xml;
+use super::Cx;
+use crate::client::fanout::Target;
+use crate::error::MasterError;
+use crate::index::{Durability, Index, Op};
+use crate::meta::{self, Part, Upload};
+use crate::ops::put::replicate;
+use crate::placement::{key2volume, unstorable};
+use crate::time;
+
+/// The least size of a part that is not the last.
+pub const MIN_PART: u64 = 5 << 20;
+/// Slots end before this offset of a staging file.
+const MAX_SLOT_END: u64 = 1 << 40;
+
+pub fn data_path(id: &str) -> String {
+    format!("/.mkv-parts/{id}.data")
+}
+
+pub fn file_path(name: &str) -> String {
+    format!("/.mkv-parts/{name}")
+}
+
+/// The upload `id`, if it is one of this request's key.
+pub(super) async fn upload_of(cx: &Cx<'_>, id: &str) -> Result<Upload, MasterError> {
+    match meta::get::<Upload>(&cx.local.app.index, &meta::upload_key(id)).await? {
+        Some(up) if up.key() == cx.req.mkv_key => Ok(up),
+        _ => Err(S3Error::no_such_upload().into()),
+    }
+}
+
+pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    let (app, req) = (&cx.local.app, &cx.req);
+    if let Some(why) = unstorable(&req.mkv_key) {
+        return Err(S3Error::new(400, "KeyTooLongError", why).into());
+    }
+    let meta = meta_from_headers(req)?;
+    let c = &app.cluster;
+    let replicas = key2volume(&req.mkv_key, &c.volumes, c.replicas, c.subvolumes);
+    let id = super::install::new_id();
+    let upload = Upload::new(&req.mkv_key, time::now_ms(), meta, replicas);
+    meta::put(
+        &app.index,
+        meta::upload_key(&id),
+        &upload,
+        Durability::Synced,
+    )
+    .await?;
+    let mut x = Xml::new("InitiateMultipartUploadResult");
+    x.elem("Bucket", &req.bucket)
+        .elem("Key", &req.key_text())
+        .elem("UploadId", &id);
+    req.xml(
+        &mut conn.wbuf,
+        200,
+        &x.finish("InitiateMultipartUploadResult"),
+    );
+    Ok(())
+}
+
+/// The size the part announces, when it does.
+fn announced_size(req: &S3Req<'_>, decoded: Option<u64>, framing: payload::Framing) -> Option<u64> {
+    match (framing, req.head.body) {
+        (payload::Framing::Plain, BodyKind::Length(n)) => Some(n),
+        (payload::Framing::AwsChunked { .. }, _) => decoded,
+        _ => None,
+    }
+}
+
+pub async fn upload_part(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    id: &str,
+    number: u32,
+) -> Result<(), MasterError> {
+    let (app, req) = (&cx.local.app, &cx.req);
+    let upload = upload_of(cx, id).await?;
+    let part_key = meta::part_key(id, number);
+    let _lock = app.locks.try_lock(&part_key).ok_or_else(S3Error::busy)?;
+    let (framing, decoded) = payload::framing(req)?;
+    let expected = Expected::of(req, cx.signer.as_ref())?;
+    let old = meta::get::<Part>(&app.index, &part_key).await?;
+    let size = announced_size(req, decoded, framing);
+    let slot = match size {
+        Some(size) => slot_for(cx, id, number, size, old.as_ref()).await?,
+        None => None,
+    };
+    let file = format!("{id}.{number}.{}", super::install::new_id());
+    let mut targets = Vec::with_capacity(upload.replicas.len());
+    let mut uses_file = false;
+    for replica in &upload.replicas {
+        match slot {
+            Some(offset) if cx.local.client.is_volume_uring(replica).await => {
+                targets.push(Target {
+                    offset: Some(offset),
+                    ..Target::new(replica, &data_path(id))
+                })
+            }
+            _ => {
+                uses_file = true;
+                targets.push(Target::new(replica, &file_path(&file)));
+            }
+        }
+    }
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(http1::response::CONTINUE);
+    }
+    let mut body = Payload::new(req.head.body, framing, cx.signer.as_ref(), decoded);
+    let mut landed = Vec::new();
+    let check = |s: &_, src: &Payload<'_>| expected.check(s, src);
+    let sent = replicate(
+        cx.local,
+        conn,
+        &targets,
+        &mut body,
+        expected.digests(),
+        check,
+        &mut landed,
+    )
+    .await;
+    let sent = match sent {
+        Ok(sent) => sent,
+        Err(e) => {
+            if uses_file {
+                remove(cx, &upload.replicas, &[file_path(&file)]).await;
+            }
+            return Err(e);
+        }
+    };
+    let part = Part {
+        size: sent.bytes,
+        etag: sent.md5().unwrap_or_default(),
+        crc32: sent.crc32,
+        mtime_ms: time::now_ms(),
+        slot: slot.filter(|_| targets.iter().any(|t| t.offset.is_some())),
+        file: uses_file.then_some(file),
+    };
+    meta::put(&app.index, part_key, &part, Durability::Synced).await?;
+    if let Some(old_file) = old
+        .and_then(|o| o.file)
+        .filter(|f| Some(f) != part.file.as_ref())
+    {
+        remove(cx, &upload.replicas, &[file_path(&old_file)]).await;
+    }
+    let out = &mut conn.wbuf;
+    req.start(out, 200);
+    http1::response::header(out, "ETag", format!("\"{}\"", part.etag).as_bytes());
+    for (name, value) in expected.reply_headers(&sent.sums) {
+        http1::response::header(out, name, value.as_bytes());
+    }
+    req.finish(out, b"");
+    Ok(())
+}
+
+/// The offset of part `number`'s slot, if the part fits one: the upload's
+/// stride is the size of its first part of at least `MIN_PART` (recorded
+/// before any part is written at it), and a slot is written once — a part
+/// uploaded again goes to a file of its own.
+async fn slot_for(
+    cx: &Cx<'_>,
+    id: &str,
+    number: u32,
+    size: u64,
+    old: Option<&Part>,
+) -> Result<Option<u64>, MasterError> {
+    if old.is_some_and(|o| o.slot.is_some()) {
+        return Ok(None);
+    }
+    let Some(stride) = stride(cx, id, size).await? else {
+        return Ok(None);
+    };
+    let offset = u64::from(number - 1) * stride;
+    Ok((size <= stride && offset + size <= MAX_SLOT_END).then_some(offset))
+}
+
+/// The upload's stride, set by this part when it is the first full one.
+async fn stride(cx: &Cx<'_>, id: &str, size: u64) -> Result<Option<u64>, MasterError> {
+    let app = &cx.local.app;
+    let key = meta::upload_key(id);
+    loop {
+        let Some(mut upload) = meta::get::<Upload>(&app.index, &key).await? else {
+            return Err(S3Error::no_such_upload().into());
+        };
+        if upload.stride.is_some() || size < MIN_PART {
+            return Ok(upload.stride);
+        }
+        if let Some(_lock) = app.locks.try_lock(&key) {
+            // Read again under the lock: another part may have set it.
+            upload = meta::get::<Upload>(&app.index, &key)
+                .await?
+                .ok_or_else(S3Error::no_such_upload)?;
+            if upload.stride.is_none() {
+                upload.stride = Some(size);
+                meta::put(&app.index, key, &upload, Durability::Synced).await?;
+            }
+            return Ok(upload.stride);
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// Deletes staging files on every replica (what cannot be deleted is logged).
+pub(super) async fn remove(cx: &Cx<'_>, replicas: &[String], paths: &[String]) -> bool {
+    let client = &cx.local.client;
+    let mut all = true;
+    for replica in replicas {
+        for path in paths {
+            match client.delete(replica, path).await {
+                Ok(r) if matches!(r.status, 200 | 204 | 404) => {}
+                Ok(r) => {
+                    all = false;
+                    tracing::warn!(%replica, status = r.status, "could not remove a staging file");
+                }
+                Err(e) => {
+                    all = false;
+                    tracing::warn!(error = %e, "could not remove a staging file");
+                }
+            }
+        }
+    }
+    all
+}
+
+/// Every part record of an upload, by number (on the calling thread).
+pub fn parts(index: &Index, id: &str) -> Result<Vec<(u32, Part)>, MasterError> {
+    let prefix = meta::parts_prefix(id);
+    let mut out = Vec::new();
+    let mut bad = None;
+    index.scan(&prefix, b"", |k, v| {
+        let number = std::str::from_utf8(&k[prefix.len()..])
+            .ok()
+            .and_then(|n| n.parse().ok());
+        match (number, meta::decode::<Part>(k, v)) {
+            (Some(n), Ok(p)) => out.push((n, p)),
+            (_, Err(e)) => bad = Some(e),
+            (None, _) => {}
+        }
+        bad.is_none()
+    })?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Every staging file of an upload.
+pub(super) fn staging_files(id: &str, parts: &[(u32, Part)]) -> Vec<String> {
+    let mut files = vec![data_path(id)];
+    files.extend(
+        parts
+            .iter()
+            .filter_map(|(_, p)| p.file.as_deref())
+            .map(file_path),
+    );
+    files
+}
+
+pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
+    let upload = upload_of(cx, id).await?;
+    let owned = id.to_string();
+    let all = super::blocking(cx, move |index| parts(index, &owned)).await?;
+    if !remove(cx, &upload.replicas, &staging_files(id, &all)).await {
+        return Err(S3Error::internal("a replica could not delete the parts; try again").into());
+    }
+    let mut ops = vec![Op::Delete(meta::upload_key(id))];
+    ops.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
+    cx.local.app.index.apply(ops, Durability::Synced).await?;
+    cx.req.empty(&mut conn.wbuf, 204);
+    Ok(())
+}
+
+pub async fn list_parts(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
+    let req = &cx.req;
+    upload_of(cx, id).await?;
+    let marker: u32 = req
+        .param("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let max: usize = req
+        .param("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let owned = id.to_string();
+    let all = super::blocking(cx, move |index| parts(index, &owned)).await?;
+    let after: Vec<&(u32, Part)> = all.iter().filter(|(n, _)| *n > marker).collect();
+    let page = &after[..after.len().min(max)];
+    let truncated = after.len() > page.len();
+    let mut x = Xml::new("ListPartsResult");
+    x.elem("Bucket", &req.bucket)
+        .elem("Key", &req.key_text())
+        .elem("UploadId", id);
+    x.elem("PartNumberMarker", &marker.to_string());
+    if let Some((last, _)) = page.last() {
+        x.elem("NextPartNumberMarker", &last.to_string());
+    }
+    x.elem("MaxParts", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    x.elem("StorageClass", "STANDARD");
+    for (n, p) in page {
+        x.open("Part")
+            .elem("PartNumber", &n.to_string())
+            .elem("LastModified", &time::iso8601(p.mtime_ms))
+            .elem("ETag", &format!("\"{}\"", p.etag))
+            .elem("Size", &p.size.to_string())
+            .close("Part");
+    }
+    req.xml(&mut conn.wbuf, 200, &x.finish("ListPartsResult"));
+    Ok(())
+}
+
+pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    let req = &cx.req;
+    let base = format!("/{}/", req.bucket).into_bytes();
+    let prefix = req.param("prefix").unwrap_or_default().to_string();
+    let key_marker = req
+        .param("key-marker")
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let max: usize = req
+        .param("max-uploads")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let mut uploads = super::blocking(cx, move |index| all_uploads(index, &base)).await?;
+    uploads.retain(|(rel, _, _)| rel.starts_with(prefix.as_bytes()) && *rel > key_marker);
+    uploads.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let truncated = uploads.len() > max;
+    uploads.truncate(max);
+    let mut x = Xml::new("ListMultipartUploadsResult");
+    x.elem("Bucket", &req.bucket)
+        .elem("KeyMarker", &String::from_utf8_lossy(&key_marker))
+        .elem("UploadIdMarker", "")
+        .elem("Prefix", req.param("prefix").unwrap_or_default())
+        .elem("MaxUploads", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    if let (true, Some((rel, id, _))) = (truncated, uploads.last()) {
+        x.elem("NextKeyMarker", &String::from_utf8_lossy(rel))
+            .elem("NextUploadIdMarker", id);
+    }
+    for (rel, id, up) in &uploads {
+        x.open("Upload")
+            .elem("Key", &String::from_utf8_lossy(rel))
+            .elem("UploadId", id)
+            .elem("Initiated", &time::iso8601(up.created_ms))
+            .elem("StorageClass", "STANDARD")
+            .close("Upload");
+    }
+    req.xml(&mut conn.wbuf, 200, &x.finish("ListMultipartUploadsResult"));
+    Ok(())
+}
+
+/// The uploads of keys under `base` (`/bucket/`): key under it, id, upload.
+fn all_uploads(index: &Index, base: &[u8]) -> Result<Vec<(Vec<u8>, String, Upload)>, MasterError> {
+    let mut out = Vec::new();
+    index.scan(b"u", b"", |k, v| {
+        if let Ok(up) = meta::decode::<Upload>(k, v) {
+            let key = up.key();
+            if let Some(rel) = key.strip_prefix(base) {
+                out.push((
+                    rel.to_vec(),
+                    String::from_utf8_lossy(&k[1..]).into_owned(),
+                    up,
+                ));
+            }
+        }
+        true
+    })?;
+    Ok(out)
+}
+
+/// The multipart ETag: the md5 of the parts' md5s, and their count.
+pub fn multipart_etag(parts: &[&Part]) -> String {
+    let mut all = Md5::new();
+    for p in parts {
+        let raw: Vec<u8> = (0..p.etag.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&p.etag[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        all.update(&raw);
+    }
+    format!("{}-{}", crate::digests::hex(&all.finalize()), parts.len())
+}

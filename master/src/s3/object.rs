@@ -1,0 +1,201 @@
+//! PutObject and DeleteObject (GetObject and HeadObject are in `get`).
+//!
+//! A PUT to a key without a live value is the plain API's PUT
+//! ([`crate::ops::put::write_new`]); over a live value the new one is
+//! staged on the replicas first and installed only once all have it
+//! (`install`), so a failed overwrite leaves the old value whole.
+
+use http1::{response, BodyKind, Conn};
+
+use super::checks::Expected;
+use super::error::S3Error;
+use super::install::{self, Staged};
+use super::payload::{self, Payload};
+use super::request::S3Req;
+use super::Cx;
+use crate::client::fanout::{Sent, Target};
+use crate::error::MasterError;
+use crate::index::Op;
+use crate::meta::{self, ObjectMeta};
+use crate::ops::delete::delete_record;
+use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
+use crate::placement::key2volume;
+use crate::record::Record;
+
+/// Headers kept with an object and given back with it.
+pub const STORED_HEADERS: [&str; 5] = [
+    "content-disposition",
+    "content-encoding",
+    "cache-control",
+    "content-language",
+    "expires",
+];
+/// The most `x-amz-meta-*` an object may carry, names and values together.
+const MAX_USER_META: usize = 2048;
+
+/// The content type, stored headers and user metadata a request gives.
+pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
+    let mut meta = ObjectMeta {
+        content_type: req.header("content-type"),
+        ..ObjectMeta::default()
+    };
+    for name in STORED_HEADERS {
+        let Some(mut value) = req.header(name) else {
+            continue;
+        };
+        if name == "content-encoding" {
+            value = value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.eq_ignore_ascii_case("aws-chunked"))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        if !value.is_empty() {
+            meta.headers.push((name.to_string(), value));
+        }
+    }
+    let mut size = 0;
+    for (name, value) in req.head.headers() {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if let Some(short) = name.strip_prefix("x-amz-meta-") {
+            size += short.len() + value.len();
+            meta.user.push((
+                short.to_string(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+    }
+    if size > MAX_USER_META {
+        return Err(S3Error::new(
+            400,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(meta)
+}
+
+/// PutObject.
+pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    let (app, req) = (&cx.local.app, &cx.req);
+    let key = req.mkv_key.as_slice();
+    let _lock = app.locks.try_lock(key).ok_or_else(S3Error::busy)?;
+    if req.head.body == BodyKind::Empty {
+        return Err(S3Error::new(
+            411,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.",
+        )
+        .into());
+    }
+    let meta = meta_from_headers(req)?;
+    let (framing, decoded) = payload::framing(req)?;
+    let expected = Expected::of(req, cx.signer.as_ref())?;
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(response::CONTINUE);
+    }
+    let mut body = Payload::new(req.head.body, framing, cx.signer.as_ref(), decoded);
+    let old = app.index.get(key).await?;
+    let (sent, meta) = match old {
+        Some(rec) if !rec.deleted => overwrite(cx, conn, rec, &mut body, &expected, meta).await?,
+        old => {
+                        let extra = super::bucket::marker_op(cx).await.into_iter().collect();
+            let new = NewValue { key, old, meta, extra };
+            let check = |s: &_, src: &Payload<'_>| expected.check(s, src);
+            write_new(cx.local, conn, new, &mut body, expected.digests(), check).await?
+        }
+    };
+    let out = &mut conn.wbuf;
+    req.start(out, 200);
+    response::header(out, "ETag", meta.quoted_etag().as_bytes());
+    for (name, value) in expected.reply_headers(&sent.sums) {
+        response::header(out, name, value.as_bytes());
+    }
+    req.finish(out, b"");
+    Ok(())
+}
+
+/// A new value over a live one: staged, then installed.
+async fn overwrite<S: Source>(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    old: Record,
+    source: &mut S,
+    expected: &Expected,
+    meta: ObjectMeta,
+) -> Result<(Sent, ObjectMeta), MasterError> {
+    let (local, key) = (cx.local, cx.req.mkv_key.as_slice());
+    let c = &local.app.cluster;
+    let replicas = key2volume(key, &c.volumes, c.replicas, c.subvolumes);
+    let stage = format!("/.mkv-parts/{}.stage", install::new_id());
+    let targets = Target::each(&replicas, &stage);
+    let mut landed = Vec::new();
+    let check = |s: &_, src: &S| expected.check(s, src);
+    let staged = replicate(
+        local,
+        conn,
+        &targets,
+        source,
+        expected.digests(),
+        check,
+        &mut landed,
+    )
+    .await;
+    let sent = match staged {
+        Ok(sent) => sent,
+        Err(e) => {
+            for r in &landed {
+                let _ = local.client.delete(r, &stage).await;
+            }
+            return Err(e);
+        }
+    };
+    let hash = sent.md5().filter(|_| c.md5sum);
+    let meta = meta_of(meta, &sent, hash.clone());
+        let mut commit = vec![
+        Op::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
+        meta::put_op(meta::object_key(key), &meta),
+    ];
+    commit.extend(super::bucket::marker_op(cx).await);
+    let staged = Staged {
+        path: stage,
+        len: sent.bytes,
+        crc: sent.crc32,
+    };
+    install::install(
+        &local.app,
+        &local.client,
+        key,
+        &old,
+        &replicas,
+        &staged,
+        commit,
+    )
+    .await?;
+    Ok((sent, meta))
+}
+
+/// DeleteObject: 204 whether or not the key was there.
+pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+    delete_key(cx, &cx.req.mkv_key).await?;
+    cx.req.empty(&mut conn.wbuf, 204);
+    Ok(())
+}
+
+/// Deletes one key as S3 does (missing is fine); with `-protect` a live
+/// key must be unlinked first.
+pub async fn delete_key(cx: &Cx<'_>, key: &[u8]) -> Result<(), MasterError> {
+    let app = &cx.local.app;
+    let _lock = app.locks.try_lock(key).ok_or_else(S3Error::busy)?;
+    let Some(rec) = app.index.get(key).await? else {
+        return Ok(());
+    };
+    if app.cluster.protect && !rec.deleted {
+        return Err(S3Error::access_denied(
+            "the master protects live keys (-protect): UNLINK first",
+        )
+        .into());
+    }
+    delete_record(cx.local, key, rec).await
+}
