@@ -144,7 +144,7 @@ impl Conn {
         Ok(buf)
     }
 
-        /// Reads from the socket straight into the spare capacity of `out`, at most
+    /// Reads from the socket straight into the spare capacity of `out`, at most
     /// `max` bytes, bypassing the read buffer (which must be empty). Large
     /// bodies take this path so that their bytes are copied once. As with
     /// [`Conn::fill`], output waiting in the write buffer (a `100 Continue`)

@@ -157,7 +157,7 @@ fn listing_rows(backend: Backend) {
     assert_eq!(none.text(), r#"{"next":"","keys":[]}"#);
     assert_eq!(request(a, "GET", "/?list&limit=x", &[], b"").status, 400);
     assert_eq!(request(a, "GET", "/?bogus", &[], b"").status, 403);
-        // As the original: a query on PUT, HEAD, DELETE or UNLINK is ignored.
+    // As the original: a query on PUT, HEAD, DELETE or UNLINK is ignored.
     assert_eq!(request(a, "PUT", "/k?list", &[], b"x").status, 201);
     assert_eq!(fetch(a, "/k").as_deref(), Some(&b"x"[..]));
     assert_eq!(request(a, "HEAD", "/k?list", &[], b"").status, 302);

@@ -9,7 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Backend, Cluster};
+use common::{fetch, Backend, Cluster};
+use testkit::client::request;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -32,7 +33,11 @@ fn python() -> PathBuf {
 fn run_suite(c: &Cluster, suite: &str, env: &[(&str, String)]) {
     let py = python();
     let bin = py.parent().expect("venv bin");
-    let dirs: Vec<String> = c.volumes.iter().map(|v| v.dir.display().to_string()).collect();
+    let dirs: Vec<String> = c
+        .volumes
+        .iter()
+        .map(|v| v.dir.display().to_string())
+        .collect();
     let out = Command::new(&py)
         .args(["-m", "unittest", "-v", suite])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3"))
@@ -79,4 +84,98 @@ fn signatures(backend: Backend) {
     run_suite(&c, "test_auth", &[("MKV_S3_ENDPOINT", s3_port)]);
 }
 
-on_both_backends!(boto3_operations, other_clients, signatures);
+/// An upload outlives its master: parts sent before a SIGKILL and after the
+/// restart complete into one whole object, and no part is left behind.
+fn multipart_survives_a_master_restart(backend: Backend) {
+    let mut c = Cluster::start(backend, 3, &[]);
+    let part = |n: u8| -> Vec<u8> { (0..5 << 20).map(|i: u32| (i % 251) as u8 ^ n).collect() };
+    let created = request(
+        c.addr(),
+        "PUT",
+        "/restart",
+        &[("x-amz-acl", "private")],
+        b"",
+    );
+    assert_eq!(created.status, 200, "{}", created.text());
+    let start = request(c.addr(), "POST", "/restart/big?uploads", &[], b"");
+    assert_eq!(start.status, 200, "{}", start.text());
+    let id = between(&start.text(), "<UploadId>", "</UploadId>").to_string();
+    let upload = |c: &Cluster, n: u8| -> String {
+        let target = format!("/restart/big?partNumber={n}&uploadId={id}");
+        let r = request(c.addr(), "PUT", &target, &[], &part(n));
+        assert_eq!(r.status, 200, "part {n}: {}", r.text());
+        r.header("etag").expect("part etag").to_string()
+    };
+    let mut etags = vec![upload(&c, 1), upload(&c, 2)];
+
+    c.kill_master();
+    c.start_master();
+    etags.push(upload(&c, 3));
+    let listed = request(
+        c.addr(),
+        "GET",
+        &format!("/restart/big?uploadId={id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        listed.text().matches("<Part>").count(),
+        3,
+        "{}",
+        listed.text()
+    );
+
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (i, etag) in etags.iter().enumerate() {
+        xml += &format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>",
+            i + 1
+        );
+    }
+    xml += "</CompleteMultipartUpload>";
+    let done = request(
+        c.addr(),
+        "POST",
+        &format!("/restart/big?uploadId={id}"),
+        &[],
+        xml.as_bytes(),
+    );
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(
+        done.text().contains("-3&quot;") || done.text().contains("-3\""),
+        "{}",
+        done.text()
+    );
+
+    let whole: Vec<u8> = (1..=3).flat_map(part).collect();
+    let got = request(
+        c.addr(),
+        "GET",
+        "/restart/big",
+        &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
+        b"",
+    );
+    assert_eq!(got.status, 200);
+    assert!(got.body == whole, "object differs from its parts");
+    assert_eq!(fetch(c.addr(), "/restart/big").as_deref(), Some(&whole[..]));
+    let files = c.files();
+    assert_eq!(
+        files.len(),
+        3,
+        "one file per replica, no part left: {files:?}"
+    );
+    assert!(files.iter().all(|f| !f.contains(".mkv-parts")), "{files:?}");
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
+    let start = text.find(open).expect(open) + open.len();
+    let end = text[start..].find(close).expect(close);
+    &text[start..start + end]
+}
+
+on_both_backends!(
+    boto3_operations,
+    other_clients,
+    signatures,
+    multipart_survives_a_master_restart
+);

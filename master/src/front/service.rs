@@ -84,6 +84,9 @@ impl Local {
     ) -> Result<bool, MasterError> {
         let keep_alive = head.keep_alive && !self.shutting_down();
         if self.is_s3(head) {
+            // Logged by the path as sent (the query may carry a signature).
+            key.clear();
+            key.extend_from_slice(head.path());
             return s3::serve(self, conn, head, keep_alive).await;
         }
         let op = router::route(head, key)?;

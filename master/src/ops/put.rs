@@ -72,7 +72,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
     }
     let mut body = BodyReader::new(req.head.body);
     let digests = Digests::new(app.cluster.md5sum, &[]);
-        let new = NewValue {
+    let new = NewValue {
         key: req.key,
         old,
         meta: ObjectMeta::default(),
@@ -88,7 +88,7 @@ pub struct NewValue<'k> {
     pub key: &'k [u8],
     /// The key's record, soft-deleted, if it has one.
     pub old: Option<Record>,
-        /// Content type and metadata; size, time and ETag are filled in.
+    /// Content type and metadata; size, time and ETag are filled in.
     pub meta: ObjectMeta,
     /// More writes for the batch that makes the value live.
     pub extra: Vec<Op>,
@@ -130,7 +130,7 @@ pub async fn write_new<S: Source>(
     };
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(new.meta, &sent, hash.clone());
-        let mut ops = vec![
+    let mut ops = vec![
         Op::Put(new.key.to_vec(), Record::live(replicas, hash).encode()),
         meta::put_op(meta::object_key(new.key), &meta),
     ];

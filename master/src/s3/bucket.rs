@@ -43,7 +43,9 @@ pub async fn marker_op(cx: &Cx<'_>) -> Option<Op> {
     if cx.local.app.index.get_raw(&key).await.is_some() {
         return None;
     }
-    let marker = BucketMeta { created_ms: time::now_ms() };
+    let marker = BucketMeta {
+        created_ms: time::now_ms(),
+    };
     Some(meta::put_op(key, &marker))
 }
 

@@ -72,7 +72,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
         meta::put_op(meta::object_key(key), &meta),
         Op::Delete(meta::upload_key(id)),
     ];
-        commit.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
+    commit.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
     commit.extend(super::bucket::marker_op(cx).await);
     let old = local.app.index.get(key).await?.unwrap_or(Record {
         deleted: true,

@@ -178,7 +178,7 @@ async fn copy_bytes(
     };
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(meta, &sent, hash.clone());
-        let mut commit = vec![
+    let mut commit = vec![
         Op::Put(dest.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(dest), &meta),
     ];

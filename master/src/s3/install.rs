@@ -126,7 +126,7 @@ async fn place(
     staged: &Staged,
     backup: Option<&str>,
 ) -> Result<(), MasterError> {
-        if !client.is_volume_uring(replica).await {
+    if !client.is_volume_uring(replica).await {
         // Copies through the master do what volume-uring does itself.
         return emulate_place(client, replica, dest, staged, backup).await;
     }

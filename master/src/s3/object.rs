@@ -100,8 +100,13 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
     let (sent, meta) = match old {
         Some(rec) if !rec.deleted => overwrite(cx, conn, rec, &mut body, &expected, meta).await?,
         old => {
-                        let extra = super::bucket::marker_op(cx).await.into_iter().collect();
-            let new = NewValue { key, old, meta, extra };
+            let extra = super::bucket::marker_op(cx).await.into_iter().collect();
+            let new = NewValue {
+                key,
+                old,
+                meta,
+                extra,
+            };
             let check = |s: &_, src: &Payload<'_>| expected.check(s, src);
             write_new(cx.local, conn, new, &mut body, expected.digests(), check).await?
         }
@@ -153,7 +158,7 @@ async fn overwrite<S: Source>(
     };
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(meta, &sent, hash.clone());
-        let mut commit = vec![
+    let mut commit = vec![
         Op::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(key), &meta),
     ];

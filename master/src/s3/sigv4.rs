@@ -112,7 +112,7 @@ fn claim(
     if date.len() != 8 || !amz_date.starts_with(date) {
         return Err(Malformed("the credential date is not the request's date"));
     }
-        // A signature of the wrong shape simply does not match (a 403).
+    // A signature of the wrong shape simply does not match (a 403).
     Ok(Claim {
         access_key: access_key.to_string(),
         date: date.to_string(),
@@ -352,7 +352,7 @@ mod tests {
     fn malformed_claims() {
         let bad = [
             "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request,SignedHeaders=host",
-                        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3,SignedHeaders=host,Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3,SignedHeaders=host,Signature=00",
             "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request,Signature=00",
             "AWS AK:abc",
         ];

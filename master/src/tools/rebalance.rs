@@ -35,7 +35,7 @@ struct Tally {
 pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
     let index = Index::open(&cluster.db, false)?;
     let mut total = 0u64;
-        index.scan(b"/", b"", |_, _| {
+    index.scan(b"/", b"", |_, _| {
         total += 1;
         true
     })?;
@@ -106,7 +106,7 @@ async fn rebalance_all(
 fn next_page(index: &Index, from: &[u8]) -> Result<Vec<(Vec<u8>, Record)>, ToolError> {
     let mut page = Vec::with_capacity(PAGE);
     let mut bad = None;
-        index.scan(b"/", from, |k, v| {
+    index.scan(b"/", from, |k, v| {
         if !from.is_empty() && k == from {
             return true;
         }

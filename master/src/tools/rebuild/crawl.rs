@@ -181,7 +181,7 @@ fn take(out: &mut Crawl, queue: &mut VecDeque<Folder>, folder: &Folder, entry: E
         u8::from_str_radix(&sv[2..], 16).unwrap_or(NO_SUBVOLUME)
     };
     let found = out.keys.entry(key.clone()).or_default();
-        found.add_replica((folder.volume, subvolume));
+    found.add_replica((folder.volume, subvolume));
     found.add_stat(entry.size, entry.mtime);
     if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
         out.md5_disagreements.push(key);

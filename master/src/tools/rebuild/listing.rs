@@ -14,7 +14,7 @@ const MAX_LISTING: u64 = 256 << 20;
 /// One listing entry: a path under the listed folder, whether it is a
 /// folder, and the md5 a volume kept.
 pub(super) struct Entry {
-        pub(super) path: String,
+    pub(super) path: String,
     pub(super) folder: bool,
     pub(super) md5: Option<String>,
     pub(super) size: u64,
@@ -100,7 +100,7 @@ fn parse_line(line: &[u8], recursive: bool) -> Option<Entry> {
         .get("md5")
         .and_then(|m| m.as_str())
         .map(str::to_ascii_lowercase);
-        if recursive && folder {
+    if recursive && folder {
         return None;
     }
     let size = v.get("size").and_then(|s| s.as_u64()).unwrap_or_default();
@@ -109,7 +109,13 @@ fn parse_line(line: &[u8], recursive: bool) -> Option<Entry> {
         .and_then(|m| m.as_str())
         .and_then(|m| crate::time::parse_http_date(m.as_bytes()))
         .unwrap_or_default();
-    Some(Entry { path, folder, md5, size, mtime })
+    Some(Entry {
+        path,
+        folder,
+        md5,
+        size,
+        mtime,
+    })
 }
 
 pub(super) fn is_hex2(s: &str) -> bool {

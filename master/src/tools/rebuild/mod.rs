@@ -43,7 +43,7 @@ const MEMORY_KEYS: usize = 250_000;
 pub(super) struct Found {
     /// Where its files are: the volume's index in `-volumes` and the
     /// subvolume (`NO_SUBVOLUME` for none).
-        pub(super) replicas: Vec<(u16, u8)>,
+    pub(super) replicas: Vec<(u16, u8)>,
     pub(super) md5: Option<[u8; 16]>,
     /// Its size, and the latest time a replica was written (seconds), as
     /// the listings say: they become the object's metadata.
@@ -58,7 +58,7 @@ impl Found {
         }
     }
 
-        /// Takes a replica's size and time.
+    /// Takes a replica's size and time.
     pub(super) fn add_stat(&mut self, size: u64, mtime: u64) {
         self.size = self.size.max(size);
         self.mtime = self.mtime.max(mtime);
@@ -76,7 +76,7 @@ impl Found {
 
     /// Takes what another listing found of the same key; false if the md5s
     /// differ.
-        pub(super) fn absorb(&mut self, other: &Found) -> bool {
+    pub(super) fn absorb(&mut self, other: &Found) -> bool {
         for &replica in &other.replicas {
             self.add_replica(replica);
         }

@@ -136,7 +136,7 @@ impl RunWriter {
             self.out.write_all(&volume.to_le_bytes())?;
             self.out.write_all(&[sv])?;
         }
-                match &found.md5 {
+        match &found.md5 {
             Some(md5) => {
                 self.out.write_all(&[1])?;
                 self.out.write_all(md5)?;
@@ -185,7 +185,7 @@ impl RunReader {
             found.replicas.push((volume, replica[2]));
         }
         self.input.read_exact(&mut byte)?;
-                if byte[0] == 1 {
+        if byte[0] == 1 {
             let mut md5 = [0u8; 16];
             self.input.read_exact(&mut md5)?;
             found.md5 = Some(md5);
@@ -294,7 +294,7 @@ mod tests {
     use super::*;
 
     fn found(replicas: &[(u16, u8)], md5: Option<u8>) -> Found {
-                Found {
+        Found {
             replicas: replicas.to_vec(),
             md5: md5.map(|b| [b; 16]),
             size: 5,

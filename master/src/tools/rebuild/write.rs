@@ -5,8 +5,8 @@ use super::crawl::NO_SUBVOLUME;
 use super::Found;
 use crate::config::Cluster;
 use crate::index::{Durability, Index, Op};
-use crate::placement::key2volume;
 use crate::meta::{self, ObjectMeta};
+use crate::placement::key2volume;
 use crate::record::Record;
 
 /// Records written per index batch.
@@ -21,7 +21,7 @@ pub(super) fn write_index(
     cluster: &Cluster,
     keys: impl Iterator<Item = Result<(Vec<u8>, Found), String>>,
 ) -> Result<u64, String> {
-        empty(index, b"/")?;
+    empty(index, b"/")?;
     empty(index, b"o")?;
     let name = |&(volume, sv): &(u16, u8)| match sv {
         NO_SUBVOLUME => cluster.volumes[usize::from(volume)].clone(),
@@ -41,7 +41,7 @@ pub(super) fn write_index(
         let mut others: Vec<String> = here.into_iter().filter(|r| !wanted.contains(r)).collect();
         others.sort();
         replicas.extend(others);
-                let md5 = found.md5.map(|m| crate::digests::hex(&m));
+        let md5 = found.md5.map(|m| crate::digests::hex(&m));
         let meta = ObjectMeta {
             size: found.size,
             mtime_ms: found.mtime * 1000,
@@ -52,7 +52,7 @@ pub(super) fn write_index(
         ops.push(meta::put_op(meta::object_key(&key), &meta));
         ops.push(Op::Put(key, Record::live(replicas, md5).encode()));
         written += 1;
-                if ops.len() >= BATCH {
+        if ops.len() >= BATCH {
             index
                 .apply_blocking(std::mem::take(&mut ops), Durability::Relaxed)
                 .map_err(|e| e.to_string())?;
