@@ -13,8 +13,8 @@ use super::env::{DurableEnv, LogSync};
 use super::filter::KeyFilter;
 use super::{IndexError, Step};
 
-/// Keys read per lock hold while scanning.
-const SCAN_PAGE: usize = 1024;
+/// Keys given to a scan's callback per lock hold.
+pub(super) const SCAN_PAGE: usize = 1024;
 
 /// What lookups and the writer thread share.
 pub(super) struct Core {
@@ -98,8 +98,9 @@ impl Core {
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
     /// prefix) on, in key order, until `f` says to stop; `f` may also skip
-    /// ahead to a later key. The lock is held for one page of keys at a
-    /// time, so writers and readers get their turn.
+    /// ahead to a later key. `f` runs under the index lock, on entries read
+    /// in place, for at most [`SCAN_PAGE`] keys per lock hold, so writers and
+    /// readers get their turn: it must be quick and must not use the index.
     pub(super) fn scan(
         &self,
         prefix: &[u8],
@@ -111,59 +112,37 @@ impl Core {
         } else {
             prefix.to_vec()
         };
-        let mut skip_from = false;
         loop {
-            let (page, more) = self.scan_page(prefix, &from, skip_from)?;
-            let mut next = None;
-            for (k, v) in &page {
+            let mut db = self.lock();
+            let mut it = db.new_iter().map_err(|e| IndexError::Read(e.to_string()))?;
+            it.seek(&from);
+            let mut steps = 0;
+            loop {
+                let Some((k, v)) = it.current_ref() else {
+                    return Ok(());
+                };
+                if !k.starts_with(prefix) {
+                    return Ok(());
+                }
+                if steps == SCAN_PAGE {
+                    // The lock's turn is over: go on from this key later.
+                    from.clear();
+                    from.extend_from_slice(k);
+                    break;
+                }
+                steps += 1;
                 match f(k, v) {
-                    Step::Next => {}
+                    Step::Next => {
+                        it.advance();
+                    }
                     Step::Stop => return Ok(()),
-                    Step::Seek(to) => {
-                        next = Some(to);
-                        break;
+                    Step::Seek(to) if to.as_slice() > k => it.seek(&to),
+                    Step::Seek(_) => {
+                        return Err(IndexError::Read("a scan may only seek forward".into()))
                     }
                 }
             }
-            match (next, page.last()) {
-                (Some(to), _) if to.as_slice() > from.as_slice() => {
-                    from = to;
-                    skip_from = false;
-                }
-                (Some(_), _) => {
-                    return Err(IndexError::Read("a scan may only seek forward".into()))
-                }
-                (None, Some((k, _))) if more => {
-                    from = k.to_vec();
-                    skip_from = true;
-                }
-                _ => return Ok(()),
-            }
         }
-    }
-
-    fn scan_page(
-        &self,
-        prefix: &[u8],
-        from: &[u8],
-        skip_from: bool,
-    ) -> Result<(Vec<(Bytes, Bytes)>, bool), IndexError> {
-        let mut page = Vec::with_capacity(SCAN_PAGE);
-        let mut db = self.lock();
-        let mut it = db.new_iter().map_err(|e| IndexError::Read(e.to_string()))?;
-        it.seek(from);
-        while it.valid() && page.len() < SCAN_PAGE {
-            let Some((k, v)) = it.current() else { break };
-            if !k.starts_with(prefix) {
-                return Ok((page, false));
-            }
-            if !(skip_from && k.as_ref() == from) {
-                page.push((k, v));
-            }
-            it.advance();
-        }
-        let more = it.valid();
-        Ok((page, more))
     }
 }
 

@@ -37,6 +37,30 @@ pub async fn serve(
     Ok(())
 }
 
+/// Keys, back to back in one buffer: a listing allocates per page, not per
+/// key (the keys are gathered under the index lock).
+#[derive(Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    fn push(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(s, &e)| &self.bytes[s..e])
+    }
+}
+
 /// The keys to list, and the `next` to give.
 fn collect(
     index: &Index,
@@ -44,9 +68,9 @@ fn collect(
     start: &[u8],
     unlinked: bool,
     limit: usize,
-) -> Result<(String, Vec<String>), MasterError> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut next = String::new();
+) -> Result<(Vec<u8>, Keys), MasterError> {
+    let mut keys = Keys::default();
+    let mut next = Vec::new();
     let mut too_many = false;
     index.scan(prefix, start, |k, v| {
         if v.starts_with(b"DELETED") != unlinked {
@@ -57,10 +81,10 @@ fn collect(
             return false;
         }
         if limit > 0 && keys.len() == limit {
-            next = String::from_utf8_lossy(k).into_owned();
+            next = k.to_vec();
             return false;
         }
-        keys.push(String::from_utf8_lossy(k).into_owned());
+        keys.push(k);
         true
     })?;
     if too_many {
@@ -70,25 +94,52 @@ fn collect(
 }
 
 /// The original's field order: `next`, then `keys`.
-fn list_json(next: &str, keys: &[String]) -> Vec<u8> {
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    let mut out = format!("{{\"next\":{},\"keys\":[", quote(next));
+fn list_json(next: &[u8], keys: &Keys) -> Vec<u8> {
+    let mut out = Vec::with_capacity(keys.bytes.len() + 4 * keys.len() + next.len() + 24);
+    out.extend_from_slice(b"{\"next\":");
+    json_string(&mut out, next);
+    out.extend_from_slice(b",\"keys\":[");
     for (i, k) in keys.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&quote(k));
+        json_string(&mut out, k);
     }
-    out.push_str("]}");
-    out.into_bytes()
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `s` as a JSON string; bytes that are not UTF-8 become U+FFFD, as the
+/// original's encoder makes them.
+fn json_string(out: &mut Vec<u8>, s: &[u8]) {
+    let plain = |&b: &u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+    if s.iter().all(plain) {
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
+    let text = String::from_utf8_lossy(s);
+    let quoted = serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".into());
+    out.extend_from_slice(quoted.as_bytes());
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{list_json, Keys};
+
     #[test]
     fn json_shape() {
-        let body = super::list_json("/b", &["/a\"x".into(), "/ab".into()]);
-        assert_eq!(body, br#"{"next":"/b","keys":["/a\"x","/ab"]}"#);
-        assert_eq!(super::list_json("", &[]), br#"{"next":"","keys":[]}"#);
+        let mut keys = Keys::default();
+        for k in [&b"/a\"x"[..], b"/ab", b"/\xff\n"] {
+            keys.push(k);
+        }
+        let body = list_json(b"/b", &keys);
+        let want = "{\"next\":\"/b\",\"keys\":[\"/a\\\"x\",\"/ab\",\"/\u{fffd}\\n\"]}";
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+        assert_eq!(
+            list_json(b"", &Keys::default()),
+            br#"{"next":"","keys":[]}"#
+        );
     }
 }
