@@ -9,6 +9,9 @@ Absolute numbers are context only; the machine is shared and noisy.
     python3 perf/bench.py volume-small      # 4 KiB GETs with wrk
     python3 perf/bench.py volume-large      # 1 GiB cached GET throughput
     python3 perf/bench.py volume-put        # 1 GiB PUT, fsync on/off, vs nginx and dd
+    python3 perf/bench.py s3-get            # GetObject 1 GiB via the master vs the volume
+    python3 perf/bench.py s3-multipart      # aws s3 cp of 1 GiB vs a plain PUT
+    python3 perf/bench.py listing --original BIN  # ?list / ListObjectsV2 vs the original
     python3 perf/bench.py all
 
 Options: --rounds N (default 3), --duration S (wrk seconds, default 10),
@@ -20,9 +23,12 @@ import argparse
 import itertools
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -390,6 +396,226 @@ def versus(args, tmp):
     return res
 
 
+def venv_tool(name):
+    """A tool from the virtualenv `.ci/run` makes (the aws CLI)."""
+    path = os.path.join(harness.ROOT, ".venv", "bin", name)
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} is missing: .ci/run makes the virtualenv")
+    return path
+
+
+S3_HEADERS = ["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+
+
+def curl_s3_get(url):
+    """Bytes/s of an S3 GetObject (unsigned: the master has no credentials)."""
+    out = subprocess.run(["curl", "-sf", *S3_HEADERS, "-o", "/dev/null", "-w", "%{speed_download}", url],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out)
+
+
+@workload
+def s3_get(args, tmp):
+    """S3 GetObject of a 1 GiB object through the master (the master streams
+    it from a volume) against a GET straight from that volume, curl -o
+    /dev/null; then 16 such GetObjects at once, for the master's peak RSS."""
+    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    big = os.path.join(tmp, "big")
+    harness.make_big_file(big, 1 << 30)
+    subprocess.run(["curl", "-sf", "-T", big, mkv.url + "/bench/big"], check=True)
+    os.remove(big)
+    location = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{redirect_url}", mkv.url + "/bench/big"],
+                              check=True, capture_output=True, text=True).stdout
+    for i in range(3):  # every replica into the page cache: the master picks one
+        for root, _, files in os.walk(os.path.join(tmp, f"v{i}")):
+            for name in files:
+                harness.cat_to_null(os.path.join(root, name))
+    sides = {
+        "volume GET": lambda: harness.curl_get_bytes_per_s(location) / 1e9,
+        "S3 GetObject via mkv": lambda: curl_s3_get(mkv.url + "/bench/big") / 1e9,
+    }
+    res = {"1 GiB GET": median_pair(sides, args.rounds, "GB/s")}
+    start = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-sf", *S3_HEADERS, "-o", "/dev/null", mkv.url + "/bench/big"])
+             for _ in range(16)]
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit("a concurrent GetObject failed")
+    res["16 concurrent GetObjects of 1 GiB (s)"] = round(time.perf_counter() - start, 2)
+    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
+    return res
+
+
+def complete_seconds(log):
+    """The elapsed time of the last CompleteMultipartUpload in a -v log."""
+    found = None
+    with open(log) as f:
+        for line in f:
+            if 'method="POST"' in line and " ok " in line:
+                m = re.search(r"elapsed=([\d.]+)(µs|ms|s)", line)
+                if m:
+                    scale = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+                    found = float(m.group(1)) * scale
+    if found is None:
+        raise SystemExit(f"no CompleteMultipartUpload in {log}")
+    return found
+
+
+@workload
+def s3_multipart(args, tmp):
+    """A 1 GiB upload with `aws s3 cp` (its defaults: 8 MiB parts, 10 at a
+    time, so multipart) against a plain PUT of the same file through the
+    master (curl -T), 3 volume-uring replicas; and how long Complete took,
+    from the master's -v log."""
+    aws = venv_tool("aws")
+    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads, extra=["-v"])
+    log = os.path.join(tmp, "mkv.log")
+    big = os.path.join(tmp, "big")
+    harness.make_big_file(big, 1 << 30)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               AWS_DEFAULT_REGION="us-east-1")
+    subprocess.run([aws, "--endpoint-url", mkv.url, "s3", "mb", "s3://bench"], env=env,
+                   check=True, capture_output=True)
+    counter = itertools.count()
+    completes = []
+
+    def multipart():
+        key = f"s3://bench/mp{next(counter)}"
+        start = time.perf_counter()
+        subprocess.run([aws, "--endpoint-url", mkv.url, "s3", "cp", "--quiet", big, key], env=env, check=True)
+        secs = time.perf_counter() - start
+        completes.append(complete_seconds(log))
+        return secs
+
+    def plain():
+        return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", big, f"{mkv.url}/bench/plain{next(counter)}"])
+
+    def lean():
+        start = time.perf_counter()
+        lean_multipart(mkv.hostport, f"/bench/lean{next(counter)}", big)
+        return time.perf_counter() - start
+
+    sides = {"plain PUT": plain, "aws s3 cp (multipart)": multipart,
+             "lean client multipart": lean}
+    res = {"1 GiB upload": harness.median_many(sides, args.rounds, "s")}
+    for name in ("aws s3 cp (multipart)", "lean client multipart"):
+        res[f"{name} / plain PUT"] = round(res["1 GiB upload"][name]["median"]
+                                           / res["1 GiB upload"]["plain PUT"]["median"], 3)
+    res["CompleteMultipartUpload (s)"] = {"median": statistics.median(completes), "samples": completes}
+    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
+    return res
+
+
+def lean_multipart(hostport, key, path, part=8 << 20, parallel=10):
+    """A multipart upload as the aws CLI makes it (8 MiB parts, 10 at a
+    time) from a client that spends next to no CPU: no checksums, no
+    signatures (the master has no credentials), parts sent from a mmap."""
+    import concurrent.futures
+    import http.client
+    import mmap
+
+    def call(method, target, body=b""):
+        c = http.client.HTTPConnection(hostport)
+        c.request(method, target, body=body, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        r = c.getresponse()
+        data, etag = r.read(), r.getheader("ETag")
+        c.close()
+        if r.status != 200:
+            raise SystemExit(f"{method} {target}: {r.status} {data[:200]!r}")
+        return data, etag
+
+    upload = re.search(rb"<UploadId>([^<]+)</UploadId>", call("POST", key + "?uploads")[0]).group(1).decode()
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+        view = memoryview(m)
+        offsets = range(0, len(m), part)
+        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+            etags = list(pool.map(
+                lambda i_off: call("PUT", f"{key}?partNumber={i_off[0] + 1}&uploadId={upload}",
+                                   view[i_off[1]:i_off[1] + part])[1],
+                enumerate(offsets)))
+        view.release()
+    body = "".join(f"<Part><PartNumber>{i + 1}</PartNumber><ETag>{e}</ETag></Part>" for i, e in enumerate(etags))
+    call("POST", f"{key}?uploadId={upload}", f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode())
+
+
+def go_build(src, out):
+    """Builds a Go program with Debian's Go and goleveldb packages."""
+    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOCACHE=os.path.join(os.path.dirname(out), "gocache"))
+    subprocess.run(["go", "build", "-o", out, "."], cwd=src, env=env, check=True)
+
+
+def start_original(binary, db, volumes, tmp):
+    port = harness.free_port()
+    p = harness.spawn([binary, "-port", str(port), "-db", db, "-volumes", volumes, "server"],
+                      os.path.join(tmp, "original.log"))
+    harness.wait_port(port, p, "original mkv")
+    return harness.Server("original", p, f"127.0.0.1:{port}")
+
+
+def wrk_bg(url, duration, script, connections, env=None):
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", os.path.join(harness.PERF, script), url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+
+
+@workload
+def listing(args, tmp):
+    """Pages of 1,000 keys from 1,000,000 (an index perf/seed-index writes):
+    mkv's `?list` and ListObjectsV2 against the original master's `?list`
+    (--original: a build of the original), wrk -t1 with 1 and 8 connections
+    from random places (perf/list_pages.lua); then missing-key GETs (wrk -t1
+    -c50) on mkv while 8 clients list, against nginx `return 404;` under the
+    same listing load."""
+    if not args.original:
+        raise SystemExit("listing needs --original BINARY (the original master, built with Go)")
+    seeder = os.path.join(tmp, "seed-index")
+    go_build(os.path.join(harness.PERF, "seed-index"), seeder)
+    vols = three_volumes(tmp, 1)
+    names = ",".join(v.hostport for v in vols)
+    seed = os.path.join(tmp, "seed")
+    subprocess.run([seeder, seed, str(args.list_keys), names], check=True)
+    mine, theirs = os.path.join(tmp, "mkv-index"), os.path.join(tmp, "original-index")
+    shutil.copytree(seed, mine)
+    shutil.copytree(seed, theirs)
+    orig = start_original(args.original, theirs, names, tmp)
+    mkv = harness.start_mkv(tmp, vols, args.threads)
+    v2 = dict(os.environ, LIST="v2")
+
+    def pages(server, connections, env=None):
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration}s", "-s",
+               os.path.join(harness.PERF, "list_pages.lua"), server.url + "/"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+        if "Non-2xx" in out or "Socket errors" in out:
+            raise SystemExit(f"listing saw errors:\n{out}")
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    res = {}
+    for c in (1, 8):
+        sides = {
+            "original ?list": lambda c=c: pages(orig, c),
+            "mkv ?list": lambda c=c: pages(mkv, c),
+            "mkv ListObjectsV2": lambda c=c: pages(mkv, c, v2),
+        }
+        out = harness.median_many(sides, args.rounds, "pages/s")
+        base = out["original ?list"]["median"]
+        for name in ("mkv ?list", "mkv ListObjectsV2"):
+            out[f"{name} / original"] = round(out[name]["median"] / base, 3)
+        res[f"{c} client(s)"] = out
+    ngx = nginx_404(tmp, args.threads)
+
+    def misses_during_listing(target):
+        bg = wrk_bg(mkv.url + "/", args.duration + 2, "list_pages.lua", 8)
+        try:
+            return wrk(target.url + "/missing", args.duration, connections=50, threads=1, allow_errors=True)
+        finally:
+            bg.wait()
+
+    res["missing-key GET while 8 clients list"] = median_pair(
+        {"nginx return 404": lambda: misses_during_listing(ngx),
+         "mkv": lambda: misses_during_listing(mkv)}, args.rounds, "req/s")
+    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
+    return res
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted(WORKLOADS) + ["all"])
@@ -399,6 +625,8 @@ def main():
     p.add_argument("--mix-count", type=int, default=10000, help="ops per mix round")
     p.add_argument("--rebuild-keys", type=int, default=30000, help="keys for rebuild/rebalance")
     p.add_argument("--baseline", help="versus: a folder with another build's mkv and volume")
+    p.add_argument("--original", help="listing: the original master's binary")
+    p.add_argument("--list-keys", type=int, default=1000000, help="keys for listing")
     args = p.parse_args()
     harness.check_tools()
     names = sorted(WORKLOADS) if args.workload == "all" else [args.workload]

@@ -38,6 +38,20 @@ impl Record {
         out
     }
 
+    /// The md5 of a record, without decoding the rest (listings read
+    /// thousands).
+    pub fn hash_of(raw: &[u8]) -> Result<Option<&str>, CorruptRecord> {
+        let rest = raw.strip_prefix(b"DELETED").unwrap_or(raw);
+        let Some(rest) = rest.strip_prefix(b"HASH") else {
+            return Ok(None);
+        };
+        let hash = rest.get(..32).ok_or(CorruptRecord("short hash"))?;
+        if !hash.iter().all(u8::is_ascii_hexdigit) {
+            return Err(CorruptRecord("hash is not hex"));
+        }
+        Ok(std::str::from_utf8(hash).ok())
+    }
+
     pub fn decode(raw: &[u8]) -> Result<Record, CorruptRecord> {
         let text = std::str::from_utf8(raw).map_err(|_| CorruptRecord("not UTF-8"))?;
         let (deleted, rest) = match text.strip_prefix("DELETED") {

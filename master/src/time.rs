@@ -37,16 +37,31 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// `2026-12-03T10:10:04.123Z`.
 pub fn iso8601(ms: u64) -> String {
+    let mut out = String::with_capacity(24);
+    iso8601_into(ms, &mut out);
+    out
+}
+
+/// [`iso8601`], appended to `out` (listings write thousands).
+pub fn iso8601_into(ms: u64, out: &mut String) {
     let secs = (ms / 1000) as i64;
     let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
+    let rem = secs.rem_euclid(86_400) as u32;
+    let fields = [
+        (y.clamp(0, 9999) as u32, 4, '-'),
+        (mo, 2, '-'),
+        (d, 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem / 60 % 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        ((ms % 1000) as u32, 3, 'Z'),
+    ];
+    for (n, width, after) in fields {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
+        }
+        out.push(after);
+    }
 }
 
 /// `Thu, 03 Dec 2026 10:10:04 GMT`.

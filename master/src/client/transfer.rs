@@ -157,6 +157,16 @@ impl<'c> Download<'c> {
             .map_err(|e| ClientError::new(&self.host, e))
     }
 
+    /// Empties `buf` and fills it with the next bytes of the body, up to
+    /// its capacity (fewer only at its end).
+    pub async fn fill(&mut self, mut buf: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        buf.clear();
+        self.body
+            .read_full(&mut self.conn, buf)
+            .await
+            .map_err(|e| ClientError::new(&self.host, e))
+    }
+
     pub fn is_done(&self) -> bool {
         self.body.is_done()
     }

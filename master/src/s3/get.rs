@@ -20,7 +20,7 @@ use crate::record::Record;
 use crate::time;
 
 /// Bytes relayed per read from the volume.
-const RELAY_CHUNK: usize = 256 * 1024;
+const RELAY_CHUNK: usize = 1024 * 1024;
 
 /// `response-*` query parameters and the headers they set.
 const OVERRIDES: [(&str, &str); 6] = [
@@ -247,14 +247,20 @@ async fn relay(conn: &mut Conn, download: &mut Download<'_>) -> Result<(), Maste
         tracing::warn!(error = %e, "a replica failed in the middle of a GET");
         MasterError::Http(http1::HttpError::Io(std::io::Error::other(e.to_string())))
     };
-    let mut piece = download.read_chunk(RELAY_CHUNK).await.map_err(broken)?;
+    // Two buffers, each filled while the other is sent, and reused: fresh
+    // memory for each piece would fault its pages in every time.
+    let mut piece = download
+        .fill(Vec::with_capacity(RELAY_CHUNK))
+        .await
+        .map_err(broken)?;
+    let mut spare = Vec::with_capacity(RELAY_CHUNK);
     while !piece.is_empty() {
         if download.is_done() {
             conn.send(piece).await?;
             break;
         }
-        let (sent, next) = monoio::join!(conn.send(piece), download.read_chunk(RELAY_CHUNK));
-        sent?;
+        let (sent, next) = monoio::join!(conn.send(piece), download.fill(spare));
+        spare = sent?;
         piece = next.map_err(broken)?;
     }
     Ok(())

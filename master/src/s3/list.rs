@@ -30,9 +30,75 @@ struct Query {
     max: usize,
 }
 
+/// A listed object: its key (relative to the bucket) and what a listing
+/// says of it.
+struct Entry {
+    key: Vec<u8>,
+    /// The record's md5, when it has one.
+    hash: Option<[u8; 32]>,
+    size: u64,
+    mtime_ms: u64,
+    /// Unquoted: the md5, or how it was made for a multipart object.
+    etag: String,
+}
+
+/// The part of an object's metadata a listing reads, borrowed.
+#[derive(serde::Deserialize)]
+struct Listed<'a> {
+    #[serde(rename = "s")]
+    size: u64,
+    #[serde(rename = "t")]
+    mtime_ms: u64,
+    #[serde(rename = "e", borrow, default)]
+    etag: std::borrow::Cow<'a, str>,
+    #[serde(rename = "h", borrow, default)]
+    hash: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Entry {
+    fn new(key: Vec<u8>, record: &[u8]) -> Result<Entry, MasterError> {
+        let hash = Record::hash_of(record)?;
+        let etag = hash.unwrap_or("").to_string();
+        let hash = hash.and_then(|h| h.as_bytes().try_into().ok());
+        Ok(Entry {
+            key,
+            hash,
+            size: 0,
+            mtime_ms: 0,
+            etag,
+        })
+    }
+
+    /// Takes the size, time and ETag from the object's metadata, unless the
+    /// original master has written the key since (its record's md5 differs).
+    fn set_meta(&mut self, raw: &[u8]) {
+        let Ok(m) = serde_json::from_slice::<Listed>(raw) else {
+            return;
+        };
+        if let Some(mine) = &self.hash {
+            if m.hash.as_deref().map(str::as_bytes) != Some(mine.as_slice()) {
+                return;
+            }
+        }
+        self.size = m.size;
+        self.mtime_ms = m.mtime_ms;
+        self.etag.clear();
+        if m.etag.is_empty() {
+            let made = ObjectMeta {
+                size: m.size,
+                mtime_ms: m.mtime_ms,
+                ..ObjectMeta::default()
+            };
+            self.etag.push_str(made.quoted_etag().trim_matches('"'));
+        } else {
+            self.etag.push_str(&m.etag);
+        }
+    }
+}
+
 /// One page.
 struct Page {
-    contents: Vec<(Vec<u8>, Option<ObjectMeta>, Record)>,
+    contents: Vec<Entry>,
     prefixes: Vec<Vec<u8>>,
     truncated: bool,
     /// Where the next page starts (a key, inclusive).
@@ -41,109 +107,106 @@ struct Page {
     last: Vec<u8>,
 }
 
-/// Lists one page (on the calling thread).
+/// Lists one page (on the calling thread). The scans' callbacks run under
+/// the index lock, so they only copy bytes; records and metadata are
+/// decoded afterwards.
 fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
     let base = format!("/{}/", q.bucket).into_bytes();
-    let mut scan_prefix = base.clone();
-    scan_prefix.extend_from_slice(&q.prefix);
-    let mut start = base.clone();
-    start.extend_from_slice(&q.from);
-    let mut page = Page {
-        contents: Vec::new(),
-        prefixes: Vec::new(),
-        truncated: false,
-        next: Vec::new(),
-        last: Vec::new(),
-    };
-    let mut bad = None;
+    let scan_prefix = [&base[..], &q.prefix].concat();
+    let start = [&base[..], &q.from].concat();
+    let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut prefixes: Vec<Vec<u8>> = Vec::new();
+    let (mut truncated, mut last_is_prefix) = (false, false);
     index.scan_steps(&scan_prefix, &start, |k, v| {
         if v.starts_with(b"DELETED") {
             return Step::Next;
         }
         let rel = &k[base.len()..];
-        if page.contents.len() + page.prefixes.len() >= q.max {
-            page.truncated = true;
+        if raw.len() + prefixes.len() >= q.max {
+            truncated = true;
             return Step::Stop;
         }
         let common = (!q.delimiter.is_empty())
             .then(|| find(&rel[q.prefix.len()..], &q.delimiter))
             .flatten()
-            .map(|i| rel[..q.prefix.len() + i + q.delimiter.len()].to_vec());
-        if let Some(common) = common {
-            page.last = common.clone();
-            page.next = super::bucket::successor(&common).unwrap_or_default();
-            let mut seek = base.clone();
-            seek.extend_from_slice(&page.next);
-            page.prefixes.push(common);
-            return if page.next.is_empty() {
-                Step::Stop
-            } else {
-                Step::Seek(seek)
-            };
+            .map(|i| &rel[..q.prefix.len() + i + q.delimiter.len()]);
+        let Some(common) = common else {
+            raw.push((rel.to_vec(), v.to_vec()));
+            last_is_prefix = false;
+            return Step::Next;
+        };
+        prefixes.push(common.to_vec());
+        last_is_prefix = true;
+        // Every key under the prefix is skipped with one seek.
+        match super::bucket::successor(common) {
+            Some(after) => Step::Seek([&base[..], &after].concat()),
+            None => Step::Stop,
         }
-        match Record::decode(v) {
-            Ok(rec) => page.contents.push((rel.to_vec(), None, rec)),
-            Err(e) => {
-                bad = Some(MasterError::from(e));
-                return Step::Stop;
-            }
-        }
-        page.last = rel.to_vec();
-        page.next = [rel, b"\0"].concat();
-        Step::Next
     })?;
-    if let Some(e) = bad {
-        return Err(e);
+    let mut contents = Vec::with_capacity(raw.len());
+    for (key, value) in raw {
+        contents.push(Entry::new(key, &value)?);
     }
-    join_meta(index, &base, &mut page.contents)?;
-    Ok(page)
+    join_meta(index, &base, &mut contents)?;
+    let (last, next) = match (last_is_prefix, prefixes.last(), contents.last()) {
+        (true, Some(p), _) => (p.clone(), super::bucket::successor(p).unwrap_or_default()),
+        (false, _, Some(e)) => (e.key.clone(), [&e.key[..], b"\0"].concat()),
+        _ => (Vec::new(), Vec::new()),
+    };
+    Ok(Page {
+        contents,
+        prefixes,
+        truncated,
+        next,
+        last,
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Fills in each key's metadata with one scan of the `o` records that seeks
-/// from one listed key to the next.
-fn join_meta(
-    index: &Index,
-    base: &[u8],
-    contents: &mut [(Vec<u8>, Option<ObjectMeta>, Record)],
-) -> Result<(), MasterError> {
-    if contents.is_empty() {
+/// Fills in each key's metadata with one scan of the `o` records. Listed
+/// keys' records are usually next to each other, so the scan steps from one
+/// to the next, and seeks only past a run of records it does not need.
+fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), MasterError> {
+    const MISSES_BEFORE_SEEK: usize = 4;
+    let Some(first) = contents.first() else {
         return Ok(());
-    }
-    let prefix = meta::object_key(base);
-    let target = |i: usize, contents: &[(Vec<u8>, Option<ObjectMeta>, Record)]| {
-        let mut k = prefix.clone();
-        k.extend_from_slice(&contents[i].0);
-        k
     };
-    let start = target(0, contents);
-    let mut i = 0;
-    index.scan_steps(&prefix, &start, |k, v| {
-        while i < contents.len() && target(i, contents).as_slice() < k {
+    let prefix = meta::object_key(base);
+    let target = |key: &[u8]| [&prefix[..], key].concat();
+    let mut found: Vec<Option<Vec<u8>>> = vec![None; contents.len()];
+    let (mut i, mut misses) = (0, 0);
+    index.scan_steps(&prefix, &target(&first.key), |k, v| {
+        let rel = &k[prefix.len()..];
+        while i < contents.len() && contents[i].key.as_slice() < rel {
             i += 1;
         }
         if i == contents.len() {
             return Step::Stop;
         }
-        if target(i, contents).as_slice() == k {
-            contents[i].1 = meta::decode::<ObjectMeta>(k, v).ok();
+        if contents[i].key.as_slice() == rel {
+            found[i] = Some(v.to_vec());
             i += 1;
+            misses = 0;
+        } else {
+            misses += 1;
         }
-        match i < contents.len() {
-            true => {
-                let next = target(i, contents);
-                if next.as_slice() > k {
-                    Step::Seek(next)
-                } else {
-                    Step::Next
-                }
+        match contents.get(i) {
+            None => Step::Stop,
+            Some(e) if misses >= MISSES_BEFORE_SEEK && e.key.as_slice() > rel => {
+                misses = 0;
+                Step::Seek(target(&e.key))
             }
-            false => Step::Stop,
+            Some(_) => Step::Next,
         }
     })?;
+    for (entry, raw) in contents.iter_mut().zip(found) {
+        if let Some(raw) = raw {
+            entry.set_meta(&raw);
+        }
+    }
     Ok(())
 }
 
@@ -215,22 +278,6 @@ fn name(cx: &Cx<'_>, raw: &[u8]) -> String {
     }
 }
 
-/// The parts of an entry: last modified, ETag, size.
-fn entry(meta: &Option<ObjectMeta>, rec: &Record) -> (String, String, u64) {
-    match meta
-        .as_ref()
-        .filter(|m| m.hash == rec.hash || rec.hash.is_none())
-    {
-        Some(m) => (time::iso8601(m.mtime_ms), m.quoted_etag(), m.size),
-        // Written by the original master: no metadata kept.
-        None => (
-            time::iso8601(0),
-            format!("\"{}\"", rec.hash.clone().unwrap_or_default()),
-            0,
-        ),
-    }
-}
-
 fn common_head(cx: &Cx<'_>, x: &mut Xml, q: &Query, page: &Page) {
     x.elem("Name", &q.bucket)
         .elem("Prefix", &name(cx, &q.prefix))
@@ -253,15 +300,20 @@ fn prefixes(cx: &Cx<'_>, x: &mut Xml, page: &Page) {
 }
 
 fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
-    for (key, meta, rec) in &page.contents {
-        let (modified, etag, size) = entry(meta, rec);
-        x.open(tag).elem("Key", &name(cx, key));
+    for e in &page.contents {
+        x.open(tag).elem("Key", &name(cx, &e.key));
         if tag == "Version" {
             x.elem("VersionId", "null").elem("IsLatest", "true");
         }
-        x.elem("LastModified", &modified)
-            .elem("ETag", &etag)
-            .elem("Size", &size.to_string())
+        x.elem_with("LastModified", |out| time::iso8601_into(e.mtime_ms, out))
+            .elem_with("ETag", |out| {
+                out.push_str("&quot;");
+                super::xml::escape_into(&e.etag, out);
+                out.push_str("&quot;");
+            })
+            .elem_with("Size", |out| {
+                out.push_str(itoa::Buffer::new().format(e.size))
+            })
             .elem("StorageClass", "STANDARD")
             .close(tag);
     }

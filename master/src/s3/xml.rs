@@ -53,6 +53,14 @@ impl Xml {
         self.close(tag)
     }
 
+    /// `<tag>` + what `write` appends + `</tag>`: for text that needs no
+    /// escaping (numbers, times, ETags made of hex digits).
+    pub fn elem_with(&mut self, tag: &str, write: impl FnOnce(&mut String)) -> &mut Xml {
+        self.open(tag);
+        write(&mut self.out);
+        self.close(tag)
+    }
+
     /// Closes the root and gives the document.
     pub fn finish(mut self, root: &str) -> Vec<u8> {
         self.close(root);
@@ -63,6 +71,11 @@ impl Xml {
 /// Escapes text for element content; characters XML 1.0 cannot hold at all
 /// are written as U+FFFD.
 pub fn escape_into(text: &str, out: &mut String) {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"/-_.!*() +,;=:@$%~^?#[]{}|`".contains(b);
+    if text.bytes().all(|b| plain(&b)) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),

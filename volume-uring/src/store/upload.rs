@@ -5,8 +5,8 @@
 //! Small pieces go in with a plain `pwrite` (a copy into the page cache,
 //! cheaper than an io_uring write the kernel would hand to a worker thread);
 //! larger ones as io_uring writes, so the thread never waits on a throttled
-//! disk, and while a piece is written the next one is received. A body's
-//! bytes past `DIRECT_IO_FROM` bypass the page cache (`O_DIRECT`): copying
+//! disk, and while a piece is written the next one is received. Bytes past
+//! the file offset `DIRECT_IO_FROM` bypass the page cache (`O_DIRECT`): copying
 //! into it costs more CPU than receiving the bytes, and a value of gigabytes
 //! would push everything else out of the cache. Where `O_DIRECT` is refused,
 //! the page cache it is.
@@ -34,7 +34,9 @@ pub const TEMP_PREFIX: &[u8] = b".mkv-tmp-";
 const WRITE_CHUNK: usize = 512 * 1024;
 /// Writes up to this size are plain `pwrite`s; larger ones io_uring writes.
 const DIRECT_WRITE_MAX: usize = 64 * 1024;
-/// A body's bytes past this offset bypass the page cache (`O_DIRECT`).
+/// Bytes written past this offset of a file bypass the page cache
+/// (`O_DIRECT`): the tail of a large value, or a part of a multipart
+/// upload staged beyond the file's first slot.
 const DIRECT_IO_FROM: u64 = 8 << 20;
 
 /// What a PUT's body brought: its CRC32, and the trailers the master adds.
@@ -162,7 +164,7 @@ impl BigWrites {
     {
         let at = sink.start + pos;
         let whole_blocks = at % aligned::ALIGN as u64 == 0;
-        if !(pos >= DIRECT_IO_FROM && whole_blocks && self.direct(sink)) {
+        if !(at >= DIRECT_IO_FROM && whole_blocks && self.direct(sink)) {
             let (freed, next) = monoio::join!(self.write(buf, at), next);
             return Ok((freed?, next?));
         }
