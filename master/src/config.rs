@@ -170,9 +170,16 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     out
 }
 
+/// The S3 API's settings.
+#[derive(Default)]
+pub struct S3Config {
+    /// With credentials, S3 requests must be signed by one of them.
+    pub credentials: Option<crate::s3::auth::Credentials>,
+}
+
 impl Flags {
     /// The S3 API's settings: the credentials file read, if one is given.
-    pub fn s3(&self) -> Result<crate::state::S3Config, String> {
+    pub fn s3(&self) -> Result<S3Config, String> {
         let credentials = match &self.s3_credentials {
             Some(path) => Some(
                 crate::s3::auth::Credentials::load(path)
@@ -180,7 +187,7 @@ impl Flags {
             ),
             None => None,
         };
-        Ok(crate::state::S3Config { credentials })
+        Ok(S3Config { credentials })
     }
 
     /// Checks the flags a cluster command needs; the error is for the user.

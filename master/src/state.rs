@@ -8,10 +8,9 @@ use std::time::Duration;
 use http1::{Shutdown, Timeouts};
 
 use crate::client::VolumeClient;
-use crate::config::Cluster;
+use crate::config::{Cluster, S3Config};
 use crate::index::Index;
 use crate::ops::locks::KeyLocks;
-use crate::s3::auth::Credentials;
 
 /// Any single step against a volume (other than `--voltimeout` HEADs).
 const VOLUME_IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,13 +23,6 @@ pub struct App {
     pub shutdown: Arc<Shutdown>,
     pub timeouts: Timeouts,
     pub s3: S3Config,
-}
-
-/// The S3 API's settings.
-#[derive(Default)]
-pub struct S3Config {
-    /// With credentials, S3 requests must be signed by one of them.
-    pub credentials: Option<Credentials>,
 }
 
 impl App {

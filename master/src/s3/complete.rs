@@ -35,30 +35,11 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
     let owned = id.to_string();
     let all = super::blocking(cx, move |index| multipart::parts(index, &owned)).await?;
     let chosen = choose(&listed, &all)?;
-    let total: u64 = chosen.iter().map(|(_, p)| p.size).sum();
-    let mut crc = crc32fast::Hasher::new();
-    for (_, p) in &chosen {
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(p.crc32, p.size));
-    }
-    let staged = Staged {
-        path: format!("/.mkv-parts/{id}.obj"),
-        len: total,
-        crc: crc.finalize(),
-    };
-    let built = join_all(
-        upload
-            .replicas
-            .iter()
-            .map(|r| build(cx, r, id, &chosen, &staged)),
-    )
-    .await;
-    if let Some(e) = built.into_iter().find_map(Result::err) {
-        multipart::remove(cx, &upload.replicas, std::slice::from_ref(&staged.path)).await;
-        return Err(e);
-    }
+    let staged = object_of(id, &chosen);
+    build_all(cx, &upload.replicas, id, &chosen, &staged).await?;
     let parts: Vec<&Part> = chosen.iter().map(|(_, p)| *p).collect();
     let meta = ObjectMeta {
-        size: total,
+        size: staged.len,
         mtime_ms: time::now_ms(),
         etag: multipart_etag(&parts),
         hash: None,
@@ -70,9 +51,8 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
             Record::live(upload.replicas.clone(), None).encode(),
         ),
         meta::put_op(meta::object_key(key), &meta),
-        Op::Delete(meta::upload_key(id)),
     ];
-    commit.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
+    commit.extend(forget_upload(id, &all));
     commit.extend(super::bucket::marker_op(cx).await);
     let old = local.app.index.get(key).await?.unwrap_or(Record {
         deleted: true,
@@ -101,6 +81,44 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
         &x.finish("CompleteMultipartUploadResult"),
     );
     Ok(())
+}
+
+/// Builds the object on every replica; if one fails, removes it from all.
+async fn build_all(
+    cx: &Cx<'_>,
+    replicas: &[String],
+    id: &str,
+    chosen: &[(u32, &Part)],
+    staged: &Staged,
+) -> Result<(), MasterError> {
+    let built = join_all(replicas.iter().map(|r| build(cx, r, id, chosen, staged))).await;
+    if let Some(e) = built.into_iter().find_map(Result::err) {
+        multipart::remove(cx, replicas, std::slice::from_ref(&staged.path)).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The index operations that remove an upload and its part records.
+fn forget_upload<'a>(id: &'a str, parts: &'a [(u32, Part)]) -> impl Iterator<Item = Op> + 'a {
+    let records = parts.iter().map(move |(n, _)| meta::part_key(id, *n));
+    std::iter::once(meta::upload_key(id))
+        .chain(records)
+        .map(Op::Delete)
+}
+
+/// The object the chosen parts make, staged under the upload's name: its
+/// length, and its CRC32 combined from the parts' own.
+fn object_of(id: &str, chosen: &[(u32, &Part)]) -> Staged {
+    let mut crc = crc32fast::Hasher::new();
+    for (_, p) in chosen {
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(p.crc32, p.size));
+    }
+    Staged {
+        path: format!("/.mkv-parts/{id}.obj"),
+        len: chosen.iter().map(|(_, p)| p.size).sum(),
+        crc: crc.finalize(),
+    }
 }
 
 /// The (number, ETag) pairs of the request body.

@@ -151,22 +151,7 @@ async fn copy_bytes(
     let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);
     let old = local.app.index.get(dest).await?;
     let live = old.clone().filter(|r| !r.deleted);
-    let path = match live {
-        Some(_) => format!("/.mkv-parts/{}.stage", install::new_id()),
-        None => {
-            let pending = Record {
-                deleted: true,
-                hash: None,
-                volumes: replicas.clone(),
-            };
-            local
-                .app
-                .index
-                .put(dest, &pending, Durability::Relaxed)
-                .await?;
-            key2path(dest)
-        }
-    };
+    let path = copy_path(cx, dest, &replicas, live.is_some()).await?;
     let sent = match copy_from_any(cx, source, rec, &Target::each(&replicas, &path)).await {
         Ok(sent) => sent,
         Err(e) => {
@@ -204,6 +189,28 @@ async fn copy_bytes(
         None => local.app.index.apply(commit, Durability::Synced).await?,
     }
     Ok(meta)
+}
+
+/// Where a copy is written: a staging file when `dest` is live (the copy
+/// is then installed in its place), else the key's own file, once a
+/// soft-deleted record names the replicas (as a PUT's first step).
+async fn copy_path(
+    cx: &Cx<'_>,
+    dest: &[u8],
+    replicas: &[String],
+    live: bool,
+) -> Result<String, MasterError> {
+    if live {
+        return Ok(format!("/.mkv-parts/{}.stage", install::new_id()));
+    }
+    let pending = Record {
+        deleted: true,
+        hash: None,
+        volumes: replicas.to_vec(),
+    };
+    let index = &cx.local.app.index;
+    index.put(dest, &pending, Durability::Relaxed).await?;
+    Ok(key2path(dest))
 }
 
 /// Streams the source from its replicas, one after another until one

@@ -27,6 +27,7 @@ pub mod request;
 pub mod router;
 pub mod sigv2;
 pub mod sigv4;
+pub mod uploads;
 pub mod xml;
 
 use http1::{BodyReader, Conn, RequestHead};
@@ -73,7 +74,7 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<(), MasterErro
         Op::ListObjectsV1 => list::v1(cx, conn).await,
         Op::ListObjectsV2 => list::v2(cx, conn).await,
         Op::ListObjectVersions => list::versions(cx, conn).await,
-        Op::ListMultipartUploads => multipart::list_uploads(cx, conn).await,
+        Op::ListMultipartUploads => uploads::list_uploads(cx, conn).await,
         Op::DeleteObjects => copy::delete_objects(cx, conn).await,
         Op::PutObject => object::put(cx, conn).await,
         Op::CopyObject => copy::copy_object(cx, conn).await,
@@ -86,7 +87,7 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<(), MasterErro
         }
         Op::CompleteMultipartUpload { upload_id } => complete::complete(cx, conn, &upload_id).await,
         Op::AbortMultipartUpload { upload_id } => multipart::abort(cx, conn, &upload_id).await,
-        Op::ListParts { upload_id } => multipart::list_parts(cx, conn, &upload_id).await,
+        Op::ListParts { upload_id } => uploads::list_parts(cx, conn, &upload_id).await,
     }
 }
 

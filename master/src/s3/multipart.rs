@@ -108,22 +108,7 @@ pub async fn upload_part(
         None => None,
     };
     let file = format!("{id}.{number}.{}", super::install::new_id());
-    let mut targets = Vec::with_capacity(upload.replicas.len());
-    let mut uses_file = false;
-    for replica in &upload.replicas {
-        match slot {
-            Some(offset) if cx.local.client.is_volume_uring(replica).await => {
-                targets.push(Target {
-                    offset: Some(offset),
-                    ..Target::new(replica, &data_path(id))
-                })
-            }
-            _ => {
-                uses_file = true;
-                targets.push(Target::new(replica, &file_path(&file)));
-            }
-        }
-    }
+    let (targets, uses_file) = part_targets(cx, &upload, id, slot, &file).await;
     if req.head.expect_continue {
         conn.wbuf.extend_from_slice(http1::response::CONTINUE);
     }
@@ -157,13 +142,7 @@ pub async fn upload_part(
         slot: slot.filter(|_| targets.iter().any(|t| t.offset.is_some())),
         file: uses_file.then_some(file),
     };
-    meta::put(&app.index, part_key, &part, Durability::Synced).await?;
-    if let Some(old_file) = old
-        .and_then(|o| o.file)
-        .filter(|f| Some(f) != part.file.as_ref())
-    {
-        remove(cx, &upload.replicas, &[file_path(&old_file)]).await;
-    }
+    record_part(cx, &upload, part_key, &part, old).await?;
     let out = &mut conn.wbuf;
     req.start(out, 200);
     http1::response::header(out, "ETag", format!("\"{}\"", part.etag).as_bytes());
@@ -172,6 +151,54 @@ pub async fn upload_part(
     }
     req.finish(out, b"");
     Ok(())
+}
+
+/// Records an uploaded part (synced), and removes the file of the part it
+/// replaces, if it had one of its own.
+async fn record_part(
+    cx: &Cx<'_>,
+    upload: &Upload,
+    part_key: Vec<u8>,
+    part: &Part,
+    old: Option<Part>,
+) -> Result<(), MasterError> {
+    meta::put(&cx.local.app.index, part_key, part, Durability::Synced).await?;
+    if let Some(old_file) = old
+        .and_then(|o| o.file)
+        .filter(|f| Some(f) != part.file.as_ref())
+    {
+        remove(cx, &upload.replicas, &[file_path(&old_file)]).await;
+    }
+    Ok(())
+}
+
+/// Where a part goes on each replica: its slot of the upload's staging
+/// file on volume-uring replicas (when it has one), a file of its own
+/// elsewhere; and whether any replica uses that file.
+async fn part_targets(
+    cx: &Cx<'_>,
+    upload: &Upload,
+    id: &str,
+    slot: Option<u64>,
+    file: &str,
+) -> (Vec<Target>, bool) {
+    let mut targets = Vec::with_capacity(upload.replicas.len());
+    let mut uses_file = false;
+    for replica in &upload.replicas {
+        match slot {
+            Some(offset) if cx.local.client.is_volume_uring(replica).await => {
+                targets.push(Target {
+                    offset: Some(offset),
+                    ..Target::new(replica, &data_path(id))
+                })
+            }
+            _ => {
+                uses_file = true;
+                targets.push(Target::new(replica, &file_path(file)));
+            }
+        }
+    }
+    (targets, uses_file)
 }
 
 /// The offset of part `number`'s slot, if the part fits one: the upload's
@@ -289,107 +316,6 @@ pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterE
     cx.local.app.index.apply(ops, Durability::Synced).await?;
     cx.req.empty(&mut conn.wbuf, 204);
     Ok(())
-}
-
-pub async fn list_parts(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
-    let req = &cx.req;
-    upload_of(cx, id).await?;
-    let marker: u32 = req
-        .param("part-number-marker")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    let max: usize = req
-        .param("max-parts")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
-    let owned = id.to_string();
-    let all = super::blocking(cx, move |index| parts(index, &owned)).await?;
-    let after: Vec<&(u32, Part)> = all.iter().filter(|(n, _)| *n > marker).collect();
-    let page = &after[..after.len().min(max)];
-    let truncated = after.len() > page.len();
-    let mut x = Xml::new("ListPartsResult");
-    x.elem("Bucket", &req.bucket)
-        .elem("Key", &req.key_text())
-        .elem("UploadId", id);
-    x.elem("PartNumberMarker", &marker.to_string());
-    if let Some((last, _)) = page.last() {
-        x.elem("NextPartNumberMarker", &last.to_string());
-    }
-    x.elem("MaxParts", &max.to_string())
-        .elem("IsTruncated", if truncated { "true" } else { "false" });
-    x.elem("StorageClass", "STANDARD");
-    for (n, p) in page {
-        x.open("Part")
-            .elem("PartNumber", &n.to_string())
-            .elem("LastModified", &time::iso8601(p.mtime_ms))
-            .elem("ETag", &format!("\"{}\"", p.etag))
-            .elem("Size", &p.size.to_string())
-            .close("Part");
-    }
-    req.xml(&mut conn.wbuf, 200, &x.finish("ListPartsResult"));
-    Ok(())
-}
-
-pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
-    let req = &cx.req;
-    let base = format!("/{}/", req.bucket).into_bytes();
-    let prefix = req.param("prefix").unwrap_or_default().to_string();
-    let key_marker = req
-        .param("key-marker")
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec();
-    let max: usize = req
-        .param("max-uploads")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
-    let mut uploads = super::blocking(cx, move |index| all_uploads(index, &base)).await?;
-    uploads.retain(|(rel, _, _)| rel.starts_with(prefix.as_bytes()) && *rel > key_marker);
-    uploads.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let truncated = uploads.len() > max;
-    uploads.truncate(max);
-    let mut x = Xml::new("ListMultipartUploadsResult");
-    x.elem("Bucket", &req.bucket)
-        .elem("KeyMarker", &String::from_utf8_lossy(&key_marker))
-        .elem("UploadIdMarker", "")
-        .elem("Prefix", req.param("prefix").unwrap_or_default())
-        .elem("MaxUploads", &max.to_string())
-        .elem("IsTruncated", if truncated { "true" } else { "false" });
-    if let (true, Some((rel, id, _))) = (truncated, uploads.last()) {
-        x.elem("NextKeyMarker", &String::from_utf8_lossy(rel))
-            .elem("NextUploadIdMarker", id);
-    }
-    for (rel, id, up) in &uploads {
-        x.open("Upload")
-            .elem("Key", &String::from_utf8_lossy(rel))
-            .elem("UploadId", id)
-            .elem("Initiated", &time::iso8601(up.created_ms))
-            .elem("StorageClass", "STANDARD")
-            .close("Upload");
-    }
-    req.xml(&mut conn.wbuf, 200, &x.finish("ListMultipartUploadsResult"));
-    Ok(())
-}
-
-/// The uploads of keys under `base` (`/bucket/`): key under it, id, upload.
-fn all_uploads(index: &Index, base: &[u8]) -> Result<Vec<(Vec<u8>, String, Upload)>, MasterError> {
-    let mut out = Vec::new();
-    index.scan(b"u", b"", |k, v| {
-        if let Ok(up) = meta::decode::<Upload>(k, v) {
-            let key = up.key();
-            if let Some(rel) = key.strip_prefix(base) {
-                out.push((
-                    rel.to_vec(),
-                    String::from_utf8_lossy(&k[1..]).into_owned(),
-                    up,
-                ));
-            }
-        }
-        true
-    })?;
-    Ok(out)
 }
 
 /// The multipart ETag: the md5 of the parts' md5s, and their count.

@@ -6,7 +6,7 @@ use super::error::S3Error;
 use super::request::S3Req;
 
 /// Query parameters only S3 requests carry: sub-resources, listing and
-/// multipart parameters, presigned URLs' own.
+/// multipart parameters, presigned URLs' own (and [`UNSUPPORTED`]'s).
 const S3_PARAMS: &[&str] = &[
     "list-type",
     "uploads",
@@ -17,32 +17,7 @@ const S3_PARAMS: &[&str] = &[
     "versions",
     "versionId",
     "location",
-    "acl",
-    "tagging",
-    "policy",
-    "cors",
-    "lifecycle",
     "versioning",
-    "encryption",
-    "website",
-    "logging",
-    "notification",
-    "replication",
-    "requestPayment",
-    "object-lock",
-    "retention",
-    "legal-hold",
-    "attributes",
-    "torrent",
-    "restore",
-    "select",
-    "accelerate",
-    "analytics",
-    "inventory",
-    "metrics",
-    "ownershipControls",
-    "publicAccessBlock",
-    "intelligent-tiering",
     "prefix",
     "delimiter",
     "marker",
@@ -80,7 +55,11 @@ pub fn is_s3(head: &RequestHead) -> bool {
     marked
         || head.query().is_some_and(|q| {
             percent::query_pairs(q).any(|(name, _)| {
-                S3_PARAMS.iter().any(|p| p.as_bytes() == name) || starts_with_ci(name, b"response-")
+                S3_PARAMS
+                    .iter()
+                    .chain(UNSUPPORTED)
+                    .any(|p| p.as_bytes() == name)
+                    || starts_with_ci(name, b"response-")
             })
         })
 }
