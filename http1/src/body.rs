@@ -7,7 +7,7 @@
 //! the caller's buffer.
 
 use super::chunked::{parse_chunk_size, parse_trailer};
-use super::conn::Conn;
+use super::conn::{BodyState, Conn};
 use super::HttpError;
 
 /// Below this, reading through the connection buffer is cheaper than a direct read.
@@ -85,6 +85,21 @@ impl BodyReader {
     /// Appends the next body bytes to `out`, at most its spare capacity (which
     /// must not be zero). `Ok(0)` means the body is complete.
     pub async fn read(
+        &mut self,
+        conn: &mut Conn,
+        out: Vec<u8>,
+    ) -> (Result<usize, HttpError>, Vec<u8>) {
+        if conn.body == BodyState::Unread {
+            conn.body = BodyState::Partial;
+        }
+        let done = self.read_step(conn, out).await;
+        if self.state == State::Done {
+            conn.body = BodyState::Done;
+        }
+        done
+    }
+
+    async fn read_step(
         &mut self,
         conn: &mut Conn,
         mut out: Vec<u8>,

@@ -49,8 +49,21 @@ impl Default for HeadLimits {
     }
 }
 
+/// Where the body of the request being answered stands; the request loop
+/// reads what a service left unread, so it is never taken for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyState {
+    /// Read to its end, or there was none.
+    Done,
+    /// Not a byte of it read yet.
+    Unread,
+    /// Partly read.
+    Partial,
+}
+
 pub struct Conn {
     pub stream: TcpStream,
+    pub body: BodyState,
     rbuf: Vec<u8>,
     rpos: usize,
     /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
@@ -71,6 +84,7 @@ impl Conn {
     pub fn new(stream: TcpStream, timeouts: Timeouts) -> Conn {
         Conn {
             stream,
+            body: BodyState::Done,
             rbuf: Vec::with_capacity(READ_BUF),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
@@ -191,5 +205,35 @@ impl Conn {
     /// Half-closes our side after the last response, so the peer sees a clean end.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;
+    }
+
+    /// Closes after an answer given while the peer may still be sending
+    /// (an early refusal of a body, say): our side is half-closed, then what
+    /// arrives is read and dropped until the peer closes too, it pauses for
+    /// `gap`, or `total` has passed. Closing at once would make the kernel
+    /// answer the unread bytes with a reset, which can destroy the answer
+    /// before the peer reads it.
+    pub async fn linger(mut self, total: Duration, gap: Duration) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown().await;
+        let deadline = std::time::Instant::now() + total;
+        let mut buf = std::mem::take(&mut self.rbuf);
+        buf.clear();
+        buf.reserve(64 * 1024);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match with_timeout(gap.min(left), self.stream.read(buf)).await {
+                Ok((Ok(n), b)) if n > 0 => {
+                    buf = b;
+                    buf.clear();
+                }
+                _ => return,
+            }
+        }
     }
 }

@@ -37,7 +37,7 @@ pub mod server;
 pub mod service;
 
 pub use body::{BodyKind, BodyReader};
-pub use conn::{Conn, Timeouts};
+pub use conn::{BodyState, Conn, Timeouts};
 pub use request::{HeadLimits, Method, RequestHead};
 pub use runtime::{DriverKind, Shutdown};
 pub use server::Server;

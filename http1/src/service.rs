@@ -14,7 +14,15 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use super::{Conn, HttpError, Method, RequestHead, Timeouts};
+use super::{BodyKind, BodyReader, BodyState, Conn, HttpError, Method, RequestHead, Timeouts};
+
+/// A body a service left unread is read and dropped, and the connection
+/// kept, when it is no longer than this; a longer one closes the connection.
+pub const DISCARD_MAX: u64 = 256 * 1024;
+/// How long, at most, a connection closed while its peer may still be
+/// sending reads what arrives ([`Conn::linger`]), and the longest pause.
+pub const LINGER_TOTAL: Duration = Duration::from_secs(5);
+pub const LINGER_GAP: Duration = Duration::from_secs(1);
 
 /// What a server does with one request.
 #[allow(async_fn_in_trait)] // the services run on one thread: no Send needed
@@ -113,24 +121,60 @@ pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
                 let e = S::Error::from(e);
                 if let Some(code) = failed(svc, &e, None) {
                     svc.write_error(&mut conn.wbuf, code, &e, None, false);
-                    let _ = conn.flush().await;
+                    // The peer may still be sending what we could not parse.
+                    return conn.linger(LINGER_TOTAL, LINGER_GAP).await;
                 }
                 break;
             }
         }
         let _busy = Busy::enter();
+        conn.body = if head.body.has_bytes() {
+            BodyState::Unread
+        } else {
+            BodyState::Done
+        };
         // Answers to earlier pipelined requests may still be in the buffer.
         let mark = conn.wbuf.len();
         let keep = match svc.call(&mut conn, &head).await {
-            Ok(keep) => conn.end_response().await.is_ok() && keep && !svc.shutting_down(),
+            Ok(keep) => {
+                conn.end_response().await.is_ok()
+                    && keep
+                    && !svc.shutting_down()
+                    && settle_body(&mut conn, &head).await
+            }
             Err(e) => answer_error(svc, &mut conn, &head, mark, &e).await,
         };
         if !keep {
             break;
         }
     }
-    let _ = conn.flush().await;
-    conn.close().await;
+    if conn.body == BodyState::Done {
+        let _ = conn.flush().await;
+        conn.close().await;
+    } else {
+        conn.linger(LINGER_TOTAL, LINGER_GAP).await;
+    }
+}
+
+/// Reads and drops a body the service did not read (a GET's, say), so that
+/// its bytes are never parsed as the next request; `false` when the
+/// connection must close instead: the body is long, partly read, or its
+/// client waits for a `100 Continue` that was not sent.
+async fn settle_body(conn: &mut Conn, head: &RequestHead) -> bool {
+    match conn.body {
+        BodyState::Done => true,
+        BodyState::Partial => false,
+        BodyState::Unread if head.expect_continue => false,
+        BodyState::Unread => {
+            if let BodyKind::Length(n) = head.body {
+                if n > DISCARD_MAX {
+                    return false;
+                }
+            }
+            let mut body = BodyReader::new(head.body);
+            matches!(body.discard(conn, DISCARD_MAX).await, Ok(true))
+        }
+    }
 }
 
 /// Answers a failed request; whether the connection stays open.
@@ -144,8 +188,8 @@ async fn answer_error<S: Service>(
     let Some(code) = failed(svc, e, Some(head)) else {
         return false;
     };
-    // A body we did not read would be taken for the next request.
-    let keep = head.keep_alive && !svc.shutting_down() && !head.body.has_bytes();
+    // A body not read to its end would be taken for the next request.
+    let keep = head.keep_alive && !svc.shutting_down() && conn.body == BodyState::Done;
     conn.wbuf.truncate(mark);
     svc.write_error(&mut conn.wbuf, code, e, Some(head), keep);
     if head.method == Method::Head {
