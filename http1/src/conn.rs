@@ -202,6 +202,25 @@ impl Conn {
         )
     }
 
+    /// Whether the peer has closed its side (or reset the connection)
+    /// without anything more to read: nobody will read our answer. Bytes
+    /// waiting (a pipelined request) mean it is still there.
+    pub fn peer_hung_up(&self) -> bool {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        if !self.buffered().is_empty() {
+            return false;
+        }
+        // SAFETY: the descriptor is owned by `self.stream`, alive for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let mut probe = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        match rustix::net::recv(fd, &mut probe, flags) {
+            Ok((0, _)) => true,
+            Ok(_) => false,
+            Err(e) => e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR,
+        }
+    }
+
     /// Half-closes our side after the last response, so the peer sees a clean end.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;

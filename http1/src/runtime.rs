@@ -200,6 +200,19 @@ where
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise; in colour
 /// only when stderr is a terminal and `NO_COLOR` is not set.
+/// Raises this process's soft limit of open descriptors to its hard limit,
+/// as Go's runtime does: a server holds one per connection.
+pub fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(error = %e, "cannot raise the limit of open files");
+        }
+    }
+}
+
 pub fn init_logging() {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

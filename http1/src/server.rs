@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::runtime::{self, DriverKind, Shutdown};
-use super::service::{accept_loop, Service};
+use super::service::{accept_loop, ConnLimit, Service};
 
 pub struct Server {
     addr: SocketAddr,
@@ -24,6 +24,18 @@ pub struct Options {
     pub threads: usize,
     /// On shutdown, how long requests in flight may take to finish.
     pub grace: Duration,
+    /// Connections open at once, across threads; past it a new one gets a
+    /// 503 and is closed. 0: [`default_max_connections`].
+    pub max_connections: usize,
+}
+
+/// Half the descriptors this process may open (after
+/// [`runtime::raise_fd_limit`]): the other half stays for files and the
+/// server's own connections.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX).min(1 << 20);
+    (soft / 2).max(16) as usize
 }
 
 impl Server {
@@ -41,12 +53,18 @@ impl Server {
         R: std::ops::Deref<Target = S> + Clone + 'static,
         F: Fn() -> R + Send + Sync + 'static,
     {
+        runtime::raise_fd_limit();
         let listeners = runtime::bind_listeners(opts.addr, opts.threads)?;
         let addr = listeners[0].local_addr()?;
         let grace = opts.grace;
+        let max = match opts.max_connections {
+            0 => default_max_connections(),
+            n => n,
+        };
+        let limit = Arc::new(ConnLimit::new(max));
         let (threads, driver) =
             runtime::spawn_workers(opts.name, listeners, &shutdown, move |listener| {
-                accept_loop(listener, make(), grace)
+                accept_loop(listener, make(), grace, limit.clone())
             })?;
         Ok(Server {
             addr,

@@ -10,6 +10,8 @@
 
 use std::cell::Cell;
 use std::fmt::Display;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -55,6 +57,50 @@ pub trait Service {
     );
 }
 
+/// Connections open at once, across a server's threads, and the most
+/// allowed.
+pub struct ConnLimit {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnLimit {
+    pub fn new(max: usize) -> ConnLimit {
+        ConnLimit {
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn try_enter(self: &Arc<Self>) -> Option<Open> {
+        let was = self.open.fetch_add(1, Ordering::Relaxed);
+        if was >= self.max {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Open(self.clone()))
+    }
+}
+
+/// One connection counted in its [`ConnLimit`] while alive.
+struct Open(Arc<ConnLimit>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The answer past `--max-connections`.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections\n";
+
+/// Failures to accept (out of descriptors, say) are logged at most this often.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
 thread_local! {
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
 }
@@ -82,20 +128,39 @@ impl Drop for Busy {
 /// Accepts connections and serves each on its own task until a shutdown
 /// begins; then waits up to `grace` for the requests in flight.
 /// `svc` is shared by the connections of this thread (an `Rc` or an `Arc`).
-pub async fn accept_loop<S, R>(listener: monoio::net::TcpListener, svc: R, grace: Duration)
-where
+pub async fn accept_loop<S, R>(
+    listener: monoio::net::TcpListener,
+    svc: R,
+    grace: Duration,
+    limit: Arc<ConnLimit>,
+) where
     S: Service,
     R: std::ops::Deref<Target = S> + Clone + 'static,
 {
+    let mut warned: Option<Instant> = None;
+    let mut unsaid = 0u64;
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                let svc = svc.clone();
-                monoio::spawn(async move { serve(stream, &*svc).await });
-            }
+            Ok((stream, _)) => match limit.try_enter() {
+                Some(open) => {
+                    let svc = svc.clone();
+                    monoio::spawn(async move {
+                        serve(stream, &*svc).await;
+                        drop(open);
+                    });
+                }
+                None => {
+                    monoio::spawn(refuse(stream, svc.timeouts().io));
+                }
+            },
             Err(_) if svc.shutting_down() => break,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                unsaid += 1;
+                if warned.map_or(true, |t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+                    tracing::warn!(error = %e, failures = unsaid, "accept failed (logged at most every 10 s)");
+                    warned = Some(Instant::now());
+                    unsaid = 0;
+                }
                 // Out of descriptors: give connections a moment to close.
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -106,6 +171,21 @@ where
     while in_flight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Answers a connection past the limit with a 503 and closes it.
+async fn refuse(stream: TcpStream, io: Duration) {
+    let mut conn = Conn::new(
+        stream,
+        Timeouts {
+            idle: io,
+            header: io,
+            io,
+        },
+    );
+    conn.wbuf.extend_from_slice(TOO_MANY);
+    conn.linger(Duration::from_millis(500), Duration::from_millis(100))
+        .await;
 }
 
 /// Serves one connection until it closes, fails, or a shutdown begins.

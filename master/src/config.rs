@@ -57,6 +57,20 @@ pub struct Flags {
     /// A volume that does not answer a HEAD in this time counts as down (Go duration).
     #[arg(long, global = true, default_value = "1s", value_parser = duration::parse)]
     pub voltimeout: Duration,
+    /// A PUT, GET or DELETE to a volume fails when the volume makes no
+    /// progress (accepts no bytes, sends none, does not answer) for this
+    /// long (Go duration); after a body, the wait for the answer grows by
+    /// a second per 32 MiB sent, for the volume's fsync.
+    #[arg(long, global = true, default_value = "10s", value_parser = duration::parse)]
+    pub volume_timeout: Duration,
+    /// Client connections that send nothing for this long are closed, the
+    /// first request included (Go duration).
+    #[arg(long, global = true, default_value = "75s", value_parser = duration::parse)]
+    pub idle_timeout: Duration,
+    /// Client connections open at once on each listener; past it a new
+    /// one gets a 503 (default: half the process's descriptor limit).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub max_connections: usize,
     /// Log each request.
     #[arg(short = 'v', long = "v", global = true, action = ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_value = "false", default_missing_value = "true")]
@@ -119,6 +133,7 @@ pub struct Cluster {
     pub md5sum: bool,
     pub fallback: Option<String>,
     pub voltimeout: Duration,
+    pub volume_timeout: Duration,
     pub verbose: bool,
 }
 
@@ -133,6 +148,9 @@ const LONG_FLAGS: &[&str] = &[
     "md5sum",
     "fallback",
     "voltimeout",
+    "volume-timeout",
+    "idle-timeout",
+    "max-connections",
     "threads",
     "dir",
     "concurrency",
@@ -230,6 +248,7 @@ impl Flags {
             md5sum: self.md5sum,
             fallback: self.fallback.clone(),
             voltimeout: self.voltimeout,
+            volume_timeout: self.volume_timeout,
             verbose: self.verbose,
         })
     }

@@ -20,6 +20,10 @@ pub enum MasterError {
     MethodNotAllowed,
     #[error("another write of this key is in progress")]
     Busy,
+    /// An earlier write of the key failed and its copies are not all
+    /// removed yet (a volume does not answer).
+    #[error("an earlier failed write of this key is still being undone: {0}")]
+    Unfinished(String),
     #[error("an empty value cannot be stored")]
     LengthRequired,
     #[error("{0}")]
@@ -53,6 +57,7 @@ impl MasterError {
             MasterError::Forbidden => Some(403),
             MasterError::MethodNotAllowed => Some(405),
             MasterError::Busy => Some(409),
+            MasterError::Unfinished(_) => Some(503),
             MasterError::LengthRequired => Some(411),
             // The original had no such check; nginx answered its PUT 409 or
             // failed, so it answered 500 after writing the soft record.
@@ -114,6 +119,10 @@ pub enum ToolError {
     },
     #[error("{0} keys could not be moved (listed above); run it again once their volumes answer")]
     Unmoved(u64),
+    #[error("the copies of {0} failed writes could not be removed (a volume did not answer); the index was not changed")]
+    Unsettled(usize),
+    #[error("{0}")]
+    Master(#[from] MasterError),
 }
 
 impl ToolError {

@@ -11,6 +11,7 @@
 //! | `u` + upload id | a multipart upload in progress |
 //! | `p` + upload id + `/` + part number (5 digits) | one uploaded part |
 //! | `j` + id | an overwrite in progress, for crash recovery (`journal`) |
+//! | `w` + mkv key | a PUT in flight, or a failed one not yet cleaned up (`ops::pending`) |
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,10 @@ use crate::index::{Durability, Index, Op};
 
 pub fn object_key(mkv_key: &[u8]) -> Vec<u8> {
     prefixed(b'o', mkv_key)
+}
+
+pub fn pending_key(mkv_key: &[u8]) -> Vec<u8> {
+    prefixed(b'w', mkv_key)
 }
 
 pub fn bucket_key(bucket: &str) -> Vec<u8> {

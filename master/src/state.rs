@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http1::{Shutdown, Timeouts};
 
@@ -12,9 +11,6 @@ use crate::config::{Cluster, S3Config};
 use crate::index::Index;
 use crate::ops::locks::KeyLocks;
 
-/// Any single step against a volume (other than `--voltimeout` HEADs).
-const VOLUME_IO_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// State shared by every thread.
 pub struct App {
     pub cluster: Cluster,
@@ -22,6 +18,9 @@ pub struct App {
     pub locks: KeyLocks,
     pub shutdown: Arc<Shutdown>,
     pub timeouts: Timeouts,
+    /// Client connections open at once (per listener); 0: half the
+    /// descriptors the process may open.
+    pub max_connections: usize,
     pub s3: S3Config,
 }
 
@@ -33,8 +32,24 @@ impl App {
             locks: KeyLocks::default(),
             shutdown: Shutdown::new(),
             timeouts: Timeouts::default(),
+            max_connections: 0,
             s3,
         }
+    }
+}
+
+impl App {
+    /// An `App` with the connection flags of `flags` applied.
+    pub fn with_flags(
+        cluster: Cluster,
+        index: Arc<Index>,
+        s3: S3Config,
+        flags: &crate::config::Flags,
+    ) -> App {
+        let mut app = App::new(cluster, index, s3);
+        app.timeouts.idle = flags.idle_timeout;
+        app.max_connections = flags.max_connections;
+        app
     }
 }
 
@@ -49,7 +64,7 @@ pub struct Local {
 
 impl Local {
     pub fn new(app: Arc<App>, s3_only: bool) -> Local {
-        let client = VolumeClient::new(app.cluster.voltimeout, VOLUME_IO_TIMEOUT);
+        let client = VolumeClient::new(app.cluster.voltimeout, app.cluster.volume_timeout);
         Local {
             app,
             client: Rc::new(client),

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{Backend, Cluster};
 use testkit::client::{request, Client};
 
@@ -48,4 +50,255 @@ fn early_answers_reach_the_client(backend: Backend) {
     assert_eq!(common::fetch(a, "/taken").as_deref(), Some(&b"v"[..]));
 }
 
-on_both_backends!(bodies_are_never_requests, early_answers_reach_the_client);
+/// The files the live keys of `?list` should have on the volumes, as
+/// `Cluster::files` names them.
+fn expected_files(c: &Cluster, replicas: usize) -> Vec<String> {
+    let names: Vec<String> = c.volume_list().split(',').map(String::from).collect();
+    let listed: serde_json::Value =
+        serde_json::from_slice(&request(c.addr(), "GET", "/?list", &[], b"").body).unwrap();
+    let mut out = Vec::new();
+    for key in listed["keys"].as_array().unwrap() {
+        let key = key.as_str().unwrap().as_bytes();
+        for r in mkv::placement::key2volume(key, &names, replicas, 10) {
+            let (host, sv) = r.split_once('/').unwrap();
+            let i = names.iter().position(|n| n == host).unwrap();
+            out.push(format!("{i}:{sv}{}", mkv::placement::key2path(key)));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Polls `cond` until it holds or `within` passes.
+fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+/// A volume stopped (SIGSTOP) during PUT, DELETE and GET: each fails or
+/// answers within the bound (`-volume-timeout`), and the failed PUT never
+/// comes back: not when the volume resumes (it holds the whole body in its
+/// socket), not after a rebuild (docs/crash-safety.md).
+fn a_stopped_volume(backend: Backend) {
+    let mut c = Cluster::start(backend, 3, &["-volume-timeout", "1s"]);
+    let a = c.addr();
+    assert_eq!(request(a, "PUT", "/before", &[], b"v").status, 201);
+    c.volumes[0].proc.signal_group("STOP");
+    let bounded = |method: &str, key: &str, body: &[u8]| {
+        let start = Instant::now();
+        let status = request(a, method, key, &[], body).status;
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "{method} {key} took {:?}",
+            start.elapsed()
+        );
+        status
+    };
+    // Small enough to sit whole in the stopped volume's socket buffer.
+    let value = vec![b'f'; 64 * 1024];
+    assert!(bounded("PUT", "/failed", &value) >= 500);
+    assert_eq!(request(a, "GET", "/failed", &[], b"").status, 404);
+    assert!(bounded("DELETE", "/before", b"") >= 500);
+    assert_eq!(
+        bounded("GET", "/before", b""),
+        404,
+        "a failed DELETE leaves the key unlinked"
+    );
+    c.volumes[0].proc.signal_group("CONT");
+    // The journal removes what the resumed volume may have stored.
+    assert!(
+        eventually(Duration::from_secs(30), || c.files()
+            == expected_files(&c, 3)),
+        "files of the failed PUT stayed: {:?}",
+        c.files()
+    );
+    let unlinked = request(a, "GET", "/?unlinked", &[], b"").text();
+    assert_eq!(unlinked, r#"{"next":"","keys":["/before"]}"#);
+    assert_eq!(request(a, "DELETE", "/before", &[], b"").status, 204);
+    c.kill_master();
+    let (status, out, err) = c.run_tool(&[0, 1, 2], &c.db.clone(), &["rebuild"]);
+    assert!(status.success(), "{out}{err}");
+    c.start_master();
+    assert_eq!(request(c.addr(), "GET", "/failed", &[], b"").status, 404);
+    assert_eq!(request(c.addr(), "GET", "/before", &[], b"").status, 404);
+}
+
+/// The master killed (SIGKILL) under 16 writers: every 201 is readable
+/// after a restart, no key that was never unlinked is listed as unlinked,
+/// and no file is left without a record.
+fn master_killed_under_writers(backend: Backend) {
+    let mut c = Cluster::start(backend, 3, &[]);
+    let a = c.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let key = format!("/w{w}/k{i}");
+                    let value = format!("{key} {}", "v".repeat(20_000));
+                    let sent = std::panic::catch_unwind(|| {
+                        request(a, "PUT", &key, &[], value.as_bytes()).status
+                    });
+                    match sent {
+                        Ok(201) => acked.push((key, value)),
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    c.master.as_ref().unwrap().signal("KILL");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<(String, String)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 16,
+        "only {} writes before the kill",
+        acked.len()
+    );
+    c.kill_master();
+    c.start_master();
+    let a = c.addr();
+    for (key, value) in &acked {
+        assert_eq!(
+            common::fetch(a, key).as_deref(),
+            Some(value.as_bytes()),
+            "{key}"
+        );
+    }
+    let unlinked = request(a, "GET", "/?unlinked", &[], b"").text();
+    assert_eq!(unlinked, r#"{"next":"","keys":[]}"#);
+    assert!(
+        eventually(Duration::from_secs(20), || c.files()
+            == expected_files(&c, 3)),
+        "files without a record after the restart"
+    );
+}
+
+on_both_backends!(
+    bodies_are_never_requests,
+    early_answers_reach_the_client,
+    a_stopped_volume,
+    master_killed_under_writers
+);
+
+/// 2,000 connections that never send a byte: the master serves others
+/// meanwhile, answers connections past `-max-connections` with a 503, and
+/// closes the silent ones after the idle timeout.
+#[test]
+fn silent_connections_and_the_connection_limit() {
+    let c = Cluster::start(
+        Backend::VolumeUring,
+        3,
+        &["-idle-timeout", "3s", "-max-connections", "2050"],
+    );
+    let a = c.addr();
+    let silent: Vec<std::net::TcpStream> = (0..2000)
+        .map(|_| std::net::TcpStream::connect(a).unwrap())
+        .collect();
+    assert_eq!(request(a, "PUT", "/served", &[], b"v").status, 201);
+    assert_eq!(common::fetch(a, "/served").as_deref(), Some(&b"v"[..]));
+    // Past the limit: answered 503 at once, without a request.
+    let mut refused = 0;
+    let mut extra: Vec<Client> = (0..100).map(|_| Client::connect(a)).collect();
+    for client in &mut extra {
+        client
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        if let Ok(Some(r)) = client.try_read_response(false) {
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (503, "too many connections\n")
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        (40..=60).contains(&refused),
+        "{refused} of 100 refused past 2,050"
+    );
+    drop(extra);
+    // The silent ones are closed after the idle timeout.
+    std::thread::sleep(Duration::from_secs(4));
+    for mut s in silent {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut byte = [0u8; 1];
+        let n = std::io::Read::read(&mut s, &mut byte);
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "a silent connection stayed open"
+        );
+    }
+    assert_eq!(common::fetch(a, "/served").as_deref(), Some(&b"v"[..]));
+}
+
+/// A replica out of space: the PUT is a 507 (the volume says so after the
+/// whole body), nothing of it is visible or left on any volume, and once
+/// keys are deleted, PUTs work again.
+#[test]
+fn a_full_volume_is_507() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("volume0");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=20m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "this test mounts a 20 MiB tmpfs and needs root"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(small);
+    let mut c = Cluster::volumes_in(tmp, &[Backend::VolumeUring; 3], &[]);
+    c.start_master();
+    let a = c.addr();
+    let value = vec![b'z'; 1 << 20];
+    let mut stored = Vec::new();
+    let full = loop {
+        let key = format!("/fill{}", stored.len());
+        match request(a, "PUT", &key, &[], &value).status {
+            201 => stored.push(key),
+            status => break (key, status),
+        }
+        assert!(stored.len() < 40, "a 20 MiB volume took 40 MiB");
+    };
+    assert_eq!(full.1, 507, "{} after {} values", full.0, stored.len());
+    assert_eq!(request(a, "GET", &full.0, &[], b"").status, 404);
+    assert!(
+        eventually(Duration::from_secs(5), || c.files()
+            == expected_files(&c, 3)),
+        "the failed PUT left files: {:?}",
+        c.files()
+    );
+    for key in stored.iter().take(4) {
+        assert_eq!(request(a, "DELETE", key, &[], b"").status, 204);
+    }
+    assert_eq!(request(a, "PUT", &full.0, &[], &value).status, 201);
+    assert_eq!(common::fetch(a, &full.0).as_deref(), Some(value.as_slice()));
+}

@@ -149,6 +149,19 @@ impl Proc {
     }
 
     /// SIGKILL to the process and everything it started.
+    /// Sends `sig` to the process's whole group (nginx's workers too).
+    pub fn signal_group(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([
+                format!("-{sig}"),
+                "--".to_string(),
+                format!("-{}", self.child.id()),
+            ])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} of the group failed");
+    }
+
     pub fn kill(&mut self) {
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])

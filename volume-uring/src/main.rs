@@ -57,6 +57,10 @@ struct ServeArgs {
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     shutdown_grace: Duration,
+    /// Connections open at once; past it a new one gets a 503 (default:
+    /// half the process's descriptor limit).
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
     /// The folder to serve (created if missing).
     dir: Option<PathBuf>,
 }
@@ -96,6 +100,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
             io: args.io_timeout,
         },
         grace: args.shutdown_grace,
+        max_connections: args.max_connections,
     };
     let server = Server::start(&config)?;
     runtime::on_signal(server.shutdown_handle())?;
@@ -121,7 +126,7 @@ fn run_scrub(dir: &std::path::Path) -> ExitCode {
     let report = scrub::scrub(dir);
     for path in &report.partial_uploads {
         println!(
-            "PARTIAL {} (left by an upload that never finished)",
+            "PARTIAL {} (left by an upload that never finished; a volume removes these when it starts)",
             path.display()
         );
     }
@@ -129,13 +134,14 @@ fn run_scrub(dir: &std::path::Path) -> ExitCode {
         println!("UNREADABLE {}: {err}", path.display());
     }
     println!(
-        "scrubbed {} files ({} bytes): {} verified, {} without a CRC, {} mismatched, {} unreadable",
+        "scrubbed {} files ({} bytes): {} verified, {} without a CRC, {} mismatched, {} unreadable, {} partial uploads",
         report.files,
         report.bytes,
         report.verified,
         report.without_crc,
         report.mismatched.len(),
-        report.unreadable.len()
+        report.unreadable.len(),
+        report.partial_uploads.len()
     );
     if report.is_clean() {
         ExitCode::SUCCESS

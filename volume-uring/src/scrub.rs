@@ -32,7 +32,7 @@ pub struct Mismatch {
 
 impl Report {
     pub fn is_clean(&self) -> bool {
-        self.mismatched.is_empty() && self.unreadable.is_empty()
+        self.mismatched.is_empty() && self.unreadable.is_empty() && self.partial_uploads.is_empty()
     }
 }
 

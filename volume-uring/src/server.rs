@@ -24,6 +24,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// How long a shutdown waits for requests in flight before cutting them off.
     pub grace: Duration,
+    /// Connections open at once; 0: half the process's descriptor limit.
+    pub max_connections: usize,
 }
 
 pub struct Server {
@@ -59,9 +61,11 @@ impl Server {
             addr: config.addr,
             threads: config.threads,
             grace: config.grace,
+            max_connections: config.max_connections,
         };
         let shared = ctx.clone();
         let http = http1::Server::start(&opts, shutdown, move || shared.clone())?;
+        crate::store::sweep::spawn(config.dir.clone());
         Ok(Server { http, ctx })
     }
 

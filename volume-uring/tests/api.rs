@@ -400,6 +400,16 @@ fn trailers_and_recursive_listing(driver: Driver) {
         request(v.addr(), "GET", "/sv02/aa/bb/Ym9ndXM=", &[], b"").status,
         404
     );
+    // An md5 is kept only when a CRC trailer of the same PUT vouched for
+    // the bytes; a malformed one stores nothing (docs/volume-api.md).
+    let unchecked = format!("X-Mkv-Md5: {md5}\r\n");
+    assert_eq!(put(&mut c, "/sv01/6e/6f/bm9jcmM=", &unchecked).status, 201);
+    let malformed = "X-Mkv-Crc32: 3610a686\r\nX-Mkv-Md5: not-an-md5\r\n";
+    assert_eq!(put(&mut c, "/sv02/cc/dd/bWQ1", malformed).status, 400);
+    assert_eq!(
+        request(v.addr(), "GET", "/sv02/cc/dd/bWQ1", &[], b"").status,
+        404
+    );
     std::fs::write(v.path("sv01/stray"), b"not ours").unwrap();
     let r = request(v.addr(), "GET", "/?recursive", &[], b"");
     assert_eq!(
@@ -409,7 +419,7 @@ fn trailers_and_recursive_listing(driver: Driver) {
     let text = r.text();
     let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
     lines.sort();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     assert!(
         lines[0].starts_with(r#"{ "name":"sv01/27/6f/Lz8/Pw==", "type":"file""#),
         "{text}"
@@ -425,12 +435,20 @@ fn trailers_and_recursive_listing(driver: Driver) {
         "{text}"
     );
     assert!(
-        lines[2].starts_with(r#"{ "name":"sv01/stray", "type":"file""#),
+        lines[2].starts_with(r#"{ "name":"sv01/6e/6f/bm9jcmM=", "type":"file""#),
+        "{text}"
+    );
+    assert!(
+        !lines[2].contains("md5"),
+        "an unchecked md5 was kept: {text}"
+    );
+    assert!(
+        lines[3].starts_with(r#"{ "name":"sv01/stray", "type":"file""#),
         "{text}"
     );
     let parsed: serde_json::Value =
         serde_json::from_str(&text).expect("the recursive listing is JSON");
-    assert_eq!(parsed.as_array().unwrap().len(), 3);
+    assert_eq!(parsed.as_array().unwrap().len(), 4);
     // Without the query, the nginx listing of one folder.
     let plain = request(v.addr(), "GET", "/sv01/", &[], b"");
     assert_eq!(plain.header("x-mkv-listing"), None);

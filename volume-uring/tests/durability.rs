@@ -360,7 +360,44 @@ fn scrub_finds_corruption(driver: Driver) {
     );
 }
 
+/// Temporary files of uploads a crash cut off: scrub reports them and
+/// fails; a volume removes them when it starts.
+fn cut_off_temp_files_removed_at_start(driver: Driver) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vol");
+    let folder = dir.join("sv00/aa/bb");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(".mkv-tmp-1-2-3"), b"cut off").unwrap();
+    std::fs::write(folder.join("a2V5"), b"kept").unwrap();
+    let scrub = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_volume"))
+            .arg("scrub")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = scrub();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("PARTIAL") && text.contains("1 partial uploads"),
+        "{text}"
+    );
+    let v = Volume::start_at(tmp, dir.clone(), driver, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while folder.join(".mkv-tmp-1-2-3").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(v.all_files(), ["sv00/aa/bb/a2V5"]);
+    let (code, text) = scrub();
+    assert_eq!(code, Some(0), "{text}");
+}
+
 on_both_drivers!(
+    cut_off_temp_files_removed_at_start,
     one_gib_round_trip,
     large_values_with_odd_sizes,
     concurrent_clients,

@@ -163,6 +163,24 @@ fn timeouts(driver: Driver) {
     assert_eq!(v.all_files(), ["k"]);
 }
 
+/// Past `--max-connections`, a new connection is answered 503 and closed;
+/// once one closes, the next is served.
+fn connection_limit(driver: Driver) {
+    let v = Volume::start(driver, &["--max-connections", "4"]);
+    let held: Vec<Client> = (0..4).map(|_| Client::connect(v.addr())).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut past = Client::connect(v.addr());
+    let r = past
+        .try_read_response(false)
+        .unwrap()
+        .expect("an answer past the limit");
+    assert_eq!(r.status, 503);
+    assert!(past.closed_within(Duration::from_secs(2)));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(request(v.addr(), "GET", "/missing", &[], b"").status, 404);
+}
+
 /// A body on GET, HEAD or DELETE is framed by its Content-Length or chunked
 /// encoding and dropped, never run as the next request (docs/volume-api.md).
 fn bodies_are_never_requests(driver: Driver) {
@@ -181,5 +199,6 @@ on_both_drivers!(
     malformed_requests,
     symlinks_out_of_root,
     timeouts,
-    bodies_are_never_requests
+    bodies_are_never_requests,
+    connection_limit
 );

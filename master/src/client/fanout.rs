@@ -143,35 +143,36 @@ impl<'c> Fanout<'c> {
 
 /// Checks each volume's answer to the PUT: stored, and stored what was sent
 /// (`sent_crc`). Replicas that stored the value (even wrongly) are pushed
-/// to `landed`; the error is the last failure.
+/// to `landed`. Of several failures, a replica out of space (507) is the
+/// one reported, so the client learns why; otherwise the last.
 fn check_answers(
     replicas: &[String],
     answers: Vec<Result<Reply, ClientError>>,
     sent_crc: u32,
     landed: &mut Vec<String>,
 ) -> Result<(), MasterError> {
-    let mut failure = None;
+    let mut failure: Option<MasterError> = None;
     for (replica, answer) in replicas.iter().zip(answers) {
-        let why = match answer {
+        let e = match answer {
             Ok(r) if r.status == 201 || r.status == 204 => {
                 landed.push(replica.clone());
                 match r.crc32 {
-                    Some(stored) if stored != sent_crc => {
-                        format!("stored CRC32 {stored:08x}, sent {sent_crc:08x}")
-                    }
+                    Some(stored) if stored != sent_crc => MasterError::ReplicaAnswer {
+                        replica: replica.clone(),
+                        why: format!("stored CRC32 {stored:08x}, sent {sent_crc:08x}"),
+                    },
                     _ => continue,
                 }
             }
-            Ok(r) => format!("answered {} to the PUT", r.status),
-            Err(e) => {
-                failure = Some(e.into());
-                continue;
-            }
+            Ok(r) => MasterError::Replica(ClientError {
+                status: Some(r.status),
+                ..ClientError::new(replica, format!("answered {} to the PUT", r.status))
+            }),
+            Err(e) => e.into(),
         };
-        failure = Some(MasterError::ReplicaAnswer {
-            replica: replica.clone(),
-            why,
-        });
+        if failure.as_ref().and_then(MasterError::status) != Some(507) {
+            failure = Some(e);
+        }
     }
     failure.map_or(Ok(()), Err)
 }

@@ -16,6 +16,9 @@ use super::ClientError;
 /// Body pieces up to this size are copied behind the request head and go
 /// out with it in one send; larger ones are sent as they are (shared).
 const COPY_MAX: usize = 16 * 1024;
+/// After the last byte of a PUT, the wait for the volume's answer grows by
+/// a second per this many bytes sent: the volume syncs them first.
+const SYNC_RATE: u64 = 32 << 20;
 
 /// A PUT in progress to one volume. The body goes chunked, so that the
 /// `X-Mkv-Crc32` and `X-Mkv-Md5` trailers can follow it: volume-uring
@@ -25,6 +28,7 @@ pub struct Upload<'c> {
     pool: &'c Pool,
     pub host: String,
     conn: Conn,
+    sent: u64,
 }
 
 impl<'c> Upload<'c> {
@@ -33,6 +37,7 @@ impl<'c> Upload<'c> {
             pool,
             host: host.to_string(),
             conn,
+            sent: 0,
         }
     }
 
@@ -52,6 +57,7 @@ impl<'c> Upload<'c> {
     /// Frames a chunk into the write buffer; a small one is copied there, a
     /// large one is sent as it is (shared, not copied).
     async fn push_chunk(&mut self, data: Bytes) -> Result<(), HttpError> {
+        self.sent += data.len() as u64;
         if data.len() <= COPY_MAX {
             chunked::push_chunk(&mut self.conn.wbuf, &data);
             return Ok(());
@@ -96,6 +102,7 @@ impl<'c> Upload<'c> {
         }
         let mut extras = Extras::default();
         let host = &self.host;
+        self.conn.timeouts.io += Duration::from_secs(self.sent / SYNC_RATE);
         let head = read_response(&mut self.conn, false, |n, v| extras.take(n, v))
             .await
             .map_err(|e| ClientError::new(host, e))?;

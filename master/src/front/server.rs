@@ -23,6 +23,7 @@ pub fn start(
         addr,
         threads,
         grace: GRACE,
+        max_connections: app.max_connections,
     };
     let shutdown = app.shutdown.clone();
     http1::Server::start(&opts, shutdown, move || {

@@ -3,11 +3,15 @@
 //! returned (pass it back as `start`). More than a million keys without a
 //! limit is a 413.
 
+use std::collections::HashSet;
+
 use http1::{response, Conn};
 
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::Index;
+use crate::meta;
+use crate::ops::pending::Pending;
 use crate::state::Local;
 
 const MAX_KEYS: usize = 1_000_000;
@@ -72,8 +76,13 @@ fn collect(
     let mut keys = Keys::default();
     let mut next = Vec::new();
     let mut too_many = false;
+    let in_flight = if unlinked {
+        writes_in_flight(index, prefix)?
+    } else {
+        HashSet::new()
+    };
     index.scan(prefix, start, |k, v| {
-        if v.starts_with(b"DELETED") != unlinked {
+        if v.starts_with(b"DELETED") != unlinked || in_flight.contains(k) {
             return true;
         }
         if keys.len() > MAX_KEYS {
@@ -91,6 +100,19 @@ fn collect(
         return Err(MasterError::TooManyKeys);
     }
     Ok((next, keys))
+}
+
+/// Keys with the prefix whose soft record is a PUT's in flight (or one a
+/// crash cut off): not unlinked, so not listed as such.
+fn writes_in_flight(index: &Index, prefix: &[u8]) -> Result<HashSet<Vec<u8>>, MasterError> {
+    let mut found = HashSet::new();
+    index.scan(&meta::pending_key(prefix), b"", |k, v| {
+        if meta::decode::<Pending>(k, v).is_ok_and(|p| !p.failed) {
+            found.insert(k[1..].to_vec());
+        }
+        true
+    })?;
+    Ok(found)
 }
 
 /// The original's field order: `next`, then `keys`.

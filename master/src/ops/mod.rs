@@ -5,5 +5,6 @@ pub mod delete;
 pub mod get;
 pub mod list;
 pub mod locks;
+pub mod pending;
 pub mod put;
 pub mod rebalance;

@@ -4,19 +4,24 @@
 //! live value.
 //!
 //! Crash ordering:
-//! 1. the record is written soft-deleted with the new replicas (so a crash
-//!    mid-write leaves the key invisible, never half-visible);
+//! 1. the record is written soft-deleted with the new replicas, and beside
+//!    it a pending-write record (`ops::pending`) naming them and the old
+//!    record, in one synced batch: a crash from here on leaves the key
+//!    invisible, never half-visible, and the journal removes what landed;
 //! 2. every replica receives the value (volume-uring and nginx both store a
-//!    PUT whole or not at all; volume-uring fsyncs before answering);
-//! 3. the record is written live with its md5, with the object's metadata
-//!    in the same batch, and synced; then the 201.
+//!    PUT whole or not at all; volume-uring fsyncs before answering, and
+//!    stores nothing whose client hung up first);
+//! 3. the record is written live with its md5, with the object's metadata,
+//!    and the pending-write record removed, in one synced batch; then the
+//!    201.
 //!
 //! If any replica fails (or stores bytes whose CRC32 differs from what was
-//! sent, or the value fails the caller's check), the copies that did land
-//! are removed and the record goes back to what it was (none, or the old
-//! soft-deleted one), and the answer is a 5xx (or the check's error).
+//! sent, or the value fails the caller's check), the key's file is deleted
+//! on every replica and the record goes back to what it was (none, or the
+//! old soft-deleted one); replicas that do not answer the delete stay in
+//! the pending-write record until they do. Then the 5xx (or the check's
+//! error).
 
-use futures_util::future::join_all;
 use http1::{BodyReader, Conn, HttpError};
 
 use crate::client::fanout::{Fanout, Sent, Target};
@@ -25,6 +30,7 @@ use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::{Durability, Op};
 use crate::meta::{self, ObjectMeta};
+use crate::ops::pending::{self, Pending};
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::state::Local;
@@ -111,35 +117,82 @@ pub async fn write_new<S: Source>(
     }
     let c = &app.cluster;
     let replicas = key2volume(new.key, &c.volumes, c.replicas, c.subvolumes);
-    let pending = Record {
-        deleted: true,
-        hash: None,
-        volumes: replicas.clone(),
-    };
-    app.index
-        .put(new.key, &pending, Durability::Relaxed)
-        .await?;
+    let old = begin(local, new.key, &replicas, new.old).await?;
     let mut landed = Vec::new();
     let targets = Target::each(&replicas, &key2path(new.key));
     let sent = match replicate(local, conn, &targets, source, digests, check, &mut landed).await {
         Ok(sent) => sent,
         Err(e) => {
-            undo(local, new.key, &landed, new.old).await;
+            undo(local, new.key, &replicas, old).await;
             return Err(e);
         }
     };
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(new.meta, &sent, hash.clone());
     let mut ops = vec![
-        Op::Put(new.key.to_vec(), Record::live(replicas, hash).encode()),
+        Op::Put(
+            new.key.to_vec(),
+            Record::live(replicas.clone(), hash).encode(),
+        ),
         meta::put_op(meta::object_key(new.key), &meta),
+        pending::delete_op(new.key),
     ];
     ops.extend(new.extra);
     if let Err(e) = app.index.apply(ops, Durability::Synced).await {
-        undo(local, new.key, &landed, new.old).await;
+        undo(local, new.key, &replicas, old).await;
         return Err(e.into());
     }
     Ok((sent, meta))
+}
+
+/// Step 1 of a write to a key that holds no live value (the caller holds
+/// its lock): the soft record and the pending-write record, synced.
+/// Returns the key's record as it was before (`old`, unless an earlier
+/// write in flight at a crash had to be undone first).
+pub async fn begin(
+    local: &Local,
+    key: &[u8],
+    replicas: &[String],
+    old: Option<Record>,
+) -> Result<Option<Record>, MasterError> {
+    let old = match settle_earlier(local, key).await? {
+        Some(restored) => restored,
+        None => old,
+    };
+    let soft = Record {
+        deleted: true,
+        hash: None,
+        volumes: replicas.to_vec(),
+    };
+    let in_flight = Pending::in_flight(replicas, old.as_ref());
+    let ops = vec![
+        Op::Put(key.to_vec(), soft.encode()),
+        pending::put_op(key, &in_flight),
+    ];
+    local.app.index.apply(ops, Durability::Synced).await?;
+    Ok(old)
+}
+
+/// Finishes what an earlier write of the key left (the caller holds its
+/// lock). When that write was in flight at a crash, its record is put back
+/// and returned; when a replica still holds a copy it could not remove,
+/// the new write is refused.
+async fn settle_earlier(local: &Local, key: &[u8]) -> Result<Option<Option<Record>>, MasterError> {
+    let index = &local.app.index;
+    let Some(earlier) = pending::get(index, key).await? else {
+        return Ok(None);
+    };
+    if !pending::resolve(index, &local.client, key, &earlier).await? {
+        return Err(MasterError::Unfinished(earlier.replicas.join(",")));
+    }
+    if earlier.failed {
+        return Ok(None);
+    }
+    let old = match &earlier.old {
+        Some(raw) => Some(Record::decode(raw.as_bytes())?),
+        None => None,
+    };
+    Ok(Some(old))
 }
 
 /// The metadata of a value just sent.
@@ -178,32 +231,27 @@ pub async fn replicate<S: Source>(
         .await
 }
 
-/// After a failed PUT: removes the copies that landed (except on volumes the
-/// old soft-deleted record still points at) and restores the old record.
-async fn undo(local: &Local, key: &[u8], landed: &[String], old: Option<Record>) {
-    let path = key2path(key);
-    let keep: &[String] = old.as_ref().map_or(&[], |r| &r.volumes);
-    let removals = landed
-        .iter()
-        .filter(|r| !keep.contains(r))
-        .map(|r| local.client.delete(r, &path));
-    for res in join_all(removals).await {
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "could not remove the copy of a failed PUT");
-        }
-    }
-    restore_record(local, key, old).await;
-}
-
-/// Puts a key's record back as it was before a failed write: none, or the
-/// old soft-deleted one.
-pub async fn restore_record(local: &Local, key: &[u8], old: Option<Record>) {
-    let index = &local.app.index;
-    let restored = match old {
-        Some(rec) => index.put(key, &rec, Durability::Synced).await,
-        None => index.delete(key, Durability::Synced).await,
-    };
-    if let Err(e) = restored {
+/// After a failed PUT: deletes the key's file on every replica it went to
+/// (a volume that timed out may still commit it), and puts the old record
+/// back; replicas that do not answer stay in the pending-write record, for
+/// the journal.
+pub async fn undo(local: &Local, key: &[u8], replicas: &[String], old: Option<Record>) {
+    let left = pending::remove_copies(&local.client, key, replicas).await;
+    let mut ops = vec![match &old {
+        Some(rec) => Op::Put(key.to_vec(), rec.encode()),
+        None => Op::Delete(key.to_vec()),
+    }];
+    ops.push(if left.is_empty() {
+        pending::delete_op(key)
+    } else {
+        let failed = Pending {
+            replicas: left,
+            old: None,
+            failed: true,
+        };
+        pending::put_op(key, &failed)
+    });
+    if let Err(e) = local.app.index.apply(ops, Durability::Synced).await {
         tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "could not restore the record after a failed write");
     }
 }

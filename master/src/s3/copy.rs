@@ -21,7 +21,8 @@ use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::index::{Durability, Op};
 use crate::meta::{self, ObjectMeta};
-use crate::ops::put::{meta_of, restore_record};
+use crate::ops::pending;
+use crate::ops::put::{self, meta_of};
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::time;
@@ -151,12 +152,18 @@ async fn copy_bytes(
     let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);
     let old = local.app.index.get(dest).await?;
     let live = old.clone().filter(|r| !r.deleted);
-    let path = copy_path(cx, dest, &replicas, live.is_some()).await?;
+    let (path, old) = match live {
+        Some(_) => (format!("/.mkv-parts/{}.stage", install::new_id()), old),
+        None => (
+            key2path(dest),
+            put::begin(local, dest, &replicas, old).await?,
+        ),
+    };
     let sent = match copy_from_any(cx, source, rec, &Target::each(&replicas, &path)).await {
         Ok(sent) => sent,
         Err(e) => {
             if live.is_none() {
-                restore_record(local, dest, old).await;
+                put::undo(local, dest, &replicas, old).await;
             }
             return Err(e);
         }
@@ -168,49 +175,25 @@ async fn copy_bytes(
         meta::put_op(meta::object_key(dest), &meta),
     ];
     commit.extend(super::bucket::marker_op(cx).await);
+    let staged = Staged {
+        path,
+        len: sent.bytes,
+        crc: sent.crc32,
+    };
     match live {
-        Some(old) => {
-            let staged = Staged {
-                path,
-                len: sent.bytes,
-                crc: sent.crc32,
-            };
-            install::install(
-                &local.app,
-                &local.client,
-                dest,
-                &old,
-                &replicas,
-                &staged,
-                commit,
-            )
-            .await?;
+        Some(live) => {
+            let app = &local.app;
+            install::install(app, &local.client, dest, &live, &replicas, &staged, commit).await?
         }
-        None => local.app.index.apply(commit, Durability::Synced).await?,
+        None => {
+            commit.push(pending::delete_op(dest));
+            if let Err(e) = local.app.index.apply(commit, Durability::Synced).await {
+                put::undo(local, dest, &replicas, old).await;
+                return Err(e.into());
+            }
+        }
     }
     Ok(meta)
-}
-
-/// Where a copy is written: a staging file when `dest` is live (the copy
-/// is then installed in its place), else the key's own file, once a
-/// soft-deleted record names the replicas (as a PUT's first step).
-async fn copy_path(
-    cx: &Cx<'_>,
-    dest: &[u8],
-    replicas: &[String],
-    live: bool,
-) -> Result<String, MasterError> {
-    if live {
-        return Ok(format!("/.mkv-parts/{}.stage", install::new_id()));
-    }
-    let pending = Record {
-        deleted: true,
-        hash: None,
-        volumes: replicas.to_vec(),
-    };
-    let index = &cx.local.app.index;
-    index.put(dest, &pending, Durability::Relaxed).await?;
-    Ok(key2path(dest))
 }
 
 /// Streams the source from its replicas, one after another until one

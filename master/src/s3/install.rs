@@ -15,9 +15,7 @@
 //!
 //! A failure in 3 puts the old copies back and removes the intent. A crash
 //! between 2 and 4 leaves the intent: [`recover`] (at start, and every
-//! minute while any is left) puts the old copies back then.
-
-use std::time::Duration;
+//! 10 s while any is left) puts the old copies back then.
 
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -277,35 +275,4 @@ fn scan_intents(index: &Index) -> Result<Vec<(Vec<u8>, Intent)>, MasterError> {
         Some(e) => Err(e),
         None => Ok(out),
     }
-}
-
-/// Runs [`recover`] now and then every minute, on a thread of its own.
-pub fn spawn_recovery(app: std::sync::Arc<App>, voltimeout: Duration) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("journal".into())
-        .spawn(move || {
-            let Ok((mut rt, _)) = http1::runtime::build() else {
-                return tracing::error!("the journal thread could not start a runtime");
-            };
-            rt.block_on(async move {
-                let client = VolumeClient::new(voltimeout, Duration::from_secs(60));
-                while !app.shutdown.is_triggered() {
-                    match recover(&app, &client).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::warn!(
-                            left = n,
-                            "installs left unfinished wait for their volumes"
-                        ),
-                        Err(e) => tracing::warn!(error = %e, "the journal could not be read"),
-                    }
-                    for _ in 0..60 {
-                        if app.shutdown.is_triggered() {
-                            return;
-                        }
-                        monoio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            });
-        })?;
-    Ok(())
 }

@@ -11,8 +11,8 @@ use crate::config::{Cluster, DevArgs, Flags};
 use crate::error::ToolError;
 use crate::front::server;
 use crate::index::Index;
-use crate::s3::install;
 use crate::state::App;
+use crate::tools::journal;
 
 pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
     let loopback = flags.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -27,16 +27,16 @@ pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
         md5sum: flags.md5sum,
         fallback: flags.fallback.clone(),
         voltimeout: flags.voltimeout,
+        volume_timeout: flags.volume_timeout,
         verbose: flags.verbose,
     };
     let index = Index::open(&cluster.db, true)?;
     let s3 = flags.s3().map_err(ToolError::Usage)?;
-    let app = Arc::new(App::new(cluster, index, s3));
+    let app = Arc::new(App::with_flags(cluster, index, s3, flags));
     let addr = SocketAddr::new(loopback, base);
     let master = server::start(app.clone(), addr, flags.threads(), false)
         .map_err(ToolError::io(format!("master on port {base}")))?;
-    install::spawn_recovery(app.clone(), flags.voltimeout)
-        .map_err(ToolError::io("cannot start the journal thread"))?;
+    journal::spawn(app.clone()).map_err(ToolError::io("cannot start the journal thread"))?;
     let shutdown = master.shutdown_handle();
     let volume_shutdowns: Vec<_> = volumes.iter().map(|v| v.shutdown_handle()).collect();
     http1::runtime::on_signal(shutdown.clone())
@@ -89,6 +89,7 @@ fn start_volumes(
             fsync: true,
             timeouts: Timeouts::default(),
             grace: Duration::from_secs(30),
+            max_connections: 0,
         };
         let volume = volume_uring::Server::start(&config)
             .map_err(ToolError::io(format!("volume {i} on port {port}")))?;

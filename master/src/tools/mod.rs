@@ -1,8 +1,10 @@
 //! The commands: `serve` (the HTTP API), `rebuild` (the index from the
 //! volumes), `rebalance` (values to where placement now puts them), `dev`
-//! (a whole cluster in one process); `progress` reports on the long ones.
+//! (a whole cluster in one process), `journal` (the thread that finishes
+//! what crashes and failures left); `progress` reports on the long ones.
 
 pub mod dev;
+pub mod journal;
 pub mod progress;
 pub mod rebalance;
 pub mod rebuild;

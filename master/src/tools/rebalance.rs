@@ -8,7 +8,6 @@
 //! `--dry-run` prints what would move and changes nothing.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
@@ -22,7 +21,6 @@ use crate::tools::progress::Progress;
 
 /// Records read from the index at a time.
 const PAGE: usize = 1024;
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Tally {
@@ -74,7 +72,10 @@ async fn rebalance_all(
     args: &RebalanceArgs,
     progress: &Progress,
 ) -> Result<Tally, ToolError> {
-    let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
+    let client = Rc::new(VolumeClient::new(
+        cluster.voltimeout,
+        cluster.volume_timeout,
+    ));
     let mut tally = Tally::default();
     let mut from = Vec::new();
     loop {

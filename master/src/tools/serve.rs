@@ -10,19 +10,17 @@ use crate::config::{Cluster, Flags};
 use crate::error::ToolError;
 use crate::front::server;
 use crate::index::Index;
-use crate::s3::install;
 use crate::state::App;
+use crate::tools::journal;
 
 pub fn run(flags: &Flags, cluster: Cluster) -> Result<(), ToolError> {
     let s3 = flags.s3().map_err(ToolError::Usage)?;
     let index = Index::open(&cluster.db, true)?;
-    let voltimeout = cluster.voltimeout;
-    let app = Arc::new(App::new(cluster, index, s3));
+    let app = Arc::new(App::with_flags(cluster, index, s3, flags));
     let bind = flags.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let threads = flags.threads();
     let servers = start(&app, flags, bind, threads)?;
-    install::spawn_recovery(app.clone(), voltimeout)
-        .map_err(ToolError::io("cannot start the journal thread"))?;
+    journal::spawn(app.clone()).map_err(ToolError::io("cannot start the journal thread"))?;
     http1::runtime::on_signal(app.shutdown.clone())
         .map_err(ToolError::io("cannot wait for signals"))?;
     let mut out = std::io::stdout();

@@ -77,7 +77,12 @@ impl Cluster {
 
     /// The volumes, and no master yet.
     pub fn volumes_only(backends: &[Backend], args: &[&str]) -> Cluster {
-        let tmp = tempfile::tempdir().expect("tempdir");
+        Cluster::volumes_in(tempfile::tempdir().expect("tempdir"), backends, args)
+    }
+
+    /// [`Cluster::volumes_only`] in `tmp`, where volume `i` serves
+    /// `volume{i}` (made ready beforehand, if the test wants: a mount).
+    pub fn volumes_in(tmp: tempfile::TempDir, backends: &[Backend], args: &[&str]) -> Cluster {
         let volumes = backends
             .iter()
             .enumerate()

@@ -8,7 +8,9 @@
 //! 3. a second sync makes the rename, and any folders made for it, durable.
 //!
 //! A crash before 3 leaves the old file (or none) and perhaps a hidden
-//! temporary file, never a visible partial one. The syncs are group commits
+//! temporary file, never a visible partial one. A PUT whose client hung up
+//! before step 2 (a master that gave up on a volume that stopped answering)
+//! stores nothing: its client was told it failed. The syncs are group commits
 //! (`group_sync`): the uploads in flight share them, and the runtime thread
 //! never blocks on one.
 
@@ -41,19 +43,16 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     let temp = TempFile::create(ctx, &dir, req.rel)?;
     req.continue_if_expected(conn).await?;
     let got = upload::receive(conn, req.head.body, &temp.sink()).await?;
-    if got
-        .sent_crc
-        .is_some_and(|sent| checksum::parse_hex(sent.as_bytes()) != Some(got.crc))
-    {
-        return Err(VolumeError::BadBody(
-            "the body does not match its X-Mkv-Crc32 trailer",
-        ));
-    }
-    if !checksum::write(temp.fd.as_fd(), got.crc, got.md5.as_deref())? {
+    let md5 = checked_md5(&got)?;
+    if !checksum::write(temp.fd.as_fd(), got.crc, md5)? {
         warn_no_xattr();
     }
     if let Some(sync) = &ctx.sync {
         sync.sync(&[&temp.fd]).await?;
+    }
+    if conn.peer_hung_up() {
+        // The temporary file goes with `temp`.
+        return Err(http1::HttpError::Closed.into());
     }
     let from = At {
         dir: &dir,
@@ -68,6 +67,30 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     }
     let code = if replaced { 204 } else { 201 };
     Ok(req.empty(&mut conn.wbuf, code, Some(got.crc)))
+}
+
+/// Checks the trailers of a PUT: a CRC trailer must match the bytes
+/// stored, and an md5 trailer must be an md5. The md5 is kept only when a
+/// CRC trailer of the same PUT matched: the sender computed both from the
+/// same bytes, so the md5 describes them without the volume hashing them
+/// again. An md5 sent without a CRC is not kept.
+fn checked_md5(got: &upload::Received) -> Result<Option<&str>, VolumeError> {
+    let crc_ok = match &got.sent_crc {
+        Some(sent) if checksum::parse_hex(sent.as_bytes()) != Some(got.crc) => {
+            return Err(VolumeError::BadBody(
+                "the body does not match its X-Mkv-Crc32 trailer",
+            ))
+        }
+        Some(_) => true,
+        None => false,
+    };
+    match got.md5.as_deref() {
+        Some(m) if !checksum::is_md5_hex(m) => Err(VolumeError::BadBody(
+            "the X-Mkv-Md5 trailer is not an md5 (32 hex digits)",
+        )),
+        Some(m) if crc_ok => Ok(Some(m)),
+        _ => Ok(None),
+    }
 }
 
 pub(crate) fn warn_no_xattr() {

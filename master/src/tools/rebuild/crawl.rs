@@ -10,7 +10,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::listing::{self, is_hex2, is_subvolume, key_of, md5_bytes, Entry};
 use super::runs::Runs;
-use super::{Found, IO_TIMEOUT};
+use super::Found;
 use crate::client::VolumeClient;
 use crate::config::Cluster;
 use crate::tools::progress::Progress;
@@ -73,7 +73,10 @@ pub(super) async fn crawl_volumes(
     progress: &Progress,
     crawl: Crawl,
 ) -> Crawl {
-    let client = Rc::new(VolumeClient::new(cluster.voltimeout, IO_TIMEOUT));
+    let client = Rc::new(VolumeClient::new(
+        cluster.voltimeout,
+        cluster.volume_timeout,
+    ));
     let queue: VecDeque<Folder> = (0..cluster.volumes.len())
         .map(|i| Folder {
             volume: i as u16,

@@ -21,19 +21,23 @@
 //! file holds, `runs` keeps keys on disk, `write` writes the index.
 //!
 //! Unlinked keys come back live: the volumes do not know about unlinks.
+//! Failed writes do not: before the volumes are listed, the copies of
+//! every write the index records as pending (`ops::pending`: in flight at
+//! a crash, or failed with a volume that did not answer) are removed.
 
 mod crawl;
 mod listing;
 mod runs;
 mod write;
 
+use crate::client::VolumeClient;
 use crate::config::{Cluster, ToolArgs};
-use crate::error::ToolError;
+use crate::error::{MasterError, ToolError};
 use crate::index::Index;
+use crate::ops::pending;
 use crate::tools::progress::Progress;
 use runs::Runs;
 
-const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Keys held in memory before they are written to a run on disk; the
 /// environment variable `MKV_REBUILD_MEMORY_KEYS` sets another bound.
 const MEMORY_KEYS: usize = 250_000;
@@ -93,6 +97,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
     let crawl = crawl::Crawl::new(memory_keys, Runs::new(runs_dir.into()));
     let progress = Progress::new("rebuild", None);
     let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
+    rt.block_on(settle_pending(cluster))?;
     let mut crawl = rt.block_on(crawl::crawl_volumes(
         cluster,
         args.concurrency.max(1),
@@ -140,6 +145,32 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
     index.close();
     report(&crawl, cluster, keys, progress.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Removes the copies of the writes the index records as pending, so the
+/// listings do not find them; fails if a volume does not answer.
+async fn settle_pending(cluster: &Cluster) -> Result<(), ToolError> {
+    if !cluster.db.exists() {
+        return Ok(());
+    }
+    let index = Index::open(&cluster.db, false)?;
+    let settled = async {
+        let found = pending::scan(&index)?;
+        let client = VolumeClient::new(cluster.voltimeout, cluster.volume_timeout);
+        let mut left = 0;
+        for (key, p) in &found {
+            if !pending::resolve(&index, &client, key, p).await? {
+                left += 1;
+            }
+        }
+        Ok::<usize, MasterError>(left)
+    }
+    .await;
+    index.close();
+    match settled? {
+        0 => Ok(()),
+        left => Err(ToolError::Unsettled(left)),
+    }
 }
 
 /// The keys a rebuild holds in memory: `MKV_REBUILD_MEMORY_KEYS`, or
