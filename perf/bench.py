@@ -359,7 +359,8 @@ def versus(args, tmp):
     """This build against another (--baseline DIR with its `mkv` and `volume`),
     side by side, on the request paths a change must not slow down:
     missing-key GET and existing-key GET through the master (wrk -t2 -c100),
-    volume 4 KiB GET (wrk), volume 1 GiB cached GET (curl)."""
+    the 16-worker PUT+GET+DELETE mix through the master (thrasher), volume
+    4 KiB GET (wrk), volume 1 GiB cached GET (curl)."""
     if not args.baseline:
         raise SystemExit("versus needs --baseline DIR (a folder with the other build's mkv and volume)")
     builds = {"before": args.baseline, "after": harness.RELEASE}
@@ -390,6 +391,14 @@ def versus(args, tmp):
     res["existing-key GET"] = median_pair(
         {b: (lambda m=m: wrk(m.url + "/", args.duration, "existing_keys.lua")) for b, m in masters.items()},
         args.rounds, "req/s")
+    thrasher = os.path.join(harness.RELEASE, "thrasher")
+
+    def mix_run(m):
+        out = subprocess.run([thrasher, "--master", m.hostport, "--count", str(args.mix_count)],
+                             check=True, capture_output=True, text=True).stdout
+        return float(out.split("ops/s:")[1])
+    res["PUT+GET+DELETE mix (16 workers, durable volumes)"] = median_pair(
+        {b: (lambda m=m: mix_run(m)) for b, m in masters.items()}, args.rounds, "ops/s")
     for b in builds:
         res[f"mkv peak RSS {b} (KiB)"] = masters[b].peak_rss_kib()
         res[f"volume peak RSS {b} (KiB)"] = vols[b].peak_rss_kib()

@@ -6,7 +6,7 @@
 //! buffer is empty and the caller wants a lot, the socket is read straight into
 //! the caller's buffer.
 
-use super::chunked::{parse_chunk_size, parse_trailer};
+use super::chunked::{parse_chunk_size, parse_trailer, split_line};
 use super::conn::{BodyState, Conn};
 use super::HttpError;
 
@@ -219,12 +219,9 @@ impl BodyReader {
     /// Takes one line (without its line ending) from the connection buffer.
     async fn line(conn: &mut Conn) -> Result<Vec<u8>, HttpError> {
         loop {
-            if let Some(i) = conn.buffered().iter().position(|&c| c == b'\n') {
-                let mut line = conn.buffered()[..i].to_vec();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                conn.consume(i + 1);
+            if let Some((len, consumed)) = split_line(conn.buffered())? {
+                let line = conn.buffered()[..len].to_vec();
+                conn.consume(consumed);
                 return Ok(line);
             }
             if conn.buffered().len() > MAX_LINE {

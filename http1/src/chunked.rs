@@ -35,14 +35,42 @@ pub fn push_last(out: &mut Vec<u8>, trailers: &[(&str, &str)]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `1a3f;ext=1` → 0x1a3f. At most 16 hex digits.
+/// Where the next line of chunked framing ends in `buf`: `Ok(Some((len,
+/// consumed)))` for a line of `len` bytes ended by CRLF, `Ok(None)` when no
+/// line end has arrived yet. A line ended by a bare LF, or with a CR inside,
+/// is refused: a parser that accepted it where another does not would let
+/// one body be read as two different messages.
+pub fn split_line(buf: &[u8]) -> Result<Option<(usize, usize)>, HttpError> {
+    let Some(lf) = buf.iter().position(|&c| c == b'\n') else {
+        return match buf.iter().position(|&c| c == b'\r') {
+            Some(cr) if cr + 1 < buf.len() => {
+                Err(HttpError::BadRequest("a bare CR in chunk framing"))
+            }
+            _ => Ok(None),
+        };
+    };
+    if lf == 0 || buf[lf - 1] != b'\r' {
+        return Err(HttpError::BadRequest("chunk framing line without CRLF"));
+    }
+    if buf[..lf - 1].contains(&b'\r') {
+        return Err(HttpError::BadRequest("a bare CR in chunk framing"));
+    }
+    Ok(Some((lf - 1, lf + 1)))
+}
+
+/// `1a3f;ext=1` → 0x1a3f: 1 to 16 hex digits, then nothing, or optional
+/// spaces or tabs and a `;` that starts the extensions (RFC 9112 §7.1.1).
 pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     let end = line
         .iter()
-        .position(|&c| c == b';' || c == b' ' || c == b'\t')
+        .position(|c| !c.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let digits = &line[..end];
     if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let rest = line[end..].trim_ascii_start();
+    if !(rest.is_empty() || rest[0] == b';') || line[end..].contains(&0) {
         return None;
     }
     let mut n: u64 = 0;
@@ -53,13 +81,28 @@ pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// One trailer field line: its name in lower case, its value trimmed.
+/// One trailer field line: its name (a token, no space before the colon)
+/// in lower case, its value with spaces and tabs trimmed.
 pub fn parse_trailer(line: &[u8]) -> Result<(String, String), HttpError> {
-    let text = String::from_utf8_lossy(line);
-    let (name, value) = text
-        .split_once(':')
-        .ok_or(HttpError::BadRequest("bad trailer field"))?;
-    Ok((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+    let bad = HttpError::BadRequest("bad trailer field");
+    let colon = line.iter().position(|&c| c == b':').ok_or(bad)?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
+        return Err(HttpError::BadRequest("bad trailer field"));
+    }
+    let value = value.trim_ascii();
+    if value.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f) {
+        return Err(HttpError::BadRequest("bad trailer field"));
+    }
+    Ok((
+        String::from_utf8_lossy(name).to_ascii_lowercase(),
+        String::from_utf8_lossy(value).into_owned(),
+    ))
+}
+
+/// A character of a token (RFC 9110 §5.6.2).
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 #[cfg(test)]
@@ -75,6 +118,10 @@ mod tests {
         assert_eq!(parse_chunk_size(b"-1"), None);
         assert_eq!(parse_chunk_size(b"0x10"), None);
         assert_eq!(parse_chunk_size(b"11111111111111111"), None);
+        assert_eq!(parse_chunk_size(b"10 ;ext"), Some(16));
+        assert_eq!(parse_chunk_size(b"10 garbage"), None);
+        assert_eq!(parse_chunk_size(b"1 0"), None);
+        assert_eq!(parse_chunk_size(b"10\x00"), None);
     }
 
     #[test]
@@ -93,5 +140,12 @@ mod tests {
             ("x-mkv-crc32".to_string(), "0000abcd".to_string())
         );
         assert!(parse_trailer(b"no colon").is_err());
+        assert!(parse_trailer(b"X-Sum : abc").is_err());
+        assert!(parse_trailer(b": abc").is_err());
+        assert!(parse_trailer(b"X-Sum: a\x01b").is_err());
+        assert_eq!(split_line(b"5\r\nhello").unwrap(), Some((1, 3)));
+        assert_eq!(split_line(b"5\r").unwrap(), None);
+        assert!(split_line(b"5\nhello").is_err());
+        assert!(split_line(b"5\r;x\r\n").is_err());
     }
 }

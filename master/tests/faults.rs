@@ -20,6 +20,27 @@ fn bodies_are_never_requests(backend: Backend) {
     assert_eq!(common::fetch(a, "/victim").as_deref(), Some(&b"v"[..]));
 }
 
+/// The committed corpus of hostile requests (http1/tests/corpus): each
+/// refused with its status or accepted, the master serving throughout.
+fn hostile_corpus(backend: Backend) {
+    let c = Cluster::start(backend, 3, &[]);
+    let a = c.addr();
+    assert_eq!(request(a, "PUT", "/canary", &[], b"alive").status, 201);
+    testkit::hostile::send_corpus(a, || {
+        assert_eq!(common::fetch(a, "/canary").as_deref(), Some(&b"alive"[..]));
+    });
+    // The accepted PUTs wrote /corpus/a and /corpus/b; nothing smuggled in
+    // a GET's or HEAD's body deleted /corpus/a.
+    assert_eq!(
+        common::fetch(a, "/corpus/a").as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(
+        common::fetch(a, "/corpus/b").as_deref(),
+        Some(&b"hello"[..])
+    );
+}
+
 /// A PUT refused before its body is read (403: the key exists) still
 /// reaches its client, which is sending 8 MiB when the answer comes: the
 /// master reads and drops the rest before it closes.
@@ -192,6 +213,7 @@ fn master_killed_under_writers(backend: Backend) {
 
 on_both_backends!(
     bodies_are_never_requests,
+    hostile_corpus,
     early_answers_reach_the_client,
     a_stopped_volume,
     master_killed_under_writers

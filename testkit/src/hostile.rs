@@ -55,3 +55,37 @@ pub fn bodies_stay_bodies(addr: SocketAddr, elsewhere: &str, victim: &str, extra
     let _ = std::io::Write::write_all(&mut c.stream, inner.as_bytes());
     assert!(c.closed_within(std::time::Duration::from_secs(10)));
 }
+
+/// The committed corpus of hostile requests (`http1/tests/corpus/`): each
+/// case's name, bytes, and the status a server answers first (`None`:
+/// accepted).
+pub fn corpus() -> Vec<(String, Vec<u8>, Option<u16>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../http1/tests/corpus");
+    let expect = std::fs::read_to_string(dir.join("EXPECT")).expect("corpus/EXPECT");
+    expect
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, want) = l.split_once(' ').expect("<case> <status>");
+            let raw = std::fs::read(dir.join(format!("{name}.http"))).expect("a corpus case");
+            (name.to_string(), raw, want.parse().ok())
+        })
+        .collect()
+}
+
+/// Sends every case of the corpus on a connection of its own: a refused
+/// case gets exactly its status, an accepted one no 5xx; `still_serving`
+/// runs after each.
+pub fn send_corpus(addr: SocketAddr, mut still_serving: impl FnMut()) {
+    for (name, raw, want) in corpus() {
+        let mut c = Client::connect(addr);
+        c.send(&raw);
+        let head = raw.starts_with(b"HEAD ");
+        let got = c.read_response(head).status;
+        match want {
+            Some(status) => assert_eq!(got, status, "{name}"),
+            None => assert!(got < 500, "{name}: {got}"),
+        }
+        still_serving();
+    }
+}

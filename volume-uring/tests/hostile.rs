@@ -163,6 +163,24 @@ fn timeouts(driver: Driver) {
     assert_eq!(v.all_files(), ["k"]);
 }
 
+/// The committed corpus of hostile requests (http1/tests/corpus): each
+/// refused with its status, or accepted, and nothing smuggled runs.
+fn hostile_corpus(driver: Driver) {
+    let v = Volume::start(driver, &[]);
+    assert_eq!(
+        request(v.addr(), "PUT", "/canary", &[], b"alive").status,
+        201
+    );
+    testkit::hostile::send_corpus(v.addr(), || still_serving(&v));
+    let mut files = v.all_files();
+    files.sort();
+    assert_eq!(
+        files,
+        ["canary", "corpus/a", "corpus/b"],
+        "only the accepted PUTs wrote"
+    );
+}
+
 /// Past `--max-connections`, a new connection is answered 503 and closed;
 /// once one closes, the next is served.
 fn connection_limit(driver: Driver) {
@@ -200,5 +218,6 @@ on_both_drivers!(
     symlinks_out_of_root,
     timeouts,
     bodies_are_never_requests,
-    connection_limit
+    connection_limit,
+    hostile_corpus
 );

@@ -359,12 +359,11 @@ impl<'s> Payload<'s> {
     /// The next line of the framing, without its CRLF.
     async fn line(&mut self, conn: &mut Conn) -> Result<Vec<u8>, MasterError> {
         loop {
-            if let Some(i) = self.raw[self.pos..].iter().position(|&c| c == b'\n') {
-                let mut line = self.raw[self.pos..self.pos + i].to_vec();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.pos += i + 1;
+            let framed = http1::chunked::split_line(&self.raw[self.pos..])
+                .map_err(|_| malformed("a line not ended by CRLF"))?;
+            if let Some((len, consumed)) = framed {
+                let line = self.raw[self.pos..self.pos + len].to_vec();
+                self.pos += consumed;
                 return Ok(line);
             }
             if self.raw.len() - self.pos > MAX_LINE {
