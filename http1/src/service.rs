@@ -98,7 +98,8 @@ impl Drop for Open {
 /// The answer past `--max-connections`.
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections\n";
 
-/// Failures to accept (out of descriptors, say) are logged at most this often.
+/// Failures to accept (out of descriptors, say) and refusals past the
+/// connection limit are logged at most this often.
 const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 thread_local! {
@@ -137,8 +138,8 @@ pub async fn accept_loop<S, R>(
     S: Service,
     R: std::ops::Deref<Target = S> + Clone + 'static,
 {
-    let mut warned: Option<Instant> = None;
-    let mut unsaid = 0u64;
+    let mut accept_failures = Throttled::new("accept failed");
+    let mut refusals = Throttled::new("connection refused with a 503: --max-connections reached");
     loop {
         match listener.accept().await {
             Ok((stream, _)) => match limit.try_enter() {
@@ -150,17 +151,13 @@ pub async fn accept_loop<S, R>(
                     });
                 }
                 None => {
+                    refusals.warn(&limit.max);
                     monoio::spawn(refuse(stream, svc.timeouts().io));
                 }
             },
             Err(_) if svc.shutting_down() => break,
             Err(e) => {
-                unsaid += 1;
-                if warned.map_or(true, |t| t.elapsed() >= ACCEPT_WARN_EVERY) {
-                    tracing::warn!(error = %e, failures = unsaid, "accept failed (logged at most every 10 s)");
-                    warned = Some(Instant::now());
-                    unsaid = 0;
-                }
+                accept_failures.warn(&e);
                 // Out of descriptors: give connections a moment to close.
                 monoio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -170,6 +167,33 @@ pub async fn accept_loop<S, R>(
     let deadline = Instant::now() + grace;
     while in_flight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A warning that repeats under load, logged at most every
+/// `ACCEPT_WARN_EVERY` with how many times it happened meanwhile.
+struct Throttled {
+    what: &'static str,
+    last: Option<Instant>,
+    times: u64,
+}
+
+impl Throttled {
+    fn new(what: &'static str) -> Throttled {
+        Throttled {
+            what,
+            last: None,
+            times: 0,
+        }
+    }
+
+    fn warn(&mut self, detail: &dyn Display) {
+        self.times += 1;
+        if self.last.map_or(true, |t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+            tracing::warn!(times = self.times, detail = %detail, "{} (logged at most every 10 s)", self.what);
+            self.last = Some(Instant::now());
+            self.times = 0;
+        }
     }
 }
 

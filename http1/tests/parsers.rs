@@ -89,10 +89,7 @@ fn reference_chunked(mut input: &[u8]) -> Option<Decoded> {
 
 /// The body reader's view of `input` sent over a real socket in pieces
 /// cut at `cuts`, the sender closing after it.
-fn decode_over_socket(
-    input: &[u8],
-    cuts: &[usize],
-) -> Result<Decoded, HttpError> {
+fn decode_over_socket(input: &[u8], cuts: &[usize]) -> Result<Decoded, HttpError> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let data = input.to_vec();

@@ -4,8 +4,9 @@
 //!   into an operation (`router`) and runs it; `request` is what an
 //!   operation knows of the request and how it starts its answer.
 //! - `ops`: the operations — `get` (GET/HEAD), `put`, `delete`
-//!   (DELETE/UNLINK), `list`, `rebalance` (one key) — and `locks`, the
-//!   per-key write locks they take.
+//!   (DELETE/UNLINK), `list`, `rebalance` (one key) — `locks`, the
+//!   per-key write locks they take, and `pending`, the records of writes
+//!   in flight or failed that the journal finishes.
 //! - `state`: what the threads share (`App`) and what each owns (`Local`).
 //! - `index`: the only code that touches LevelDB (API, core, writer thread,
 //!   durable env, miss filter, record cache).
@@ -13,7 +14,8 @@
 //!   pipelined HEADs, streaming transfers, and `fanout` (one stream to
 //!   several volumes).
 //! - `placement` (key2path, key2volume) and `record` (the index value codec).
-//! - `tools`: the offline commands — `rebuild`, `rebalance`, `dev`.
+//! - `tools`: the commands — `serve`, `rebuild`, `rebalance`, `dev` — and
+//!   `journal`, the server's thread that finishes what crashes left.
 //! - `config` (the command line) and `error` (errors and their statuses).
 //!
 //! The HTTP/1.1 itself is the `http1` crate's; the volume crate is used only

@@ -123,7 +123,21 @@ fn a_stopped_volume(backend: Backend) {
     };
     // Small enough to sit whole in the stopped volume's socket buffer.
     let value = vec![b'f'; 64 * 1024];
-    assert!(bounded("PUT", "/failed", &value) >= 500);
+    let in_flight = std::thread::spawn(move || {
+        let start = Instant::now();
+        let status = request(a, "PUT", "/failed", &[], &value).status;
+        (status, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // In flight, the key is invisible, and not listed as unlinked.
+    assert_eq!(request(a, "GET", "/failed", &[], b"").status, 404);
+    let unlinked = request(a, "GET", "/?unlinked", &[], b"").text();
+    assert_eq!(unlinked, r#"{"next":"","keys":[]}"#);
+    let (status, took) = in_flight.join().unwrap();
+    assert!(
+        status >= 500 && took < Duration::from_secs(8),
+        "{status} after {took:?}"
+    );
     assert_eq!(request(a, "GET", "/failed", &[], b"").status, 404);
     assert!(bounded("DELETE", "/before", b"") >= 500);
     assert_eq!(
@@ -148,6 +162,54 @@ fn a_stopped_volume(backend: Backend) {
     c.start_master();
     assert_eq!(request(c.addr(), "GET", "/failed", &[], b"").status, 404);
     assert_eq!(request(c.addr(), "GET", "/before", &[], b"").status, 404);
+}
+
+/// A volume killed (SIGKILL) while a PUT streams to it and during a
+/// DELETE: both fail at once, GETs go to the live replicas, and once the
+/// volume is back on its folder and port, nothing of the failed PUT is
+/// left anywhere and the DELETE can be finished (volume-uring only: the
+/// restart needs its port).
+#[test]
+fn a_killed_volume() {
+    let mut c = Cluster::start(Backend::VolumeUring, 3, &["-volume-timeout", "2s"]);
+    let a = c.addr();
+    assert_eq!(request(a, "PUT", "/kept", &[], b"kept").status, 201);
+    let port = c.volumes[0].proc.addr().port();
+    let mut put = Client::connect(a);
+    put.send(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n");
+    put.send(&vec![b'c'; 8 << 20]);
+    std::thread::sleep(Duration::from_millis(200));
+    c.volumes[0].proc.kill();
+    let start = Instant::now();
+    // The master gives up on the volume; the rest of the body is read and
+    // dropped (or the connection closed) with the answer.
+    let _ = std::io::Write::write_all(&mut put.stream, &vec![b'c'; 56 << 20]);
+    let status = put
+        .try_read_response(false)
+        .ok()
+        .flatten()
+        .map(|r| r.status);
+    assert!(matches!(status, None | Some(500..=599)), "{status:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(request(a, "GET", "/cut", &[], b"").status, 404);
+    assert!(request(a, "DELETE", "/kept", &[], b"").status >= 500);
+    let mut cmd = std::process::Command::new(common::volume_bin());
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--threads",
+        "1",
+    ])
+    .arg(&c.volumes[0].dir);
+    c.volumes[0].proc = testkit::Proc::start("volume0-again", cmd, &c.tmp.path().join("logs"));
+    assert_eq!(request(a, "DELETE", "/kept", &[], b"").status, 204);
+    assert!(
+        eventually(Duration::from_secs(30), || c.files().is_empty()),
+        "left behind: {:?}",
+        c.files()
+    );
 }
 
 /// The master killed (SIGKILL) under 16 writers: every 201 is readable
@@ -268,6 +330,36 @@ fn silent_connections_and_the_connection_limit() {
         );
     }
     assert_eq!(common::fetch(a, "/served").as_deref(), Some(&b"v"[..]));
+}
+
+/// Out of descriptors: accepting fails over and over, and the master says
+/// so at most once per thread every 10 s (not 40 times a second), then
+/// serves again once connections close.
+#[test]
+fn out_of_descriptors_is_logged_sparingly() {
+    let mut c = Cluster::volumes_only(&[Backend::VolumeUring; 3], &["-max-connections", "100000"]);
+    let mkv = c.mkv(&["server"]);
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=128:128")
+        .arg("--")
+        .arg(mkv.get_program())
+        .args(mkv.get_args());
+    c.master = Some(testkit::Proc::start("mkv", cmd, &c.tmp.path().join("logs")));
+    let a = c.addr();
+    let held: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(a).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let log = c.master.as_ref().unwrap().stderr();
+    let warned = log.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(
+        (1..=2).contains(&warned),
+        "{warned} warnings in 3 s:\n{log}"
+    );
+    drop(held);
+    assert!(eventually(Duration::from_secs(10), || {
+        request(a, "PUT", "/after", &[], b"v").status == 201
+    }));
 }
 
 /// A replica out of space: the PUT is a 507 (the volume says so after the

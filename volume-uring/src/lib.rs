@@ -13,7 +13,8 @@
 //! - `store`: the disk — `fspath` (the one place a URL becomes a path under
 //!   the root), `checksum` (the CRC32 and md5 kept in an xattr), `upload`
 //!   (temporary files and how a body is written), `group_sync` (group
-//!   commit of fsyncs), `aligned` (buffers for `O_DIRECT`).
+//!   commit of fsyncs), `aligned` (buffers for `O_DIRECT`), `sweep` (the
+//!   temporary files of cut-off uploads, removed at start).
 //! - `scrub`: `volume scrub`, re-checking stored CRCs.
 //! - `error`: the crate's errors and their statuses.
 
