@@ -48,20 +48,26 @@ pub fn iso8601_into(ms: u64, out: &mut String) {
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400) as u32;
     let fields = [
-        (y.clamp(0, 9999) as u32, 4, '-'),
-        (mo, 2, '-'),
-        (d, 2, 'T'),
-        (rem / 3600, 2, ':'),
-        (rem / 60 % 60, 2, ':'),
-        (rem % 60, 2, '.'),
-        ((ms % 1000) as u32, 3, 'Z'),
+        (y.clamp(0, 9999) as u32, 4, b'-'),
+        (mo, 2, b'-'),
+        (d, 2, b'T'),
+        (rem / 3600, 2, b':'),
+        (rem / 60 % 60, 2, b':'),
+        (rem % 60, 2, b'.'),
+        ((ms % 1000) as u32, 3, b'Z'),
     ];
-    for (n, width, after) in fields {
+    let mut text = [0u8; 24];
+    let mut at = 0;
+    for (mut n, width, after) in fields {
         for p in (0..width).rev() {
-            out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
+            text[at + p] = b'0' + (n % 10) as u8;
+            n /= 10;
         }
-        out.push(after);
+        text[at + width] = after;
+        at += width + 1;
     }
+    // Digits and separators only: ASCII.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// `Thu, 03 Dec 2026 10:10:04 GMT`.

@@ -38,8 +38,9 @@ struct Entry {
     hash: Option<[u8; 32]>,
     size: u64,
     mtime_ms: u64,
-    /// Unquoted: the md5, or how it was made for a multipart object.
-    etag: String,
+    /// Unquoted, when it is not the record's md5: how a multipart object's
+    /// was made, or the one its metadata gives.
+    etag: Option<String>,
 }
 
 /// The part of an object's metadata a listing reads, borrowed.
@@ -56,17 +57,25 @@ struct Listed<'a> {
 }
 
 impl Entry {
-    fn new(key: Vec<u8>, record: &[u8]) -> Result<Entry, MasterError> {
-        let hash = Record::hash_of(record)?;
-        let etag = hash.unwrap_or("").to_string();
-        let hash = hash.and_then(|h| h.as_bytes().try_into().ok());
+    fn new(key: &[u8], record: &[u8]) -> Result<Entry, MasterError> {
+        let hash = Record::hash_of(record)?.and_then(|h| h.as_bytes().try_into().ok());
         Ok(Entry {
-            key,
+            key: key.to_vec(),
             hash,
             size: 0,
             mtime_ms: 0,
-            etag,
+            etag: None,
         })
+    }
+
+    /// The ETag without quotes.
+    fn etag(&self) -> &str {
+        match (&self.etag, &self.hash) {
+            (Some(e), _) => e,
+            // The hash was checked to be hex: ASCII.
+            (None, Some(h)) => std::str::from_utf8(h).unwrap_or_default(),
+            (None, None) => "",
+        }
     }
 
     /// Takes the size, time and ETag from the object's metadata, unless the
@@ -82,16 +91,15 @@ impl Entry {
         }
         self.size = m.size;
         self.mtime_ms = m.mtime_ms;
-        self.etag.clear();
         if m.etag.is_empty() {
             let made = ObjectMeta {
                 size: m.size,
                 mtime_ms: m.mtime_ms,
                 ..ObjectMeta::default()
             };
-            self.etag.push_str(made.quoted_etag().trim_matches('"'));
-        } else {
-            self.etag.push_str(&m.etag);
+            self.etag = Some(made.quoted_etag().trim_matches('"').to_string());
+        } else if self.hash.as_ref().map(|h| h.as_slice()) != Some(m.etag.as_bytes()) {
+            self.etag = Some(m.etag.into_owned());
         }
     }
 }
@@ -108,13 +116,15 @@ struct Page {
 }
 
 /// Lists one page (on the calling thread). The scans' callbacks run under
-/// the index lock, so they only copy bytes; records and metadata are
-/// decoded afterwards.
+/// the index lock, so they do little: the key, and the md5 from its record,
+/// are copied; the metadata records are copied into one buffer and decoded
+/// afterwards.
 fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
     let base = format!("/{}/", q.bucket).into_bytes();
     let scan_prefix = [&base[..], &q.prefix].concat();
     let start = [&base[..], &q.from].concat();
-    let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut contents: Vec<Entry> = Vec::new();
+    let mut bad = None;
     let mut prefixes: Vec<Vec<u8>> = Vec::new();
     let (mut truncated, mut last_is_prefix) = (false, false);
     index.scan_steps(&scan_prefix, &start, |k, v| {
@@ -122,7 +132,7 @@ fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
             return Step::Next;
         }
         let rel = &k[base.len()..];
-        if raw.len() + prefixes.len() >= q.max {
+        if contents.len() + prefixes.len() >= q.max {
             truncated = true;
             return Step::Stop;
         }
@@ -131,7 +141,13 @@ fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
             .flatten()
             .map(|i| &rel[..q.prefix.len() + i + q.delimiter.len()]);
         let Some(common) = common else {
-            raw.push((rel.to_vec(), v.to_vec()));
+            match Entry::new(rel, v) {
+                Ok(e) => contents.push(e),
+                Err(e) => {
+                    bad = Some(e);
+                    return Step::Stop;
+                }
+            }
             last_is_prefix = false;
             return Step::Next;
         };
@@ -143,9 +159,8 @@ fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
             None => Step::Stop,
         }
     })?;
-    let mut contents = Vec::with_capacity(raw.len());
-    for (key, value) in raw {
-        contents.push(Entry::new(key, &value)?);
+    if let Some(e) = bad {
+        return Err(e);
     }
     join_meta(index, &base, &mut contents)?;
     let (last, next) = match (last_is_prefix, prefixes.last(), contents.last()) {
@@ -176,7 +191,9 @@ fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), M
     };
     let prefix = meta::object_key(base);
     let target = |key: &[u8]| [&prefix[..], key].concat();
-    let mut found: Vec<Option<Vec<u8>>> = vec![None; contents.len()];
+    // The records found, copied into one buffer: (entry, start, end).
+    let mut arena: Vec<u8> = Vec::with_capacity(contents.len() * 128);
+    let mut found: Vec<(usize, usize, usize)> = Vec::with_capacity(contents.len());
     let (mut i, mut misses) = (0, 0);
     index.scan_steps(&prefix, &target(&first.key), |k, v| {
         let rel = &k[prefix.len()..];
@@ -187,7 +204,8 @@ fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), M
             return Step::Stop;
         }
         if contents[i].key.as_slice() == rel {
-            found[i] = Some(v.to_vec());
+            found.push((i, arena.len(), arena.len() + v.len()));
+            arena.extend_from_slice(v);
             i += 1;
             misses = 0;
         } else {
@@ -202,10 +220,8 @@ fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), M
             Some(_) => Step::Next,
         }
     })?;
-    for (entry, raw) in contents.iter_mut().zip(found) {
-        if let Some(raw) = raw {
-            entry.set_meta(&raw);
-        }
+    for (i, start, end) in found {
+        contents[i].set_meta(&arena[start..end]);
     }
     Ok(())
 }
@@ -308,7 +324,7 @@ fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
         x.elem_with("LastModified", |out| time::iso8601_into(e.mtime_ms, out))
             .elem_with("ETag", |out| {
                 out.push_str("&quot;");
-                super::xml::escape_into(&e.etag, out);
+                super::xml::escape_into(e.etag(), out);
                 out.push_str("&quot;");
             })
             .elem_with("Size", |out| {

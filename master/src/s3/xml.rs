@@ -71,8 +71,7 @@ impl Xml {
 /// Escapes text for element content; characters XML 1.0 cannot hold at all
 /// are written as U+FFFD.
 pub fn escape_into(text: &str, out: &mut String) {
-    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"/-_.!*() +,;=:@$%~^?#[]{}|`".contains(b);
-    if text.bytes().all(|b| plain(&b)) {
+    if text.bytes().all(|b| PLAIN[b as usize]) {
         out.push_str(text);
         return;
     }
@@ -90,6 +89,25 @@ pub fn escape_into(text: &str, out: &mut String) {
         }
     }
 }
+
+/// Bytes that stand for themselves in XML text (a table: listings escape
+/// every key, ETag and date of a page).
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric();
+        c += 1;
+    }
+    let extra = b"/-_.!*() +,;=:@$%~^?#[]{}|`";
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// An element of a parsed request body.
 #[derive(Debug, Default, PartialEq, Eq)]
