@@ -64,6 +64,17 @@ pub enum BodyState {
 pub struct Conn {
     pub stream: TcpStream,
     pub body: BodyState,
+    /// Bytes taken from the peer (request heads and bodies) and sent to it
+    /// so far, for request logs.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Where the watched answer starts in `wbuf` (0 once it was flushed).
+    out_mark: usize,
+    /// Where in `wbuf` the answer being watched for starts
+    /// ([`Conn::watch_status`]), until its status is seen.
+    status_at: Option<usize>,
+    /// The status of the last watched answer.
+    status: u16,
     rbuf: Vec<u8>,
     rpos: usize,
     /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
@@ -85,6 +96,11 @@ impl Conn {
         Conn {
             stream,
             body: BodyState::Done,
+            bytes_in: 0,
+            bytes_out: 0,
+            out_mark: 0,
+            status_at: None,
+            status: 0,
             rbuf: Vec::with_capacity(READ_BUF),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
@@ -94,12 +110,58 @@ impl Conn {
         }
     }
 
+    /// Notes the status of the next answer written to `wbuf`, even if it
+    /// is sent before the request is done; read it with [`Conn::status`].
+    pub fn watch_status(&mut self) {
+        self.status = 0;
+        self.status_at = Some(self.wbuf.len());
+        self.out_mark = self.wbuf.len();
+    }
+
+    /// Bytes of the watched answer sent or waiting in `wbuf`, given
+    /// `bytes_out` when the watch began.
+    pub fn answer_bytes(&self, out_before: u64) -> u64 {
+        self.bytes_out - out_before + (self.wbuf.len() - self.out_mark.min(self.wbuf.len())) as u64
+    }
+
+    /// The watched answer's status (0 if none was written).
+    pub fn status(&mut self) -> u16 {
+        self.see_status();
+        self.status
+    }
+
+    fn see_status(&mut self) {
+        let Some(at) = self.status_at else {
+            return;
+        };
+        // `HTTP/1.1 200 ...`; a `100 Continue` before it is skipped.
+        let mut at = at;
+        while let Some(line) = self.wbuf.get(at..at + 12) {
+            let code = std::str::from_utf8(&line[9..12])
+                .ok()
+                .and_then(|c| c.parse().ok());
+            match code {
+                Some(100) if self.wbuf[at..].starts_with(super::response::CONTINUE) => {
+                    at += super::response::CONTINUE.len();
+                }
+                Some(code) => {
+                    self.status = code;
+                    self.status_at = None;
+                    return;
+                }
+                None => return,
+            }
+        }
+        self.status_at = Some(at);
+    }
+
     /// Bytes read from the socket and not consumed yet.
     pub fn buffered(&self) -> &[u8] {
         &self.rbuf[self.rpos..]
     }
 
     pub fn consume(&mut self, n: usize) {
+        self.bytes_in += n as u64;
         self.rpos += n;
         debug_assert!(self.rpos <= self.rbuf.len());
         if self.rpos == self.rbuf.len() {
@@ -144,6 +206,12 @@ impl Conn {
         if self.wbuf.is_empty() {
             return Ok(());
         }
+        self.see_status();
+        if let Some(at) = self.status_at.as_mut() {
+            *at = 0;
+        }
+        self.bytes_out += (self.wbuf.len() - self.out_mark.min(self.wbuf.len())) as u64;
+        self.out_mark = 0;
         let buf = std::mem::take(&mut self.wbuf);
         let (res, mut buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
         buf.clear();
@@ -153,6 +221,7 @@ impl Conn {
 
     /// Sends an owned buffer (a shared chunk of a value, say) and gives it back.
     pub async fn send<T: monoio::buf::IoBuf>(&mut self, buf: T) -> Result<T, HttpError> {
+        self.bytes_out += buf.bytes_init() as u64;
         let (res, buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
         res?;
         Ok(buf)
@@ -180,7 +249,12 @@ impl Conn {
         )
         .await
         {
-            Ok((res, slice)) => (res.map_err(HttpError::Io), slice.into_inner()),
+            Ok((res, slice)) => {
+                if let Ok(n) = res {
+                    self.bytes_in += n as u64;
+                }
+                (res.map_err(HttpError::Io), slice.into_inner())
+            }
             Err(e) => (Err(e), Vec::new()),
         }
     }

@@ -58,6 +58,8 @@ pub struct RequestHead {
     pub keep_alive: bool,
     pub body: BodyKind,
     pub expect_continue: bool,
+    /// The head's length on the wire.
+    pub wire_len: usize,
     arena: Vec<u8>,
     method_span: Span,
     target: Span,
@@ -73,6 +75,7 @@ impl Default for RequestHead {
             keep_alive: false,
             body: BodyKind::Empty,
             expect_continue: false,
+            wire_len: 0,
             arena: Vec::with_capacity(1024),
             method_span: Span::default(),
             target: Span::default(),
@@ -262,6 +265,7 @@ pub fn parse(
         head.headers.push((name, value));
     }
     apply_framing(head)?;
+    head.wire_len = n;
     Ok(Some(n))
 }
 

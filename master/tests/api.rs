@@ -300,3 +300,47 @@ on_both_backends!(
     uploads_in_every_framing,
     hostile_requests,
 );
+
+/// `-v` logs one line per request: method, key, status, bytes and time
+/// (docs/master-api.md, "Logging"); a 404 says 404.
+#[test]
+fn verbose_log_lines() {
+    let c = Cluster::start(Backend::VolumeUring, 3, &["-v"]);
+    let a = c.addr();
+    assert_eq!(
+        request(a, "PUT", "/logged", &[], b"twelve bytes").status,
+        201
+    );
+    assert_eq!(request(a, "GET", "/logged", &[], b"").status, 302);
+    assert_eq!(request(a, "GET", "/missing", &[], b"").status, 404);
+    let log = c.master.as_ref().unwrap().stderr();
+    let line = |key: &str, method: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains(&format!("key={key}")) && l.contains(&format!("method=\"{method}\""))
+            })
+            .unwrap_or_else(|| panic!("no line for {method} {key}:\n{log}"))
+            .to_string()
+    };
+    let put = line("/logged", "PUT");
+    assert!(
+        put.contains("status=201") && put.contains("bytes_out=") && put.contains("ms="),
+        "{put}"
+    );
+    let bytes_in: u64 = put
+        .split("bytes_in=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes_in >= 12, "{put}");
+    assert!(line("/logged", "GET").contains("status=302"));
+    assert!(line("/missing", "GET").contains("status=404"));
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour escapes in a log that is not a terminal"
+    );
+}

@@ -54,14 +54,23 @@ impl Service for Local {
     async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
         let mut key = std::mem::take(&mut conn.scratch);
         let started = Instant::now();
+        // The head was taken from the connection already.
+        let (bytes_in, bytes_out) = (conn.bytes_in - head.wire_len as u64, conn.bytes_out);
+        conn.watch_status();
         let result = self.dispatch(conn, head, &mut key).await;
         if self.app.cluster.verbose {
             let key = String::from_utf8_lossy(&key);
             let method = head.method_name();
+            let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
+            let bytes_in = conn.bytes_in - bytes_in;
             match &result {
-                Ok(_) => tracing::info!(method, %key, elapsed = ?started.elapsed(), "ok"),
+                Ok(_) => {
+                    let (status, bytes_out) = (conn.status(), conn.answer_bytes(bytes_out));
+                    tracing::info!(method, %key, status, bytes_in, bytes_out, %ms, "request")
+                }
                 Err(e) => {
-                    tracing::info!(method, %key, status = ?e.status(), error = %e, "failed")
+                    let status = e.status().unwrap_or(0);
+                    tracing::info!(method, %key, status, bytes_in, %ms, error = %e, "request")
                 }
             }
         }
