@@ -76,7 +76,13 @@ fn blocking_pool() -> Box<dyn monoio::blocking::ThreadPool + Send> {
 /// runtime accepts its own connections. A plain bind first makes sure no
 /// other process is on the port (reuse-port would otherwise share it
 /// silently); port 0 picks a free port for all of them.
+/// Errors name the address, port included.
 pub fn bind_listeners(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<StdListener>> {
+    bind_each(addr, threads)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+fn bind_each(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<StdListener>> {
     use socket2::{Domain, Protocol, Socket, Type};
     let probe = StdListener::bind(addr)?;
     let addr = probe.local_addr()?;

@@ -320,3 +320,15 @@ fn rebalance_one_key_on_the_server() {
     assert_eq!(files_on(&c, 3), 0);
     assert_eq!(request(a, "REBALANCE", "/missing", &[], b"").status, 404);
 }
+
+/// `rebalance` on a `-db` that holds no index refuses (exit code 2) and
+/// creates nothing there (docs/cli.md).
+#[test]
+fn rebalance_refuses_a_missing_index() {
+    let c = Cluster::start(Backend::VolumeUring, 3, &[]);
+    let missing = c.tmp.path().join("no-such-index");
+    let (status, _, err) = c.run_tool(&[0, 1, 2], &missing, &["rebalance"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("no index there"), "{err}");
+    assert!(!missing.exists());
+}

@@ -85,6 +85,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         eprintln!("volume: missing DIR (usage: volume [--port N] DIR)");
         std::process::exit(2);
     };
+    let made = !dir.exists();
     std::fs::create_dir_all(&dir)?;
     let threads = args
         .threads
@@ -102,7 +103,16 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         grace: args.shutdown_grace,
         max_connections: args.max_connections,
     };
-    let server = Server::start(&config)?;
+    let server = match Server::start(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            // A failed start leaves no empty folder behind.
+            if made {
+                let _ = std::fs::remove_dir(&config.dir);
+            }
+            return Err(e);
+        }
+    };
     runtime::on_signal(server.shutdown_handle())?;
     let mut stdout = std::io::stdout();
     writeln!(

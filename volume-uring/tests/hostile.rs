@@ -181,6 +181,24 @@ fn hostile_corpus(driver: Driver) {
     );
 }
 
+/// A volume that cannot listen says on which address and port, and leaves
+/// no folder behind.
+#[test]
+fn a_failed_start_names_its_port() {
+    let v = Volume::start(Driver::IoUring, &[]);
+    let port = v.addr().port().to_string();
+    let dir = v.tmp.path().join("never-made");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_volume"))
+        .args(["--port", &port, "--bind", "127.0.0.1"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!dir.exists(), "a failed start left {}", dir.display());
+}
+
 /// Past `--max-connections`, a new connection is answered 503 and closed;
 /// once one closes, the next is served.
 fn connection_limit(driver: Driver) {

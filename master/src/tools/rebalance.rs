@@ -31,6 +31,13 @@ struct Tally {
 }
 
 pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
+    // A mistyped -db would otherwise be a new, empty index, "rebalanced".
+    if !cluster.db.join("CURRENT").exists() {
+        return Err(ToolError::Usage(format!(
+            "-db {}: no index there (rebalance moves the values of an existing index)",
+            cluster.db.display()
+        )));
+    }
     let index = Index::open(&cluster.db, false)?;
     let mut total = 0u64;
     index.scan(b"/", b"", |_, _| {
