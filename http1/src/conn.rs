@@ -68,12 +68,9 @@ pub struct Conn {
     /// so far, for request logs.
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Where the watched answer starts in `wbuf` (0 once it was flushed).
-    out_mark: usize,
-    /// Where in `wbuf` the answer being watched for starts
-    /// ([`Conn::watch_status`]), until its status is seen.
-    status_at: Option<usize>,
-    /// The status of the last watched answer.
+    /// Where the answer being watched ([`Conn::watch_status`]) starts in
+    /// `wbuf` (0 once part of it was flushed), and its status once seen.
+    answer_at: usize,
     status: u16,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -98,8 +95,7 @@ impl Conn {
             body: BodyState::Done,
             bytes_in: 0,
             bytes_out: 0,
-            out_mark: 0,
-            status_at: None,
+            answer_at: 0,
             status: 0,
             rbuf: Vec::with_capacity(READ_BUF),
             rpos: 0,
@@ -114,14 +110,13 @@ impl Conn {
     /// is sent before the request is done; read it with [`Conn::status`].
     pub fn watch_status(&mut self) {
         self.status = 0;
-        self.status_at = Some(self.wbuf.len());
-        self.out_mark = self.wbuf.len();
+        self.answer_at = self.wbuf.len();
     }
 
     /// Bytes of the watched answer sent or waiting in `wbuf`, given
     /// `bytes_out` when the watch began.
     pub fn answer_bytes(&self, out_before: u64) -> u64 {
-        self.bytes_out - out_before + (self.wbuf.len() - self.out_mark.min(self.wbuf.len())) as u64
+        self.bytes_out - out_before + self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64
     }
 
     /// The watched answer's status (0 if none was written).
@@ -131,12 +126,9 @@ impl Conn {
     }
 
     fn see_status(&mut self) {
-        let Some(at) = self.status_at else {
-            return;
-        };
         // `HTTP/1.1 200 ...`; a `100 Continue` before it is skipped.
-        let mut at = at;
-        while let Some(line) = self.wbuf.get(at..at + 12) {
+        let mut at = self.answer_at;
+        while let Some(line) = self.wbuf.get(at..at + 12).filter(|_| self.status == 0) {
             let code = std::str::from_utf8(&line[9..12])
                 .ok()
                 .and_then(|c| c.parse().ok());
@@ -144,15 +136,10 @@ impl Conn {
                 Some(100) if self.wbuf[at..].starts_with(super::response::CONTINUE) => {
                     at += super::response::CONTINUE.len();
                 }
-                Some(code) => {
-                    self.status = code;
-                    self.status_at = None;
-                    return;
-                }
+                Some(code) => self.status = code,
                 None => return,
             }
         }
-        self.status_at = Some(at);
     }
 
     /// Bytes read from the socket and not consumed yet.
@@ -207,11 +194,8 @@ impl Conn {
             return Ok(());
         }
         self.see_status();
-        if let Some(at) = self.status_at.as_mut() {
-            *at = 0;
-        }
-        self.bytes_out += (self.wbuf.len() - self.out_mark.min(self.wbuf.len())) as u64;
-        self.out_mark = 0;
+        self.bytes_out += self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64;
+        self.answer_at = 0;
         let buf = std::mem::take(&mut self.wbuf);
         let (res, mut buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
         buf.clear();
@@ -262,37 +246,29 @@ impl Conn {
     /// For a pooled idle connection: whether the peer closed it (or sent
     /// something unasked), so that it must not be reused.
     pub fn peer_closed(&self) -> bool {
-        use std::os::fd::{AsRawFd, BorrowedFd};
-        if !self.buffered().is_empty() {
-            return true;
-        }
-        // SAFETY: the descriptor is owned by `self.stream`, alive for this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
-        let mut probe = [0u8; 1];
-        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-        !matches!(
-            rustix::net::recv(fd, &mut probe, flags),
-            Err(rustix::io::Errno::AGAIN)
-        )
+        !self.buffered().is_empty() || !matches!(self.peek(), Err(rustix::io::Errno::AGAIN))
     }
 
     /// Whether the peer has closed its side (or reset the connection)
     /// without anything more to read: nobody will read our answer. Bytes
     /// waiting (a pipelined request) mean it is still there.
     pub fn peer_hung_up(&self) -> bool {
+        use rustix::io::Errno;
+        self.buffered().is_empty()
+            && match self.peek() {
+                Ok(n) => n == 0,
+                Err(e) => e != Errno::AGAIN && e != Errno::INTR,
+            }
+    }
+
+    /// Bytes waiting on the socket, looked at without waiting or taking
+    /// them: `Ok(0)` is the peer's end of stream.
+    fn peek(&self) -> Result<usize, rustix::io::Errno> {
         use std::os::fd::{AsRawFd, BorrowedFd};
-        if !self.buffered().is_empty() {
-            return false;
-        }
         // SAFETY: the descriptor is owned by `self.stream`, alive for this call.
         let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
-        let mut probe = [0u8; 1];
         let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-        match rustix::net::recv(fd, &mut probe, flags) {
-            Ok((0, _)) => true,
-            Ok(_) => false,
-            Err(e) => e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR,
-        }
+        rustix::net::recv(fd, &mut [0u8; 1], flags).map(|(n, _)| n)
     }
 
     /// Half-closes our side after the last response, so the peer sees a clean end.

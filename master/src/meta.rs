@@ -174,6 +174,27 @@ pub fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], raw: &[u8]) -> Result<T,
     })
 }
 
+/// Every record whose key starts with `prefix`, decoded (the journal's
+/// intents, pending writes); a record that does not decode is an error.
+pub fn scan_all<T: for<'de> Deserialize<'de>>(
+    index: &Index,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, T)>, MasterError> {
+    let mut out = Vec::new();
+    let mut bad = None;
+    index.scan(prefix, b"", |k, v| {
+        match decode::<T>(k, v) {
+            Ok(t) => out.push((k.to_vec(), t)),
+            Err(e) => bad = Some(e),
+        }
+        bad.is_none()
+    })?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
 /// The index operation that writes a record.
 pub fn put_op<T: Serialize>(key: Vec<u8>, value: &T) -> Op {
     Op::Put(key, serde_json::to_vec(value).unwrap_or_default())

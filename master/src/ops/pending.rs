@@ -116,19 +116,11 @@ pub async fn resolve(
 
 /// Every pending write in the index, oldest key first.
 pub fn scan(index: &Index) -> Result<Vec<(Vec<u8>, Pending)>, MasterError> {
-    let mut out = Vec::new();
-    let mut bad = None;
-    index.scan(b"w", b"", |k, v| {
-        match meta::decode::<Pending>(k, v) {
-            Ok(p) => out.push((k[1..].to_vec(), p)),
-            Err(e) => bad = Some(e),
-        }
-        bad.is_none()
-    })?;
-    match bad {
-        Some(e) => Err(e),
-        None => Ok(out),
+    let mut found: Vec<(Vec<u8>, Pending)> = meta::scan_all(index, b"w")?;
+    for (key, _) in &mut found {
+        key.remove(0);
     }
+    Ok(found)
 }
 
 /// Whether `key` has a write in flight or not cleaned up.

@@ -155,10 +155,7 @@ pub async fn begin(
     replicas: &[String],
     old: Option<Record>,
 ) -> Result<Option<Record>, MasterError> {
-    let old = match settle_earlier(local, key).await? {
-        Some(restored) => restored,
-        None => old,
-    };
+    let old = settle_earlier(local, key, old).await?;
     let soft = Record {
         deleted: true,
         hash: None,
@@ -174,25 +171,27 @@ pub async fn begin(
 }
 
 /// Finishes what an earlier write of the key left (the caller holds its
-/// lock). When that write was in flight at a crash, its record is put back
-/// and returned; when a replica still holds a copy it could not remove,
-/// the new write is refused.
-async fn settle_earlier(local: &Local, key: &[u8]) -> Result<Option<Option<Record>>, MasterError> {
+/// lock) and returns the key's record as it now is: `old`, or, when that
+/// write was in flight at a crash, the record it replaced, put back. When a
+/// replica still holds a copy that could not be removed, the new write is
+/// refused.
+async fn settle_earlier(
+    local: &Local,
+    key: &[u8],
+    old: Option<Record>,
+) -> Result<Option<Record>, MasterError> {
     let index = &local.app.index;
     let Some(earlier) = pending::get(index, key).await? else {
-        return Ok(None);
+        return Ok(old);
     };
     if !pending::resolve(index, &local.client, key, &earlier).await? {
         return Err(MasterError::Unfinished(earlier.replicas.join(",")));
     }
-    if earlier.failed {
-        return Ok(None);
+    match (&earlier.old, earlier.failed) {
+        (_, true) => Ok(old),
+        (Some(raw), false) => Ok(Some(Record::decode(raw.as_bytes())?)),
+        (None, false) => Ok(None),
     }
-    let old = match &earlier.old {
-        Some(raw) => Some(Record::decode(raw.as_bytes())?),
-        None => None,
-    };
-    Ok(Some(old))
 }
 
 /// The metadata of a value just sent.

@@ -262,17 +262,5 @@ pub async fn recover(app: &App, client: &VolumeClient) -> Result<usize, MasterEr
 }
 
 fn scan_intents(index: &Index) -> Result<Vec<(Vec<u8>, Intent)>, MasterError> {
-    let mut out = Vec::new();
-    let mut bad = None;
-    index.scan(b"j", b"", |k, v| {
-        match meta::decode::<Intent>(k, v) {
-            Ok(intent) => out.push((k.to_vec(), intent)),
-            Err(e) => bad = Some(e),
-        }
-        bad.is_none()
-    })?;
-    match bad {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    meta::scan_all(index, b"j")
 }
