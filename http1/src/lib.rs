@@ -18,15 +18,20 @@
 //! - `client`: request heads, response heads, a [`client::Dialer`].
 //! - `pipeline`: HEAD requests to one host sharing a connection.
 //!
+//! Operations: `admin` (a small blocking listener for metrics, health and
+//! status pages), `metrics` (request metrics in the Prometheus format).
+//!
 //! Both: `chunked` (chunk framing with trailers), `percent` (URL
 //! decoding, one rule), `range` (`Range` and validators), `duration`
 //! (Go-style durations for command lines).
 
+pub mod admin;
 pub mod body;
 pub mod chunked;
 pub mod client;
 pub mod conn;
 pub mod duration;
+pub mod metrics;
 pub mod percent;
 pub mod pipeline;
 pub mod range;

@@ -219,17 +219,22 @@ pub fn raise_fd_limit() {
     }
 }
 
-pub fn init_logging() {
+/// Logs to stderr, `RUST_LOG` filtering (info by default): colour only on
+/// a terminal and without `NO_COLOR`; with `json`, one object a line.
+pub fn init_logging(json: bool) {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    if json {
+        // One JSON object a line: time, level, fields, message, target.
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(colour).init();
+    }
 }
 
 /// Waits for SIGINT or SIGTERM on a helper thread, then triggers `shutdown`.

@@ -14,6 +14,7 @@ pub struct Server {
     driver: DriverKind,
     threads: Vec<JoinHandle<()>>,
     shutdown: Arc<Shutdown>,
+    limit: Arc<ConnLimit>,
 }
 
 /// How to start a [`Server`].
@@ -62,15 +63,17 @@ impl Server {
             n => n,
         };
         let limit = Arc::new(ConnLimit::new(max));
+        let shared = limit.clone();
         let (threads, driver) =
             runtime::spawn_workers(opts.name, listeners, &shutdown, move |listener| {
-                accept_loop(listener, make(), grace, limit.clone())
+                accept_loop(listener, make(), grace, shared.clone())
             })?;
         Ok(Server {
             addr,
             driver,
             threads,
             shutdown,
+            limit,
         })
     }
 
@@ -80,6 +83,11 @@ impl Server {
 
     pub fn driver(&self) -> DriverKind {
         self.driver
+    }
+
+    /// Its connections open now, for metrics.
+    pub fn connections(&self) -> Arc<ConnLimit> {
+        self.limit.clone()
     }
 
     pub fn threads(&self) -> usize {

@@ -72,6 +72,11 @@ impl ConnLimit {
         }
     }
 
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
     fn try_enter(self: &Arc<Self>) -> Option<Open> {
         let was = self.open.fetch_add(1, Ordering::Relaxed);
         if was >= self.max {

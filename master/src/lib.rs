@@ -17,17 +17,24 @@
 //! - `tools`: the commands — `serve`, `rebuild`, `rebalance`, `dev` — and
 //!   `journal`, the server's thread that finishes what crashes left.
 //! - `config` (the command line) and `error` (errors and their statuses).
+//! - Operations: `metrics` (the Prometheus metrics every layer counts
+//!   into), `health` (the thread that checks the volumes and counts the
+//!   index), `admin` (the admin listener: metrics, health, readiness and
+//!   the status page).
 //!
 //! The HTTP/1.1 itself is the `http1` crate's; the volume crate is used only
 //! by `mkv dev`, which runs volumes in the same process.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod digests;
 pub mod error;
 pub mod front;
+pub mod health;
 pub mod index;
 pub mod meta;
+pub mod metrics;
 pub mod ops;
 pub mod placement;
 pub mod record;

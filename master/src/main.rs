@@ -1,20 +1,27 @@
-//! `mkv [flags] server|rebuild|rebalance|dev`.
+//! `mkv [flags] server|rebuild|rebalance|verify|dev`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mkv::config::{normalize_args, Cli, Command};
+use mkv::config::{normalize, Cli, Command, LogFormat};
 use mkv::error::ToolError;
 use mkv::tools;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize_args(std::env::args_os())) {
+    let args = match normalize(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("mkv: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    http1::runtime::init_logging();
+    http1::runtime::init_logging(cli.log.log_format == LogFormat::Json);
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("mkv: {e}");
             ExitCode::from(e.exit_code())
@@ -22,13 +29,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), ToolError> {
-    let flags = &cli.flags;
-    let cluster = || flags.cluster().map_err(ToolError::Usage);
+/// Runs the command; its exit code (`verify` has several).
+fn run(cli: &Cli) -> Result<u8, ToolError> {
+    let verbose = cli.log.verbose;
     match &cli.command {
-        Command::Server => tools::serve::run(flags, cluster()?),
-        Command::Rebuild(args) => tools::rebuild::run(&cluster()?, args),
-        Command::Rebalance(args) => tools::rebalance::run(&cluster()?, args),
-        Command::Dev(args) => tools::dev::run(flags, args),
+        Command::Server(args) => {
+            let cluster = args.cluster.cluster(Some(&args.values), verbose);
+            tools::serve::run(args, cluster.map_err(ToolError::Usage)?)?;
+        }
+        Command::Rebuild(args) => {
+            let cluster = args.cluster.cluster(None, verbose);
+            tools::rebuild::run(&cluster.map_err(ToolError::Usage)?, args)?;
+        }
+        Command::Rebalance(args) => {
+            let cluster = args.tool.cluster.cluster(None, verbose);
+            tools::rebalance::run(&cluster.map_err(ToolError::Usage)?, args)?;
+        }
+        Command::Verify(args) => {
+            let cluster = args.tool.cluster.cluster(None, verbose);
+            return tools::verify::run(&cluster.map_err(ToolError::Usage)?, args);
+        }
+        Command::Dev(args) => tools::dev::run(args, verbose)?,
     }
+    Ok(0)
 }

@@ -8,6 +8,7 @@ use http1::{Shutdown, Timeouts};
 
 use crate::client::VolumeClient;
 use crate::config::{Cluster, S3Config};
+use crate::health::Health;
 use crate::index::Index;
 use crate::ops::locks::KeyLocks;
 
@@ -22,11 +23,14 @@ pub struct App {
     /// descriptors the process may open.
     pub max_connections: usize,
     pub s3: S3Config,
+    /// The volumes' health and the index's counts, for the admin listener.
+    pub health: Arc<Health>,
 }
 
 impl App {
     pub fn new(cluster: Cluster, index: Arc<Index>, s3: S3Config) -> App {
         App {
+            health: Arc::new(Health::new(&cluster.volumes)),
             cluster,
             index,
             locks: KeyLocks::default(),
@@ -39,16 +43,16 @@ impl App {
 }
 
 impl App {
-    /// An `App` with the connection flags of `flags` applied.
+    /// An `App` with the connection flags of `listen` applied.
     pub fn with_flags(
         cluster: Cluster,
         index: Arc<Index>,
         s3: S3Config,
-        flags: &crate::config::Flags,
+        listen: &crate::config::ListenArgs,
     ) -> App {
         let mut app = App::new(cluster, index, s3);
-        app.timeouts.idle = flags.idle_timeout;
-        app.max_connections = flags.max_connections;
+        app.timeouts.idle = listen.idle_timeout;
+        app.max_connections = listen.max_connections;
         app
     }
 }

@@ -182,6 +182,14 @@ fn rebuild_and_rebalance_round_trip() {
     let (status, out, err) = c.run_tool(&[0, 1, 2], &c.db, &["rebalance", "--dry-run"]);
     assert!(status.success(), "{out}{err}");
     assert!(out.contains("rebalanced 2000 keys: would move"), "{out}");
+    // ... and how many bytes it would copy: the moved keys' sizes.
+    let bytes: u64 = out
+        .split(" bytes to copy")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count: {out}"));
+    assert!(bytes > 0, "{out}");
     assert_eq!(c.files(), before);
     assert_eq!(records(&c.db), start);
 

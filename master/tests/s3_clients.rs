@@ -6,32 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{fetch, Backend, Cluster};
 use testkit::client::request;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The virtualenv's python, with boto3, awscli, pyarrow and s3fs.
-fn python() -> PathBuf {
-    let path = std::env::var_os("MKV_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "{} is missing: .ci/run makes the virtualenv the S3 tests use",
-        path.display()
-    );
-    path
-}
-
 /// Runs `python -m unittest SUITE` in tests/s3 against the cluster's master.
 fn run_suite(c: &Cluster, suite: &str, env: &[(&str, String)]) {
-    let py = python();
+    let py = common::venv_python();
     let bin = py.parent().expect("venv bin");
     let dirs: Vec<String> = c
         .volumes

@@ -16,8 +16,11 @@
 //!   commit of fsyncs), `aligned` (buffers for `O_DIRECT`), `sweep` (the
 //!   temporary files of cut-off uploads, removed at start).
 //! - `scrub`: `volume scrub`, re-checking stored CRCs.
+//! - `admin`: the admin listener (metrics, health, readiness) and the
+//!   background scrub.
 //! - `error`: the crate's errors and their statuses.
 
+pub mod admin;
 pub mod error;
 pub mod front;
 pub mod ops;

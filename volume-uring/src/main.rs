@@ -17,12 +17,21 @@ use volume_uring::{scrub, Config, Server};
     version,
     about = "minikeyvalue volume server on io_uring"
 )]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// Log lines as text or as one JSON object each.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -61,13 +70,24 @@ struct ServeArgs {
     /// half the process's descriptor limit).
     #[arg(long, default_value_t = 0)]
     max_connections: usize,
+    /// Serve metrics (/metrics), /health and /ready on this port.
+    #[arg(long)]
+    admin_port: Option<u16>,
+    /// /ready answers 503 with less free space than this (k, m, g, t).
+    #[arg(long, default_value = "1g", value_parser = duration::parse_bytes)]
+    ready_min_free: u64,
+    /// Re-check every stored file's CRC this often, in the background
+    /// (Go duration: 24h); off by default.
+    #[arg(long, value_parser = duration::parse)]
+    scrub_every: Option<Duration>,
     /// The folder to serve (created if missing).
+    #[arg(required = true)]
     dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    runtime::init_logging();
     let cli = Cli::parse();
+    runtime::init_logging(cli.log_format == LogFormat::Json);
     match cli.command {
         Some(Command::Scrub { dir }) => run_scrub(&dir),
         None => match serve(cli.serve) {
@@ -102,6 +122,9 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         },
         grace: args.shutdown_grace,
         max_connections: args.max_connections,
+        admin: args.admin_port.map(|p| SocketAddr::new(args.bind, p)),
+        ready_min_free: args.ready_min_free,
+        scrub_every: args.scrub_every.filter(|d| !d.is_zero()),
     };
     let server = match Server::start(&config) {
         Ok(s) => s,
@@ -123,6 +146,9 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         threads,
         if config.fsync { "on" } else { "off" }
     )?;
+    if let Some(admin) = server.admin_addr() {
+        writeln!(stdout, "admin listening on {admin}")?;
+    }
     stdout.flush()?;
     server.wait();
     Ok(())

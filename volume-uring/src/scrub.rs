@@ -78,9 +78,12 @@ fn crc_of(file: &mut std::fs::File, progress: &ProgressBar) -> std::io::Result<u
     }
 }
 
-/// Prints above the progress bar, or plainly when there is no terminal.
-fn say(progress: &ProgressBar, line: String) {
-    if progress.is_hidden() {
+/// Prints above the progress bar, or plainly when there is no terminal;
+/// a background scrub logs instead.
+fn say(progress: &ProgressBar, background: bool, line: String) {
+    if background {
+        tracing::warn!("scrub: {line}");
+    } else if progress.is_hidden() {
         println!("{line}");
     } else {
         progress.println(line);
@@ -89,12 +92,22 @@ fn say(progress: &ProgressBar, line: String) {
 
 /// Scrubs `dir`, printing each finding to stdout as it is made.
 pub fn scrub(dir: &Path) -> Report {
+    scrub_with(dir, false)
+}
+
+/// Scrubs `dir`; in the `background` (a serving volume's `--scrub-every`),
+/// with no progress bar and findings logged.
+pub fn scrub_with(dir: &Path, background: bool) -> Report {
     let mut report = Report::default();
     let mut files = Vec::new();
     walk(dir, &mut report, &mut files);
     files.sort();
     let total: u64 = files.iter().map(|(_, s)| s).sum();
-    let progress = ProgressBar::new(total);
+    let progress = if background {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -121,7 +134,7 @@ pub fn scrub(dir: &Path) -> Report {
                     "MISMATCH {} stored {stored:08x} actual {actual:08x}",
                     path.display()
                 );
-                say(&progress, line);
+                say(&progress, background, line);
                 report.mismatched.push(Mismatch {
                     path,
                     stored,
@@ -129,7 +142,11 @@ pub fn scrub(dir: &Path) -> Report {
                 });
             }
             Err(e) => {
-                say(&progress, format!("UNREADABLE {}: {e}", path.display()));
+                say(
+                    &progress,
+                    background,
+                    format!("UNREADABLE {}: {e}", path.display()),
+                );
                 report.unreadable.push((path, e.to_string()));
             }
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use http1::server::Options;
 use http1::{DriverKind, Shutdown, Timeouts};
 
+use crate::admin::VolumeAdmin;
 use crate::state::{Ctx, TempFiles};
 use crate::store::fspath::Root;
 use crate::store::group_sync::GroupSync;
@@ -26,11 +27,18 @@ pub struct Config {
     pub grace: Duration,
     /// Connections open at once; 0: half the process's descriptor limit.
     pub max_connections: usize,
+    /// Where the admin listener (metrics, health, readiness) binds.
+    pub admin: Option<SocketAddr>,
+    /// `/ready` wants this many bytes free.
+    pub ready_min_free: u64,
+    /// The background scrub's period; `None`: no background scrub.
+    pub scrub_every: Option<Duration>,
 }
 
 pub struct Server {
     http: http1::Server,
     ctx: Arc<Ctx>,
+    admin: Option<SocketAddr>,
 }
 
 impl Server {
@@ -64,9 +72,29 @@ impl Server {
             max_connections: config.max_connections,
         };
         let shared = ctx.clone();
-        let http = http1::Server::start(&opts, shutdown, move || shared.clone())?;
+        let http = http1::Server::start(&opts, shutdown.clone(), move || shared.clone())?;
+        let admin = match config.admin {
+            Some(addr) => {
+                let handler = Arc::new(VolumeAdmin {
+                    dir: config.dir.clone(),
+                    min_free: config.ready_min_free,
+                    connections: http.connections(),
+                    shutdown: shutdown.clone(),
+                });
+                Some(http1::admin::start(addr, "volume", handler)?)
+            }
+            None => None,
+        };
         crate::store::sweep::spawn(config.dir.clone());
-        Ok(Server { http, ctx })
+        if let Some(every) = config.scrub_every {
+            crate::admin::spawn_scrub(config.dir.clone(), every, shutdown);
+        }
+        Ok(Server { http, ctx, admin })
+    }
+
+    /// Where the admin listener listens, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
     }
 
     pub fn local_addr(&self) -> SocketAddr {

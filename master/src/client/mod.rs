@@ -37,10 +37,14 @@ pub struct ClientError {
 }
 
 impl ClientError {
+    /// A failed request to a volume (counted in the metrics).
     pub fn new(host: &str, what: impl std::fmt::Display) -> ClientError {
+        let what = what.to_string();
+        let timed_out = what.contains("timed out");
+        crate::metrics::METRICS.replica_failed(host, timed_out);
         ClientError {
             host: host.to_string(),
-            what: what.to_string(),
+            what,
             status: None,
         }
     }
@@ -97,6 +101,18 @@ impl VolumeClient {
         path: &str,
         max_body: u64,
     ) -> Result<(Reply, Vec<u8>), ClientError> {
+        self.call_with(host, method, path, max_body, &[]).await
+    }
+
+    /// [`VolumeClient::call`] with `extra` header lines.
+    async fn call_with(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        max_body: u64,
+        extra: &[(&str, &[u8])],
+    ) -> Result<(Reply, Vec<u8>), ClientError> {
         let mut attempt = 0;
         loop {
             let (mut conn, pooled) = self
@@ -104,7 +120,7 @@ impl VolumeClient {
                 .checkout(host, self.io_timeout)
                 .await
                 .map_err(|e| ClientError::new(host, e))?;
-            client::write_request(&mut conn.wbuf, method, host, path, Framing::None, &[]);
+            client::write_request(&mut conn.wbuf, method, host, path, Framing::None, extra);
             let mut extras = Extras::default();
             let answer = async {
                 conn.flush().await?;
@@ -167,6 +183,35 @@ impl VolumeClient {
             }
             Err(_) => false,
         }
+    }
+
+    /// A HEAD that has volume-uring re-read the file and compare it with
+    /// its stored CRC (`Reply::crc_check`; nginx ignores the ask).
+    pub async fn head_checked(&self, replica: &str, path: &str) -> Result<Reply, ClientError> {
+        let (host, url) = url_of(replica, path);
+        let extra: [(&str, &[u8]); 1] = [("X-Mkv-Verify", b"crc32")];
+        Ok(self.call_with(host, "HEAD", &url, 0, &extra).await?.0)
+    }
+
+    /// volume-uring's leftover temporary files older than `age` seconds
+    /// (`GET /?mkv-temp`), or with `remove`, their removal (`POST
+    /// /?mkv-sweep`): the answer's JSON.
+    pub async fn temp_files(
+        &self,
+        host: &str,
+        age: u64,
+        remove: bool,
+    ) -> Result<Vec<u8>, ClientError> {
+        let (method, path) = match remove {
+            false => ("GET", format!("/?mkv-temp&age={age}")),
+            true => ("POST", format!("/?mkv-sweep&age={age}")),
+        };
+        let (reply, body) = self.call(host, method, &path, 64 << 20).await?;
+        if reply.status != 200 {
+            let what = format!("answered {} to {method} {path}", reply.status);
+            return Err(ClientError::new(host, what));
+        }
+        Ok(body)
     }
 
     pub async fn delete(&self, replica: &str, path: &str) -> Result<Reply, ClientError> {

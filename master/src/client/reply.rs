@@ -29,6 +29,7 @@ pub struct Reply {
     /// `Last-Modified`, in seconds since the epoch.
     pub last_modified: Option<u64>,
     pub volume_uring: bool,
+    pub crc_check: Option<CrcCheck>,
 }
 
 /// What the master takes from a volume's header lines beyond framing.
@@ -39,6 +40,18 @@ pub struct Extras {
     pub last_modified: Option<u64>,
     /// `Server: volume-uring`: the volume speaks the extensions.
     pub volume_uring: bool,
+    /// `X-Mkv-Crc32-Check`: whether the bytes matched the stored CRC, when
+    /// a HEAD asked for the check.
+    pub crc_check: Option<CrcCheck>,
+}
+
+/// What volume-uring found when it re-read a file for `mkv verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrcCheck {
+    Ok,
+    Mismatch,
+    /// The file has no stored CRC.
+    NoCrc,
 }
 
 impl Extras {
@@ -50,6 +63,12 @@ impl Extras {
             self.recursive_listing = value.eq_ignore_ascii_case(b"recursive");
         } else if name.eq_ignore_ascii_case("last-modified") {
             self.last_modified = crate::time::parse_http_date(value);
+        } else if name.eq_ignore_ascii_case("x-mkv-crc32-check") {
+            self.crc_check = match value {
+                b"ok" => Some(CrcCheck::Ok),
+                b"mismatch" => Some(CrcCheck::Mismatch),
+                _ => Some(CrcCheck::NoCrc),
+            };
         } else if name.eq_ignore_ascii_case("server") {
             self.volume_uring = value.starts_with(b"volume-uring");
         }
@@ -62,6 +81,7 @@ pub fn reply_of(head: &ResponseHead, extras: Extras) -> Reply {
         recursive_listing: extras.recursive_listing,
         crc32: extras.crc32,
         content_length: head.content_length,
+        crc_check: extras.crc_check,
         last_modified: extras.last_modified,
         volume_uring: extras.volume_uring,
     }

@@ -1,9 +1,10 @@
 //! The master as a [`Service`]: each request routed to its operation, its
 //! errors answered as the original answers them.
 
-use std::time::Instant;
-
+use http1::metrics::{method_label, Timer};
 use http1::{response, Conn, RequestHead, Service, Timeouts};
+
+use crate::metrics::METRICS;
 
 use crate::error::MasterError;
 use crate::front::request::{Req, SERVER};
@@ -53,23 +54,19 @@ impl Service for Local {
 
     async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
         let mut key = std::mem::take(&mut conn.scratch);
-        let started = Instant::now();
-        // The head was taken from the connection already.
-        let (bytes_in, bytes_out) = (conn.bytes_in - head.wire_len as u64, conn.bytes_out);
-        conn.watch_status();
+        let timer = Timer::start(conn, head);
         let result = self.dispatch(conn, head, &mut key).await;
+        let done = timer.finish(conn, result.as_ref().err().map(MasterError::status));
+        let api = if self.is_s3(head) { "s3" } else { "mkv" };
+        METRICS.http.observe(api, method_label(head), &done);
         if self.app.cluster.verbose {
             let key = String::from_utf8_lossy(&key);
             let method = head.method_name();
-            let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
-            let bytes_in = conn.bytes_in - bytes_in;
+            let ms = format!("{:.3}", done.secs * 1e3);
+            let (status, bytes_in, bytes_out) = (done.status, done.bytes_in, done.bytes_out);
             match &result {
-                Ok(_) => {
-                    let (status, bytes_out) = (conn.status(), conn.answer_bytes(bytes_out));
-                    tracing::info!(method, %key, status, bytes_in, bytes_out, %ms, "request")
-                }
+                Ok(_) => tracing::info!(method, %key, status, bytes_in, bytes_out, %ms, "request"),
                 Err(e) => {
-                    let status = e.status().unwrap_or(0);
                     tracing::info!(method, %key, status, bytes_in, %ms, error = %e, "request")
                 }
             }

@@ -82,10 +82,14 @@ impl Core {
     /// What is known of `key` without the lock: certainly absent (the miss
     /// filter), or its cached record.
     pub(super) fn known(&self, key: &[u8]) -> Option<Option<Bytes>> {
+        let m = &*crate::metrics::METRICS;
         if !self.filter.may_contain(key) {
+            m.filter_hits.inc();
             return Some(None);
         }
-        self.cache.get(key).map(Some)
+        let hit = self.cache.get(key)?;
+        m.cache_hits.inc();
+        Some(Some(hit))
     }
 
     /// Asks LevelDB (`db` is the locked index), and keeps what it says in

@@ -79,6 +79,9 @@ fn append(core: &Core, group: Vec<Job>) -> (Result<(), String>, Vec<Waiter>, boo
     for job in group {
         match job {
             Job::Write { ops, synced, done } => {
+                crate::metrics::METRICS
+                    .index_writes
+                    .inc_by(ops.len() as u64);
                 filter_full |= stage(core, &mut batch, ops);
                 waiters.push(Waiter { synced, done });
             }
@@ -133,11 +136,16 @@ fn answer(core: &Core, written: Result<(), String>, waiters: Vec<Waiter>) {
     if synced.is_empty() {
         return;
     }
+    let started = std::time::Instant::now();
     let result = written.and_then(|()| {
         core.log
             .sync()
             .map_err(|e| format!("sync of the index log: {e}"))
     });
+    let m = &*crate::metrics::METRICS;
+    m.index_sync_seconds
+        .observe(started.elapsed().as_secs_f64());
+    m.index_sync_batch.observe(synced.len() as f64);
     if let Err(e) = &result {
         tracing::error!(error = %e, "index sync failed");
     }

@@ -77,23 +77,21 @@ pub async fn rebalance_key(
 ) -> Result<Moved, MasterError> {
     let wanted = key2volume(key, &cluster.volumes, cluster.replicas, cluster.subvolumes);
     let path = key2path(key);
-    let holders = holders(client, rec, &wanted, &path).await?;
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|w| !holders.contains(w))
-        .cloned()
-        .collect();
-    let surplus: Vec<String> = holders
-        .iter()
-        .filter(|h| !wanted.contains(h))
-        .cloned()
-        .collect();
+    let (holders, size) = holders(client, rec, &wanted, &path).await?;
+    let not_in = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    };
+    let (missing, surplus) = (not_in(&wanted, &holders), not_in(&holders, &wanted));
     let mut moved = Moved {
         copied: missing.clone(),
         removed: surplus.clone(),
         bytes: 0,
     };
-    if dry_run || (moved.is_nothing() && rec.volumes == wanted) {
+    if dry_run {
+        moved.bytes = size * missing.len() as u64;
+        return Ok(moved);
+    }
+    if moved.is_nothing() && rec.volumes == wanted {
         return Ok(moved);
     }
     if !missing.is_empty() {
@@ -135,7 +133,7 @@ async fn holders(
     rec: &Record,
     wanted: &[String],
     path: &str,
-) -> Result<Vec<String>, MasterError> {
+) -> Result<(Vec<String>, u64), MasterError> {
     let mut candidates: Vec<&String> = rec.volumes.iter().collect();
     candidates.extend(wanted.iter().filter(|w| !rec.volumes.contains(w)));
     let answers = join_all(candidates.iter().map(|r| client.head(r, path))).await;
@@ -163,13 +161,13 @@ async fn holders(
         }
         found.push((*replica).clone());
     }
-    if found.is_empty() {
-        return Err(MasterError::ReplicaAnswer {
+    match reference {
+        Some(r) if !found.is_empty() => Ok((found, r.content_length.unwrap_or(0))),
+        _ => Err(MasterError::ReplicaAnswer {
             replica: rec.volumes.join(","),
             why: "no replica holds the value".into(),
-        });
+        }),
     }
-    Ok(found)
 }
 
 fn same_value(a: &Reply, b: &Reply) -> bool {

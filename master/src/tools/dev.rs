@@ -1,60 +1,58 @@
 //! `mkv dev`: a master and three volume servers in one process, on
 //! loopback, with everything under one folder — the README's first command.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http1::Timeouts;
 
-use crate::config::{Cluster, DevArgs, Flags};
+use crate::config::{Cluster, DevArgs, ListenArgs, S3Config};
 use crate::error::ToolError;
-use crate::front::server;
 use crate::index::Index;
 use crate::state::App;
-use crate::tools::journal;
+use crate::tools::serve;
 
-pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
-    let loopback = flags.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let base = flags.port;
-    let (volumes, names) = start_volumes(loopback, base, args)?;
+pub fn run(args: &DevArgs, verbose: bool) -> Result<(), ToolError> {
+    if !(1..=3).contains(&args.replicas) {
+        return Err(ToolError::Usage(
+            "--replicas: 1 to 3 for three volumes".into(),
+        ));
+    }
+    let loopback = args.bind;
+    let (volumes, names) = start_volumes(loopback, args.port, args)?;
     let cluster = Cluster {
         db: args.dir.join("index"),
         volumes: names.clone(),
-        replicas: flags.replicas.min(3),
-        subvolumes: flags.subvolumes,
-        protect: flags.protect,
-        md5sum: flags.md5sum,
-        fallback: flags.fallback.clone(),
-        voltimeout: flags.voltimeout,
-        volume_timeout: flags.volume_timeout,
-        verbose: flags.verbose,
+        replicas: args.replicas,
+        subvolumes: 10,
+        protect: args.values.protect,
+        md5sum: args.values.md5sum,
+        fallback: args.values.fallback.clone(),
+        voltimeout: Duration::from_secs(1),
+        volume_timeout: Duration::from_secs(10),
+        verbose,
     };
     let index = Index::open(&cluster.db, true)?;
-    let s3 = flags.s3().map_err(ToolError::Usage)?;
-    let app = Arc::new(App::with_flags(cluster, index, s3, flags));
-    let addr = SocketAddr::new(loopback, base);
-    let master = server::start(app.clone(), addr, flags.threads(), false)
-        .map_err(ToolError::io(format!("master on port {base}")))?;
-    journal::spawn(app.clone()).map_err(ToolError::io("cannot start the journal thread"))?;
-    let shutdown = master.shutdown_handle();
+    let listen = listen_args(args);
+    let app = Arc::new(App::with_flags(
+        cluster,
+        index,
+        S3Config::default(),
+        &listen,
+    ));
+    let masters = serve::start(&app, &listen, loopback)?;
     let volume_shutdowns: Vec<_> = volumes.iter().map(|v| v.shutdown_handle()).collect();
-    http1::runtime::on_signal(shutdown.clone())
-        .map_err(ToolError::io("cannot wait for signals"))?;
-    println!(
-        "listening on {} ({}, {} threads)",
-        master.local_addr(),
-        master.driver(),
-        flags.threads()
-    );
     println!(
         "volumes {} with data under {}",
         names.join(","),
         args.dir.display()
     );
-    let url = format!("localhost:{}", master.local_addr().port());
+    let url = format!("localhost:{}", masters[0].local_addr().port());
     println!("try:  curl -L -X PUT -d bigswag {url}/wehave && curl -L {url}/wehave");
-    master.wait();
+    for master in masters {
+        master.wait();
+    }
     // The master has drained; now the volumes it was writing to.
     for s in volume_shutdowns {
         s.trigger();
@@ -64,6 +62,21 @@ pub fn run(flags: &Flags, args: &DevArgs) -> Result<(), ToolError> {
     }
     app.index.close();
     Ok(())
+}
+
+/// The master's listener settings: the defaults, on `--port` and `--bind`.
+fn listen_args(args: &DevArgs) -> ListenArgs {
+    ListenArgs {
+        port: args.port,
+        bind: Some(args.bind),
+        idle_timeout: Duration::from_secs(75),
+        max_connections: 0,
+        threads: None,
+        s3_port: None,
+        s3_credentials: None,
+        admin_port: args.admin_port,
+        census_every: Duration::from_secs(60),
+    }
 }
 
 /// Three volume servers on the ports after `base`, with their data under
@@ -90,6 +103,9 @@ fn start_volumes(
             timeouts: Timeouts::default(),
             grace: Duration::from_secs(30),
             max_connections: 0,
+            admin: None,
+            ready_min_free: 0,
+            scrub_every: None,
         };
         let volume = volume_uring::Server::start(&config)
             .map_err(ToolError::io(format!("volume {i} on port {port}")))?;

@@ -25,13 +25,19 @@ impl Progress {
                 None => ProgressBar::new_spinner(),
             };
             let template = if total.is_some() {
-                "{prefix} {bar:40} {pos}/{len} {per_sec} eta {eta} {msg}"
+                "{prefix} {bar:40} {pos}/{len} {rate} eta {eta} {msg}"
             } else {
-                "{prefix} {spinner} {pos} {per_sec} {msg}"
+                "{prefix} {spinner} {pos} {rate} {msg}"
+            };
+            // A whole number a second (indicatif's own `per_sec` prints
+            // `10,700.6521/s`).
+            let rate = |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
             };
             bar.set_style(
                 ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .with_key("rate", rate),
             );
             bar.set_prefix(label);
             bar.enable_steady_tick(Duration::from_millis(200));
@@ -56,7 +62,12 @@ impl Progress {
             None if self.last_line.get().elapsed() >= PLAIN_EVERY => {
                 self.last_line.set(Instant::now());
                 let secs = self.started.elapsed().as_secs_f64();
-                eprintln!("{}: {position} after {secs:.0}s, {}", self.label, message());
+                let rate = position as f64 / secs.max(1e-9);
+                eprintln!(
+                    "{}: {position} after {secs:.0}s ({rate:.0}/s), {}",
+                    self.label,
+                    message()
+                );
             }
             None => {}
         }
@@ -67,6 +78,14 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
+        }
+    }
+
+    /// Prints a line on stdout without breaking the bar.
+    pub fn println_stdout(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
         }
     }
 

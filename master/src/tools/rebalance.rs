@@ -7,6 +7,7 @@
 //! killed run made but had not yet recorded) and finishes the job.
 //! `--dry-run` prints what would move and changes nothing.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures_util::stream::{self, StreamExt};
@@ -28,6 +29,9 @@ struct Tally {
     moved: u64,
     bytes: u64,
     errors: u64,
+    /// Volumes that failed, with the keys they held up and the first error:
+    /// one line each, not one per key.
+    failing: BTreeMap<String, (u64, String)>,
 }
 
 pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
@@ -57,9 +61,16 @@ pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
     progress.finish();
     index.close();
     let secs = progress.elapsed().as_secs_f64();
-    let verb = if args.dry_run { "would move" } else { "moved" };
+    let (verb, copied) = if args.dry_run {
+        ("would move", "to copy")
+    } else {
+        ("moved", "copied")
+    };
+    for (volume, (keys, what)) in &tally.failing {
+        eprintln!("mkv rebalance: volume {volume}: {keys} keys not moved: {what}");
+    }
     println!(
-        "rebalanced {} keys: {verb} {} ({} bytes copied), {} already in place, {} errors, in {secs:.2}s: {:.0} keys/s",
+        "rebalanced {} keys: {verb} {} ({} bytes {copied}), {} already in place, {} errors, in {secs:.2}s: {:.0} keys/s",
         tally.done,
         tally.moved,
         tally.bytes,
@@ -111,7 +122,7 @@ async fn rebalance_all(
 }
 
 /// The next `PAGE` records after `from` (from the first, if it is empty).
-fn next_page(index: &Index, from: &[u8]) -> Result<Vec<(Vec<u8>, Record)>, ToolError> {
+pub(crate) fn next_page(index: &Index, from: &[u8]) -> Result<Vec<(Vec<u8>, Record)>, ToolError> {
     let mut page = Vec::with_capacity(PAGE);
     let mut bad = None;
     index.scan(b"/", from, |k, v| {
@@ -153,6 +164,17 @@ fn report(
                     m.removed.join(",")
                 );
             }
+        }
+        Err(MasterError::Replica(e)) => {
+            tally.errors += 1;
+            let (keys, _) = tally.failing.entry(e.host.clone()).or_insert_with(|| {
+                progress.println(&format!(
+                    "mkv rebalance: volume {} fails ({}); its keys are skipped and counted",
+                    e.host, e.what
+                ));
+                (0, e.what.clone())
+            });
+            *keys += 1;
         }
         Err(e) => {
             tally.errors += 1;

@@ -28,6 +28,20 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The virtualenv's python (`.ci/run` makes `.venv`; or `MKV_PYTHON`),
+/// with the S3 clients and `prometheus_client`.
+pub fn venv_python() -> PathBuf {
+    let path = std::env::var_os("MKV_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} is missing: .ci/run makes the virtualenv the tests use",
+        path.display()
+    );
+    path
+}
+
 /// The `volume` binary, built alongside this package's tests by
 /// `cargo test --workspace`.
 pub fn volume_bin() -> PathBuf {

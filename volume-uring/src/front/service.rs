@@ -1,10 +1,13 @@
 //! The volume as a [`Service`]: decode the path once, route by method.
 
+use http1::metrics::{method_label, Timer};
 use http1::{response, Conn, Method, RequestHead, Service, Timeouts};
+
+use crate::admin::metrics::METRICS;
 
 use crate::error::VolumeError;
 use crate::front::request::{Request, SERVER};
-use crate::ops::{delete, get, put, stage};
+use crate::ops::{delete, get, put, stage, temp};
 use crate::state::Ctx;
 use crate::store::fspath;
 use crate::store::upload::TEMP_PREFIX;
@@ -44,12 +47,16 @@ impl Service for Ctx {
     }
 
     async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, VolumeError> {
+        let timer = Timer::start(conn, head);
         let mut rel = std::mem::take(&mut conn.scratch);
         let result = match fspath::decode(head.path(), &mut rel) {
             Ok(dir_wanted) => route(conn, head, self, &rel, dir_wanted).await,
             Err(e) => Err(e),
         };
         conn.scratch = rel;
+        let failed = result.as_ref().err().map(VolumeError::status);
+        let done = timer.finish(conn, failed);
+        METRICS.http.observe("files", method_label(head), &done);
         result
     }
 }
@@ -73,6 +80,9 @@ async fn route(
         dir_wanted,
         ctx,
     };
+    if let Some((op, age)) = temp::wanted(&req) {
+        return temp::serve(conn, &req, op, age).await;
+    }
     match head.method {
         Method::Get | Method::Head => get::serve(conn, &req).await,
         Method::Put => match head.header(stage::OFFSET_HEADER) {

@@ -17,6 +17,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
     let (dir, _) = req.ctx.root.open_parent(req.rel, false)?;
     let (_, name) = split_parent(req.rel);
     rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty())?;
+    crate::admin::metrics::METRICS.files.dec();
     if let Some(sync) = &req.ctx.sync {
         sync.sync(&[&dir]).await?;
     }

@@ -13,7 +13,7 @@ use http1::{response, Conn, HttpError, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
-use crate::ops::listing;
+use crate::ops::{listing, verify};
 use crate::store::checksum;
 use http1::range::{self, Span, Validators};
 
@@ -57,7 +57,20 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
         Span::Part { start, end } => (206, start, end - start + 1),
         Span::Unsatisfiable => return Ok(not_satisfiable(conn, req, size)),
     };
-    let keep = write_head(conn, req, &fd, code, &validators, (start, len, size));
+    let check = match head.header(verify::VERIFY_HEADER) {
+        Some(_) if head.method == Method::Head && code == 200 => {
+            Some(verify::check(&fd, size).await?)
+        }
+        _ => None,
+    };
+    let keep = write_head(
+        conn,
+        req,
+        &fd,
+        (code, check),
+        &validators,
+        (start, len, size),
+    );
     if head.method == Method::Head || len == 0 {
         // The head is the whole answer.
     } else if len <= INLINE_MAX {
@@ -78,7 +91,7 @@ fn write_head(
     conn: &mut Conn,
     req: &Request<'_>,
     fd: &OwnedFd,
-    code: u16,
+    (code, check): (u16, Option<&str>),
     v: &Validators,
     span: (u64, u64, u64),
 ) -> bool {
@@ -101,6 +114,9 @@ fn write_head(
         // The checksum is of the whole file, so it goes with whole answers only.
         if let Some(crc) = checksum::read(fd) {
             response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
+        }
+        if let Some(check) = check {
+            response::header(out, verify::CHECK_HEADER, check.as_bytes());
         }
     }
     req.finish(out)

@@ -55,6 +55,18 @@ pub fn read_entries(dir: &OwnedFd) -> Result<Vec<Entry>, VolumeError> {
     Ok(entries)
 }
 
+/// `HEAD /` says how full the volume is, for the master's health checks
+/// and status page: `X-Volume-Disk-Total`, `X-Volume-Disk-Free` (bytes)
+/// and `X-Volume-Files`.
+fn write_space(out: &mut Vec<u8>, req: &Request<'_>) {
+    if let Ok(space) = crate::store::place::space(req.ctx.root.path()) {
+        response::header_num(out, "X-Volume-Disk-Total", space.total);
+        response::header_num(out, "X-Volume-Disk-Free", space.free);
+    }
+    let files = crate::admin::metrics::METRICS.files.get().max(0) as u64;
+    response::header_num(out, "X-Volume-Files", files);
+}
+
 /// Appends one entry as nginx formats it.
 pub fn push_entry(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(b"{ \"name\":\"");
@@ -101,7 +113,12 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     if recursive && !req.head.http10 {
         return serve_recursive(conn, req, dir).await;
     }
-    let entries = read_entries(&dir)?;
+    let is_head = req.head.method == Method::Head;
+    let entries = if is_head {
+        Vec::new()
+    } else {
+        read_entries(&dir)?
+    };
     drop(dir);
     // HTTP/1.0 has no chunked encoding: the body ends with the connection.
     let is_chunked = !req.head.http10;
@@ -112,8 +129,11 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     if is_chunked {
         response::header(out, "Transfer-Encoding", b"chunked");
     }
+    if is_head && req.rel.is_empty() {
+        write_space(out, req);
+    }
     response::finish(out, keep_alive, req.head.http10);
-    if req.head.method == Method::Head {
+    if is_head {
         return Ok(keep_alive);
     }
     let mut body = Vec::with_capacity(CHUNK + 512);

@@ -5,3 +5,5 @@ pub mod get;
 pub mod listing;
 pub mod put;
 pub mod stage;
+pub mod temp;
+pub mod verify;

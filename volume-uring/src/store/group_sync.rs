@@ -70,6 +70,7 @@ fn sync_groups(fs: &OwnedFd, waiters: &mpsc::Receiver<Waiter>) {
             group.push(more);
         }
         let files = group.iter().map(|w| w.files.len()).sum::<usize>();
+        let started = std::time::Instant::now();
         let result = if files <= FSYNC_MAX {
             group
                 .iter()
@@ -78,7 +79,11 @@ fn sync_groups(fs: &OwnedFd, waiters: &mpsc::Receiver<Waiter>) {
         } else {
             rustix::fs::syncfs(fs)
         };
+        let m = &*crate::admin::metrics::METRICS;
+        m.sync_seconds.observe(started.elapsed().as_secs_f64());
+        m.sync_batch.observe(files as f64);
         let result = result.map_err(|e| {
+            m.sync_failures.inc();
             let e = std::io::Error::from(e);
             tracing::error!(error = %e, "syncing the volume failed");
             (e.kind(), format!("sync: {e}"))

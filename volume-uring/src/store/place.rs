@@ -47,7 +47,10 @@ pub fn place(from: &At<'_>, to: &At<'_>, backup: Option<&At<'_>>) -> Result<bool
 /// Renames `from` over `to`; returns whether one was replaced.
 fn rename(from: &At<'_>, to: &At<'_>) -> Result<bool, VolumeError> {
     match rustix::fs::renameat_with(from.dir, from.name, to.dir, to.name, RenameFlags::NOREPLACE) {
-        Ok(()) => return Ok(false),
+        Ok(()) => {
+            crate::admin::metrics::METRICS.files.inc();
+            return Ok(false);
+        }
         Err(Errno::EXIST) => {}
         // Filesystems without RENAME_NOREPLACE: look first.
         Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
@@ -55,6 +58,9 @@ fn rename(from: &At<'_>, to: &At<'_>) -> Result<bool, VolumeError> {
     }
     let existed = rustix::fs::statat(to.dir, to.name, AtFlags::SYMLINK_NOFOLLOW).is_ok();
     rustix::fs::renameat(from.dir, from.name, to.dir, to.name)?;
+    if !existed {
+        crate::admin::metrics::METRICS.files.inc();
+    }
     Ok(existed)
 }
 
@@ -67,4 +73,25 @@ pub fn ensure_space(ctx: &Ctx, len: u64) -> Result<(), VolumeError> {
         return Err(VolumeError::NoSpace);
     }
     Ok(())
+}
+
+/// A filesystem's size and what is free on it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Space {
+    pub total: u64,
+    /// Free for an unprivileged writer (`f_bavail`).
+    pub free: u64,
+    pub inodes_total: u64,
+    pub inodes_free: u64,
+}
+
+/// The space of the filesystem `path` is on.
+pub fn space(path: &std::path::Path) -> std::io::Result<Space> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok(Space {
+        total: s.f_blocks.saturating_mul(s.f_frsize),
+        free: s.f_bavail.saturating_mul(s.f_frsize),
+        inodes_total: s.f_files,
+        inodes_free: s.f_favail,
+    })
 }

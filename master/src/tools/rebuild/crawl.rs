@@ -1,6 +1,7 @@
 //! The crawl: every volume listed, folders as they are found, with
-//! bounded concurrency; files become keys, kept in memory up to a bound and
-//! spilled to runs past it.
+//! bounded concurrency; each file goes to a [`Sink`]. For a rebuild
+//! ([`Crawl`]) files become keys, kept in memory up to a bound and spilled
+//! to runs past it; `mkv verify` looks each one up in the index.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -15,7 +16,18 @@ use crate::client::VolumeClient;
 use crate::config::Cluster;
 use crate::tools::progress::Progress;
 
-pub(super) const NO_SUBVOLUME: u8 = u8::MAX;
+pub const NO_SUBVOLUME: u8 = u8::MAX;
+
+/// Where the crawl puts what it finds.
+pub trait Sink {
+    /// A file: the key it holds where `key2path` puts it (`None` for a
+    /// stray), its volume (index in `-volumes`) and subvolume, its entry.
+    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &Entry);
+    /// A listing ended, with its error if it failed.
+    fn listed(&mut self, folder: &Folder, error: Option<String>);
+    /// Files seen so far, and a word on the rest, for the progress line.
+    fn progress(&self) -> (u64, String);
+}
 
 pub(super) struct Crawl {
     /// Keys found since the last spill to `runs`.
@@ -60,19 +72,52 @@ impl Crawl {
 
 /// A folder to list: `/{sv}{rel}/` on `volume`; `rel` is under the
 /// (sub)volume root (`""`, `"5d"`, `"5d/41"`, `"27/6f/Lz8"`).
-pub(super) struct Folder {
-    pub(super) volume: u16,
-    pub(super) host: String,
-    pub(super) sv: String,
-    pub(super) rel: String,
+pub struct Folder {
+    pub volume: u16,
+    pub host: String,
+    pub sv: String,
+    pub rel: String,
 }
 
-pub(super) async fn crawl_volumes(
+impl Sink for Crawl {
+    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &Entry) {
+        self.files += 1;
+        let Some(key) = key else {
+            self.skipped += 1;
+            return;
+        };
+        let found = self.keys.entry(key.clone()).or_default();
+        found.add_replica(replica);
+        found.add_stat(entry.size, entry.mtime);
+        if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
+            self.md5_disagreements.push(key);
+        }
+        self.spill_if_full();
+    }
+
+    fn listed(&mut self, folder: &Folder, error: Option<String>) {
+        self.listings += 1;
+        if let Some(e) = error {
+            self.errors.push(format!(
+                "listing /{}{}/ on {}: {e}",
+                folder.sv, folder.rel, folder.host
+            ));
+        }
+    }
+
+    fn progress(&self) -> (u64, String) {
+        let keys = self.keys.len() as u64 + self.runs.spilled;
+        let line = format!("files, {keys} keys, {} listings", self.listings);
+        (self.files, line)
+    }
+}
+
+pub async fn crawl_volumes<S: Sink>(
     cluster: &Cluster,
     concurrency: usize,
     progress: &Progress,
-    crawl: Crawl,
-) -> Crawl {
+    sink: S,
+) -> S {
     let client = Rc::new(VolumeClient::new(
         cluster.voltimeout,
         cluster.volume_timeout,
@@ -87,7 +132,7 @@ pub(super) async fn crawl_volumes(
         .collect();
     // What was found, and the folders still to list: the listings running
     // at once add to both as their lines arrive (never across an await).
-    let state = RefCell::new((crawl, queue));
+    let state = RefCell::new((sink, queue));
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < concurrency {
@@ -110,27 +155,16 @@ pub(super) async fn crawl_volumes(
             break;
         };
         let out = &mut state.borrow_mut().0;
-        out.listings += 1;
-        if let Err(e) = listed {
-            out.errors.push(format!(
-                "listing /{}{}/ on {}: {e}",
-                folder.sv, folder.rel, folder.host
-            ));
-        }
-        progress.update(out.files, || {
-            format!(
-                "files, {} keys, {} listings",
-                out.keys.len() as u64 + out.runs.spilled,
-                out.listings
-            )
-        });
+        out.listed(&folder, listed.err().map(|e| e.to_string()));
+        let (files, line) = out.progress();
+        progress.update(files, || line);
     }
     drop(running);
     state.into_inner().0
 }
 
 /// Files into keys, folders into the queue.
-fn take(out: &mut Crawl, queue: &mut VecDeque<Folder>, folder: &Folder, entry: Entry) {
+fn take<S: Sink>(out: &mut S, queue: &mut VecDeque<Folder>, folder: &Folder, entry: Entry) {
     let full = if folder.rel.is_empty() {
         entry.path.clone()
     } else {
@@ -173,21 +207,10 @@ fn take(out: &mut Crawl, queue: &mut VecDeque<Folder>, folder: &Folder, entry: E
         }
         _ => (folder.sv.clone(), full),
     };
-    out.files += 1;
-    let Some(key) = key_of(&rel) else {
-        out.skipped += 1;
-        return;
-    };
     let subvolume = if sv.is_empty() {
         NO_SUBVOLUME
     } else {
         u8::from_str_radix(&sv[2..], 16).unwrap_or(NO_SUBVOLUME)
     };
-    let found = out.keys.entry(key.clone()).or_default();
-    found.add_replica((folder.volume, subvolume));
-    found.add_stat(entry.size, entry.mtime);
-    if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
-        out.md5_disagreements.push(key);
-    }
-    out.spill_if_full();
+    out.file(key_of(&rel), (folder.volume, subvolume), &entry);
 }

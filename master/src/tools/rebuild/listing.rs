@@ -13,13 +13,13 @@ const MAX_LISTING: u64 = 256 << 20;
 
 /// One listing entry: a path under the listed folder, whether it is a
 /// folder, and the md5 a volume kept.
-pub(super) struct Entry {
-    pub(super) path: String,
-    pub(super) folder: bool,
-    pub(super) md5: Option<String>,
-    pub(super) size: u64,
+pub struct Entry {
+    pub path: String,
+    pub folder: bool,
+    pub md5: Option<String>,
+    pub size: u64,
     /// Seconds since the epoch.
-    pub(super) mtime: u64,
+    pub mtime: u64,
 }
 
 /// Lists a folder, handing each entry to `each` as its line arrives (a

@@ -25,8 +25,8 @@
 //! every write the index records as pending (`ops::pending`: in flight at
 //! a crash, or failed with a volume that did not answer) are removed.
 
-mod crawl;
-mod listing;
+pub mod crawl;
+pub mod listing;
 mod runs;
 mod write;
 
@@ -149,7 +149,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
 
 /// Removes the copies of the writes the index records as pending, so the
 /// listings do not find them; fails if a volume does not answer.
-async fn settle_pending(cluster: &Cluster) -> Result<(), ToolError> {
+pub(crate) async fn settle_pending(cluster: &Cluster) -> Result<(), ToolError> {
     if !cluster.db.exists() {
         return Ok(());
     }
