@@ -1,5 +1,6 @@
 //! The load generator against a real cluster: host names, `--size` and
-//! `--size-max`, the summary lines `perf/bench.py` reads.
+//! `--size-max`, `--read-ratio` (counted by the master's metrics), the
+//! summary lines `perf/bench.py` reads.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,7 +32,9 @@ fn big_values_through_a_host_name() {
         .iter()
         .map(|v| format!("localhost:{}", v.addr().port()))
         .collect();
+    let admin = testkit::free_port();
     let mut cmd = Command::new(sibling("mkv"));
+    cmd.args(["-admin-port", &admin.to_string()]);
     cmd.args([
         "-port",
         "0",
@@ -69,6 +72,25 @@ fn big_values_through_a_host_name() {
         text.contains("ops/s: ") && text.contains("op latency ms: p50 "),
         "{text}"
     );
+    // Four reads per write: 40 + 20 x 4 GETs redirected in all.
+    let out = Command::new(env!("CARGO_BIN_EXE_thrasher"))
+        .args(["--master", &format!("localhost:{}", master.addr().port())])
+        .args(["--count", "20", "--workers", "2", "--read-ratio", "4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("(4 GETs per PUT)"), "{text}");
+    let metrics = testkit::client::request(
+        std::net::SocketAddr::from(([127, 0, 0, 1], admin)),
+        "GET",
+        "/metrics",
+        &[],
+        b"",
+    )
+    .text();
+    let gets = "mkv_http_requests_total{api=\"mkv\",method=\"GET\",status=\"302\"} 120\n";
+    assert!(metrics.contains(gets), "{metrics}");
     let bad = Command::new(env!("CARGO_BIN_EXE_thrasher"))
         .args(["--master", "localhost:1", "--size", "lots"])
         .output()

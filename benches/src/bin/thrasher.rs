@@ -4,8 +4,9 @@
 //! value, and a DELETE — one "op". Connections are kept alive (to the
 //! master and to each volume), as Go's default client keeps them.
 //! `--size` (and `--size-max`, for sizes drawn between the two) sets the
-//! values' size, for the big values this store is for; the summary gives
-//! the ops' latency percentiles.
+//! values' size, for the big values this store is for; `--read-ratio` how
+//! many GETs an op does per PUT; the summary gives the ops' latency
+//! percentiles.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -37,6 +38,10 @@ struct Args {
     /// With `--size`, sizes drawn at random between the two.
     #[arg(long, value_parser = parse_size)]
     size_max: Option<usize>,
+    /// GETs per PUT: each op writes a key once, reads it this many times
+    /// (each read follows the redirect and checks the value), deletes it.
+    #[arg(long, default_value_t = 1)]
+    read_ratio: usize,
 }
 
 fn resolve(text: &str) -> Result<SocketAddr, String> {
@@ -94,7 +99,7 @@ fn worker(
     next: &AtomicUsize,
     count: usize,
     seed: usize,
-    size: Option<(usize, usize)>,
+    (size, reads): (Option<(usize, usize)>, usize),
 ) -> Result<Vec<u64>, String> {
     let mut m = Client::connect(master);
     let mut volumes: HashMap<SocketAddr, Client> = HashMap::new();
@@ -111,23 +116,8 @@ fn worker(
         if r.status != 201 {
             return Err(format!("PUT {key}: {}", r.status));
         }
-        let r = m.request("GET", &key, &[], b"");
-        let location = r
-            .header("location")
-            .ok_or(format!("GET {key}: {}", r.status))?;
-        let (addr, path) = location
-            .strip_prefix("http://")
-            .and_then(|l| l.split_once('/'))
-            .ok_or(format!("bad location {location}"))?;
-        let addr = resolve(addr)?;
-        let v = volumes.entry(addr).or_insert_with(|| Client::connect(addr));
-        let got = v.request("GET", &format!("/{path}"), &[], b"");
-        if got.status != 200 || got.body != value {
-            return Err(format!(
-                "GET {location}: {}, {} bytes",
-                got.status,
-                got.body.len()
-            ));
+        for _ in 0..reads {
+            read(&mut m, &mut volumes, &key, &value)?;
         }
         let r = m.request("DELETE", &key, &[], b"");
         if r.status != 204 {
@@ -135,6 +125,35 @@ fn worker(
         }
         times.push(started.elapsed().as_micros() as u64);
     }
+}
+
+/// A GET of `key` from the master, its redirect followed to the volume,
+/// the value checked.
+fn read(
+    m: &mut Client,
+    volumes: &mut HashMap<SocketAddr, Client>,
+    key: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    let r = m.request("GET", key, &[], b"");
+    let location = r
+        .header("location")
+        .ok_or(format!("GET {key}: {}", r.status))?;
+    let (addr, path) = location
+        .strip_prefix("http://")
+        .and_then(|l| l.split_once('/'))
+        .ok_or(format!("bad location {location}"))?;
+    let addr = resolve(addr)?;
+    let v = volumes.entry(addr).or_insert_with(|| Client::connect(addr));
+    let got = v.request("GET", &format!("/{path}"), &[], b"");
+    if got.status != 200 || got.body != value {
+        return Err(format!(
+            "GET {location}: {}, {} bytes",
+            got.status,
+            got.body.len()
+        ));
+    }
+    Ok(())
 }
 
 fn main() {
@@ -157,7 +176,13 @@ fn main() {
             let fill_size = args.fill;
             std::thread::spawn(move || match fill_size {
                 Some(bytes) => fill(args.master, &next, args.count, bytes).map(|()| Vec::new()),
-                None => worker(args.master, &next, args.count, seed, size),
+                None => worker(
+                    args.master,
+                    &next,
+                    args.count,
+                    seed,
+                    (size, args.read_ratio),
+                ),
             })
         })
         .collect();
@@ -174,6 +199,15 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     println!("{} write/read/delete in {secs:.3}s", args.count);
     println!("ops/s: {:.1}", args.count as f64 / secs);
+    if args.fill.is_none() {
+        // An op is a PUT, its reads (master and volume) and a DELETE.
+        let requests = args.count * (2 + 2 * args.read_ratio);
+        println!(
+            "requests/s: {:.1} ({} GETs per PUT)",
+            requests as f64 / secs,
+            args.read_ratio
+        );
+    }
     if !times.is_empty() {
         times.sort_unstable();
         let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize] as f64 / 1e3;
