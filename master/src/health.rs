@@ -316,7 +316,8 @@ fn size_of(meta: &[u8]) -> u64 {
 }
 
 /// Starts the thread that checks the volumes (each within `timeout`) and
-/// counts `index` every `census_every`, until `shutdown`.
+/// counts `index` every `census_every` (or ten times as long as counting
+/// took, if that is longer), until `shutdown`.
 pub fn spawn(
     health: Arc<Health>,
     index: Arc<Index>,
@@ -331,7 +332,10 @@ pub fn spawn(
                 let tick = Instant::now();
                 health.sample();
                 health.check_all(timeout);
-                if last_census.map_or(true, |t| t.elapsed() >= census_every) {
+                // A big index is counted less often: at most a tenth of the
+                // time goes to counting.
+                let every = census_every.max(health.census().took * 10);
+                if last_census.map_or(true, |t| t.elapsed() >= every) {
                     health.count(&index);
                     last_census = Some(Instant::now());
                 }
