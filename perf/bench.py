@@ -175,7 +175,7 @@ def mix(args, tmp):
     def run(server):
         out = subprocess.run([thrasher, "--master", server.hostport, "--count", str(args.mix_count)],
                              check=True, capture_output=True, text=True).stdout
-        return float(out.split("ops/s:")[1])
+        return float(out.split("ops/s:")[1].split()[0])
 
     sides = {
         "mkv + volume-uring (durable)": lambda: run(durable),
@@ -396,7 +396,7 @@ def versus(args, tmp):
     def mix_run(m):
         out = subprocess.run([thrasher, "--master", m.hostport, "--count", str(args.mix_count)],
                              check=True, capture_output=True, text=True).stdout
-        return float(out.split("ops/s:")[1])
+        return float(out.split("ops/s:")[1].split()[0])
     res["PUT+GET+DELETE mix (16 workers, durable volumes)"] = median_pair(
         {b: (lambda m=m: mix_run(m)) for b, m in masters.items()}, args.rounds, "ops/s")
     for b in builds:

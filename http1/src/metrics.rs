@@ -78,15 +78,7 @@ impl HttpMetrics {
     }
 
     pub fn observe(&self, api: &'static str, method: &'static str, done: &Finished) {
-        let labels = RequestLabels {
-            api,
-            method,
-            status: done.status,
-        };
-        self.requests.get_or_create(&labels).inc();
-        self.latency
-            .get_or_create(&LatencyLabels { api, method })
-            .observe(done.secs);
+        self.count(api, method, done.status, done.secs);
         self.classes[0].inc();
         match done.status {
             400..=499 => {
@@ -101,6 +93,40 @@ impl HttpMetrics {
         self.bytes_out.inc_by(done.bytes_out);
     }
 
+    /// Counts a request in its series, found in this thread's cache: the
+    /// families' own lookup takes a lock and hashes the labels.
+    fn count(&self, api: &'static str, method: &'static str, status: u16, secs: f64) {
+        let me = self as *const HttpMetrics as usize;
+        SERIES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let at = cache.iter().position(|s| {
+                s.owner == me
+                    && s.status == status
+                    && std::ptr::eq(s.api, api)
+                    && std::ptr::eq(s.method, method)
+            });
+            let at = at.unwrap_or_else(|| {
+                cache.push(Series {
+                    owner: me,
+                    api,
+                    method,
+                    status,
+                    count: self.requests.get_or_create_owned(&RequestLabels {
+                        api,
+                        method,
+                        status,
+                    }),
+                    latency: self
+                        .latency
+                        .get_or_create_owned(&LatencyLabels { api, method }),
+                });
+                cache.len() - 1
+            });
+            cache[at].count.inc();
+            cache[at].latency.observe(secs);
+        })
+    }
+
     /// Requests counted so far, in all and by failing status class,
     /// summed over APIs and methods: for status pages.
     pub fn totals(&self) -> RequestTotals {
@@ -112,6 +138,21 @@ impl HttpMetrics {
             bytes_out: self.bytes_out.get(),
         }
     }
+}
+
+/// A series of one [`HttpMetrics`] (by address: `mkv dev` runs a master's
+/// and volumes' in one process), as a thread found it.
+struct Series {
+    owner: usize,
+    api: &'static str,
+    method: &'static str,
+    status: u16,
+    count: Counter,
+    latency: Histogram,
+}
+
+thread_local! {
+    static SERIES: std::cell::RefCell<Vec<Series>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Sums of the request counters at one moment.

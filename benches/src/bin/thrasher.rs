@@ -197,7 +197,8 @@ fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{} write/read/delete in {secs:.3}s", args.count);
+    let what = if args.fill.is_some() { "PUTs" } else { "write/read/delete" };
+    println!("{} {what} in {secs:.3}s", args.count);
     println!("ops/s: {:.1}", args.count as f64 / secs);
     if args.fill.is_none() {
         // An op is a PUT, its reads (master and volume) and a DELETE.
