@@ -251,3 +251,25 @@ pub fn on_signal(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
         })?;
     Ok(())
 }
+
+/// Runs a future to completion on the calling thread, with no runtime:
+/// for threads that wait on channels a runtime's tasks answer (the index
+/// writer, a volume's walker threads).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

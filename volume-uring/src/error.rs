@@ -26,6 +26,8 @@ pub enum VolumeError {
     BadBody(&'static str),
     #[error("i/o: {0}")]
     Io(std::io::Error),
+    #[error("busy: {0}")]
+    Busy(&'static str),
 }
 
 impl From<std::io::Error> for VolumeError {
@@ -69,6 +71,7 @@ impl VolumeError {
             VolumeError::NoSpace => Some(507),
             VolumeError::BadBody(_) => Some(400),
             VolumeError::Io(_) => Some(500),
+            VolumeError::Busy(_) => Some(503),
         }
     }
 }

@@ -33,15 +33,17 @@ impl Core {
     pub(super) fn open(
         path: &Path,
         filter: KeyFilter,
-        cache_bytes: usize,
+        (cache_bytes, write_buffer): (usize, Option<usize>),
     ) -> Result<Core, IndexError> {
         let log = LogSync::default();
+        let defaults = Options::default();
         let opts = Options {
             create_if_missing: true,
             // Snappy, as goleveldb writes by default.
             compressor: 1,
             env: std::rc::Rc::new(Box::new(DurableEnv::new(log.clone()))),
-            ..Options::default()
+            write_buffer_size: write_buffer.unwrap_or(defaults.write_buffer_size),
+            ..defaults
         };
         let open_err = |msg: String| IndexError::Open {
             path: path.display().to_string(),

@@ -38,6 +38,8 @@ use writer::{block_on, Job};
 
 /// Bytes of keys and records the record cache holds.
 const CACHE_BYTES: usize = 32 << 20;
+/// LevelDB's write buffer for bulk loads (its default is 4 MiB).
+const BULK_WRITE_BUFFER: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -87,6 +89,18 @@ impl Index {
         Self::open_with(path, filter.then(KeyFilter::new), CACHE_BYTES)
     }
 
+    /// Opens the index for writing many records at once (`mkv rebuild`):
+    /// a larger write buffer, so that fewer, larger tables are flushed and
+    /// compacted; no miss filter.
+    pub fn open_bulk(path: &Path) -> Result<Arc<Index>, IndexError> {
+        let core = Core::open(
+            path,
+            KeyFilter::off(),
+            (CACHE_BYTES, Some(BULK_WRITE_BUFFER)),
+        );
+        Self::start(path, core?, false)
+    }
+
     fn open_with(
         path: &Path,
         filter: Option<KeyFilter>,
@@ -94,7 +108,13 @@ impl Index {
     ) -> Result<Arc<Index>, IndexError> {
         let scan = filter.is_some();
         let filter = filter.unwrap_or_else(KeyFilter::off);
-        let core = Arc::new(Core::open(path, filter, cache_bytes)?);
+        let core = Core::open(path, filter, (cache_bytes, None))?;
+        Self::start(path, core, scan)
+    }
+
+    /// Starts the writer thread (and the miss filter's scan) of an opened core.
+    fn start(path: &Path, core: Core, scan: bool) -> Result<Arc<Index>, IndexError> {
+        let core = Arc::new(core);
         let open_err = |e: std::io::Error| IndexError::Open {
             path: path.display().to_string(),
             msg: e.to_string(),

@@ -154,23 +154,4 @@ fn answer(core: &Core, written: Result<(), String>, waiters: Vec<Waiter>) {
     }
 }
 
-/// Runs a future to completion on the calling thread (no runtime needed:
-/// the futures here only wait on the writer thread).
-pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
+pub(super) use http1::runtime::block_on;

@@ -2,17 +2,19 @@
 //! writes them, byte for byte — folders first, then files, each group in
 //! byte order; names starting with `.` (our temporary files among them)
 //! left out; `type` is `directory`, `file` or `other`, following symlinks.
-//! `GET /folder/?recursive` (ours only) lists every file below, for rebuild.
+//! `GET /folder/?recursive` (ours only) lists every file below, for rebuild,
+//! walked by threads of its own (`walk`), in no particular order.
 
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
-use http1::{chunked, response, Conn, Method};
+use http1::{chunked, response, Conn, HttpError, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
+use crate::ops::walk::{self, Walk};
 
 /// The body goes out in chunks of about this size.
 const CHUNK: usize = 64 * 1024;
@@ -171,6 +173,9 @@ async fn serve_recursive(
     req: &Request<'_>,
     dir: OwnedFd,
 ) -> Result<bool, VolumeError> {
+    let permit = walk::Permit::take().ok_or(VolumeError::Busy(
+        "too many recursive listings at once; retry",
+    ))?;
     let out = &mut conn.wbuf;
     req.start(out, 200);
     response::header(out, "Content-Type", b"application/json");
@@ -180,22 +185,22 @@ async fn serve_recursive(
     if req.head.method == Method::Head {
         return Ok(keep_alive);
     }
+    // Errors from here on come after the head went out: the connection can
+    // only close, and the client sees the listing cut off.
+    let cut = |e: String| VolumeError::Http(HttpError::Io(std::io::Error::other(e)));
+    let mut walk = Walk::start(dir, permit).map_err(|e| cut(e.to_string()))?;
     let mut body = Vec::with_capacity(CHUNK + 1024);
-    body.extend_from_slice(b"[\r\n");
+    body.push(b'[');
     let mut first = true;
-    let mut folders = vec![(dir, Vec::new())];
-    while let Some((folder, prefix)) = folders.pop() {
-        for entry in read_below(&folder, &prefix, &mut folders)? {
-            if !first {
-                body.extend_from_slice(b",\r\n");
-            }
-            first = false;
-            push_file_with_md5(&mut body, &folder, &prefix, &entry);
-            if body.len() >= CHUNK {
-                push_body(conn, &body, true);
-                body.clear();
-                conn.flush().await?;
-            }
+    while let Some(piece) = walk.next().await {
+        let piece = piece.map_err(cut)?;
+        // Each piece is `,\r\n{entry},\r\n{entry}...`.
+        body.extend_from_slice(if first { &piece[1..] } else { &piece });
+        first = false;
+        if body.len() >= CHUNK {
+            push_body(conn, &body, true);
+            body.clear();
+            conn.flush().await?;
         }
     }
     body.extend_from_slice(if first {
@@ -209,7 +214,7 @@ async fn serve_recursive(
 }
 
 /// The regular files of `folder`; its subfolders are pushed on `folders`.
-fn read_below(
+pub(super) fn read_below(
     folder: &OwnedFd,
     prefix: &[u8],
     folders: &mut Vec<(OwnedFd, Vec<u8>)>,
@@ -248,7 +253,7 @@ fn read_below(
 }
 
 /// A file's entry, named by its path under the listed folder, with its md5.
-fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &Entry) {
+pub(super) fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &Entry) {
     let mut named = Entry {
         name: prefix.to_vec(),
         kind: e.kind,
@@ -257,6 +262,8 @@ fn push_file_with_md5(out: &mut Vec<u8>, folder: &OwnedFd, prefix: &[u8], e: &En
     };
     named.name.extend_from_slice(&e.name);
     push_entry(out, &named);
+    // Opened beside its folder: measured faster than `lgetxattr` by path,
+    // which walks the path from the root for every file.
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let md5 = rustix::fs::openat(folder, e.name.as_slice(), flags, Mode::empty())
         .ok()

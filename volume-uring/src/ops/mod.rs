@@ -7,3 +7,4 @@ pub mod put;
 pub mod stage;
 pub mod temp;
 pub mod verify;
+pub mod walk;

@@ -18,6 +18,9 @@ use crate::tools::progress::Progress;
 
 pub const NO_SUBVOLUME: u8 = u8::MAX;
 
+/// Files between two looks at the progress line during a listing.
+const PROGRESS_EVERY: u64 = 4096;
+
 /// Where the crawl puts what it finds.
 pub trait Sink {
     /// A file: the key it holds where `key2path` puts it (`None` for a
@@ -25,8 +28,10 @@ pub trait Sink {
     fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &Entry);
     /// A listing ended, with its error if it failed.
     fn listed(&mut self, folder: &Folder, error: Option<String>);
-    /// Files seen so far, and a word on the rest, for the progress line.
-    fn progress(&self) -> (u64, String);
+    /// Files seen so far.
+    fn files(&self) -> u64;
+    /// A word on the rest, for the progress line.
+    fn progress(&self) -> String;
 }
 
 pub(super) struct Crawl {
@@ -105,10 +110,13 @@ impl Sink for Crawl {
         }
     }
 
-    fn progress(&self) -> (u64, String) {
+    fn files(&self) -> u64 {
+        self.files
+    }
+
+    fn progress(&self) -> String {
         let keys = self.keys.len() as u64 + self.runs.spilled;
-        let line = format!("files, {keys} keys, {} listings", self.listings);
-        (self.files, line)
+        format!("files, {keys} keys, {} listings", self.listings)
     }
 }
 
@@ -146,6 +154,11 @@ pub async fn crawl_volumes<S: Sink>(
                 let listed = listing::list(&client, &folder, |entry| {
                     let (out, queue) = &mut *state.borrow_mut();
                     take(out, queue, &folder, entry);
+                    // A volume-uring volume is one long listing: progress
+                    // as its lines arrive, not only when it ends.
+                    if out.files() % PROGRESS_EVERY == 0 {
+                        progress.update(out.files(), || out.progress());
+                    }
                 })
                 .await;
                 (folder, listed)
@@ -156,8 +169,7 @@ pub async fn crawl_volumes<S: Sink>(
         };
         let out = &mut state.borrow_mut().0;
         out.listed(&folder, listed.err().map(|e| e.to_string()));
-        let (files, line) = out.progress();
-        progress.update(files, || line);
+        progress.update(out.files(), || out.progress());
     }
     drop(running);
     state.into_inner().0

@@ -125,7 +125,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
             .map_err(ToolError::Runs)?;
         Some(merge)
     };
-    let index = Index::open(&cluster.db, false)?;
+    let index = Index::open_bulk(&cluster.db)?;
     let keys = match &mut merge {
         None => write::write_index(
             &index,

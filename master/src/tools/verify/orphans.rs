@@ -87,11 +87,12 @@ impl Sink for OrphanSink<'_> {
         }
     }
 
-    fn progress(&self) -> (u64, String) {
-        (
-            self.files,
-            format!("files listed, {} orphans", self.orphans.len()),
-        )
+    fn files(&self) -> u64 {
+        self.files
+    }
+
+    fn progress(&self) -> String {
+        format!("files listed, {} orphans", self.orphans.len())
     }
 }
 
