@@ -24,7 +24,7 @@ pub const DISCARD_MAX: u64 = 256 * 1024;
 /// How long, at most, a connection closed while its peer may still be
 /// sending reads what arrives ([`Conn::linger`]), and the longest pause.
 pub const LINGER_TOTAL: Duration = Duration::from_secs(5);
-pub const LINGER_GAP: Duration = Duration::from_secs(1);
+pub const LINGER_GAP: Duration = Duration::from_secs(2);
 
 /// What a server does with one request.
 #[allow(async_fn_in_trait)] // the services run on one thread: no Send needed

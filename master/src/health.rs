@@ -94,6 +94,11 @@ impl Health {
         lock(&self.census).clone()
     }
 
+    /// How long the last count of the index took.
+    fn census_took(&self) -> Duration {
+        lock(&self.census).took
+    }
+
     /// Volumes that answered their last check.
     pub fn volumes_up(&self) -> usize {
         lock(&self.volumes).iter().filter(|v| v.up).count()
@@ -334,7 +339,7 @@ pub fn spawn(
                 health.check_all(timeout);
                 // A big index is counted less often: at most a tenth of the
                 // time goes to counting.
-                let every = census_every.max(health.census().took * 10);
+                let every = census_every.max(health.census_took() * 10);
                 if last_census.map_or(true, |t| t.elapsed() >= every) {
                     health.count(&index);
                     last_census = Some(Instant::now());

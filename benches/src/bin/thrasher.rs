@@ -197,7 +197,11 @@ fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let what = if args.fill.is_some() { "PUTs" } else { "write/read/delete" };
+    let what = if args.fill.is_some() {
+        "PUTs"
+    } else {
+        "write/read/delete"
+    };
     println!("{} {what} in {secs:.3}s", args.count);
     println!("ops/s: {:.1}", args.count as f64 / secs);
     if args.fill.is_none() {

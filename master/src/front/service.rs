@@ -55,9 +55,10 @@ impl Service for Local {
     async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
         let mut key = std::mem::take(&mut conn.scratch);
         let timer = Timer::start(conn, head);
-        let result = self.dispatch(conn, head, &mut key).await;
+        let s3 = self.is_s3(head);
+        let result = self.dispatch(conn, head, &mut key, s3).await;
         let done = timer.finish(conn, result.as_ref().err().map(MasterError::status));
-        let api = if self.is_s3(head) { "s3" } else { "mkv" };
+        let api = if s3 { "s3" } else { "mkv" };
         METRICS.http.observe(api, method_label(head), &done);
         if self.app.cluster.verbose {
             let key = String::from_utf8_lossy(&key);
@@ -87,9 +88,10 @@ impl Local {
         conn: &mut Conn,
         head: &RequestHead,
         key: &mut Vec<u8>,
+        s3: bool,
     ) -> Result<bool, MasterError> {
         let keep_alive = head.keep_alive && !self.shutting_down();
-        if self.is_s3(head) {
+        if s3 {
             // Logged by the path as sent (the query may carry a signature).
             key.clear();
             key.extend_from_slice(head.path());

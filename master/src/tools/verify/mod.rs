@@ -127,6 +127,12 @@ impl Finding {
 /// What a run found and did.
 pub struct Findings {
     progress: Progress,
+    pub n: Counts,
+}
+
+/// The counts of a run.
+#[derive(Default)]
+pub struct Counts {
     pub keys: u64,
     pub replicas: u64,
     pub files: u64,
@@ -151,37 +157,20 @@ impl Findings {
     fn new(progress: Progress) -> Findings {
         Findings {
             progress,
-            keys: 0,
-            replicas: 0,
-            files: 0,
-            strays: 0,
-            young_orphans: 0,
-            missing: 0,
-            damaged: 0,
-            wrong_size: 0,
-            unchecked: 0,
-            unbalanced: 0,
-            orphans: 0,
-            temp: 0,
-            failed: 0,
-            pending: 0,
-            keys_repaired: 0,
-            keys_unrepaired: 0,
-            removed: 0,
-            notes: 0,
+            n: Counts::default(),
         }
     }
 
     pub fn add(&mut self, f: Finding) {
         let count = match &f {
-            Finding::Missing { .. } => &mut self.missing,
-            Finding::Damaged { .. } => &mut self.damaged,
-            Finding::WrongSize { .. } => &mut self.wrong_size,
-            Finding::Unchecked { .. } => &mut self.unchecked,
-            Finding::Unbalanced { .. } => &mut self.unbalanced,
-            Finding::Orphan { .. } => &mut self.orphans,
-            Finding::Temp { .. } => &mut self.temp,
-            Finding::Failed(_) => &mut self.failed,
+            Finding::Missing { .. } => &mut self.n.missing,
+            Finding::Damaged { .. } => &mut self.n.damaged,
+            Finding::WrongSize { .. } => &mut self.n.wrong_size,
+            Finding::Unchecked { .. } => &mut self.n.unchecked,
+            Finding::Unbalanced { .. } => &mut self.n.unbalanced,
+            Finding::Orphan { .. } => &mut self.n.orphans,
+            Finding::Temp { .. } => &mut self.n.temp,
+            Finding::Failed(_) => &mut self.n.failed,
         };
         *count += 1;
         self.progress.println_stdout(&f.line());
@@ -189,15 +178,15 @@ impl Findings {
 
     /// A repair that did not work.
     pub fn note(&mut self, line: String) {
-        self.notes += 1;
+        self.n.notes += 1;
         self.progress.println(&format!("mkv verify: {line}"));
     }
 
     pub fn repairing(&mut self, key: &[u8], result: Result<(), MasterError>) {
         match result {
-            Ok(()) => self.keys_repaired += 1,
+            Ok(()) => self.n.keys_repaired += 1,
             Err(e) => {
-                self.keys_unrepaired += 1;
+                self.n.keys_unrepaired += 1;
                 self.note(format!(
                     "cannot repair {}: {e}",
                     String::from_utf8_lossy(key)
@@ -207,22 +196,22 @@ impl Findings {
     }
 
     pub fn progress_update(&self) {
-        self.progress.update(self.keys, || {
-            let problems = self.missing + self.damaged + self.wrong_size + self.unbalanced;
+        self.progress.update(self.n.keys, || {
+            let problems = self.n.missing + self.n.damaged + self.n.wrong_size + self.n.unbalanced;
             format!("keys, {problems} problems")
         });
     }
 
     fn problems(&self) -> u64 {
-        self.missing
-            + self.damaged
-            + self.wrong_size
-            + self.unchecked
-            + self.unbalanced
-            + self.orphans
-            + self.temp
-            + self.failed
-            + self.pending
+        self.n.missing
+            + self.n.damaged
+            + self.n.wrong_size
+            + self.n.unchecked
+            + self.n.unbalanced
+            + self.n.orphans
+            + self.n.temp
+            + self.n.failed
+            + self.n.pending
     }
 }
 
@@ -282,7 +271,7 @@ async fn verify(
     let mut out = Findings::new(Progress::new("verify: keys", Some(total)));
     let pending: HashSet<Vec<u8>> = pending::scan(index)?.into_iter().map(|(k, _)| k).collect();
     for key in &pending {
-        out.pending += 1;
+        out.n.pending += 1;
         let name = String::from_utf8_lossy(key);
         out.progress.println_stdout(&format!(
             "PENDING {name}: a write in flight at a crash, or failed (--repair or the server's journal settles it)"
@@ -302,21 +291,22 @@ async fn verify(
     let concurrency = args.tool.concurrency;
     let orphans = orphans::find(cluster, index, &pending, grace, concurrency, &mut out).await;
     if args.repair {
-        out.removed += orphans::remove(&client, &orphans, &mut out).await;
+        out.n.removed += orphans::remove(&client, &orphans, &mut out).await;
     }
     let (_, removed) = orphans::temp_files(&client, hosts, grace, args.repair, &mut out).await;
-    out.removed += removed;
+    out.n.removed += removed;
     Ok(out)
 }
 
 /// Prints the summary; the exit code.
 fn summary(f: &Findings, args: &VerifyArgs) -> u8 {
+    let n = &f.n;
     println!(
         "verified {} keys ({} replicas) and {} files: {} missing, {} damaged, {} wrong size, {} unchecked, \
          {} unbalanced, {} orphans ({} younger than --grace left alone), {} temporary files, {} pending writes, \
          {} stray files, {} failures",
-        f.keys, f.replicas, f.files, f.missing, f.damaged, f.wrong_size, f.unchecked, f.unbalanced,
-        f.orphans, f.young_orphans, f.temp, f.pending, f.strays, f.failed
+        n.keys, n.replicas, n.files, n.missing, n.damaged, n.wrong_size, n.unchecked, n.unbalanced,
+        n.orphans, n.young_orphans, n.temp, n.pending, n.strays, n.failed
     );
     let problems = f.problems();
     if problems == 0 {
@@ -329,9 +319,9 @@ fn summary(f: &Findings, args: &VerifyArgs) -> u8 {
     }
     println!(
         "repaired {} keys, removed {} files; {} keys could not be repaired, {} other failures",
-        f.keys_repaired, f.removed, f.keys_unrepaired, f.notes
+        n.keys_repaired, n.removed, n.keys_unrepaired, n.notes
     );
-    let left = f.unbalanced + f.unchecked + f.failed + f.keys_unrepaired + f.notes;
+    let left = n.unbalanced + n.unchecked + n.failed + n.keys_unrepaired + n.notes;
     if left == 0 {
         println!("all repaired");
         3

@@ -122,9 +122,9 @@ pub async fn find(
     let progress = Progress::new("verify: files", None);
     let sink = crawl_volumes(cluster, concurrency, &progress, sink).await;
     progress.finish();
-    out.files = sink.files;
-    out.strays = sink.strays;
-    out.young_orphans = sink.young;
+    out.n.files = sink.files;
+    out.n.strays = sink.strays;
+    out.n.young_orphans = sink.young;
     for e in sink.errors {
         out.add(Finding::Failed(e));
     }

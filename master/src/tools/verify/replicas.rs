@@ -59,8 +59,8 @@ pub async fn check_all(pass: &Pass<'_>, out: &mut Findings) -> Result<(), ToolEr
         .buffer_unordered(pass.concurrency.max(1));
         let results: Vec<_> = checks.collect().await;
         for (key, rec, found, bad) in results {
-            out.keys += 1;
-            out.replicas += rec.volumes.len() as u64;
+            out.n.keys += 1;
+            out.n.replicas += rec.volumes.len() as u64;
             let broken = found.iter().any(Finding::is_repairable);
             for f in found {
                 out.add(f);
