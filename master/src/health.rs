@@ -187,8 +187,9 @@ impl std::fmt::Display for CheckFailed {
     }
 }
 
-/// `HEAD /` on `host`: a volume answers 200 with a JSON listing's head.
-/// Anything else that answers is not a volume (another master, say).
+/// `HEAD /` on `host`: a volume answers 200 with a JSON listing's head, or
+/// says it is nginx or volume-uring. Anything else that answers is not a
+/// volume (a master: ours says `Server: mkv`, the original none).
 pub fn check(host: &str, timeout: Duration) -> Result<Checked, CheckFailed> {
     let started = Instant::now();
     let probe = probe(host, "/", timeout).map_err(|e| {
@@ -204,7 +205,10 @@ pub fn check(host: &str, timeout: Duration) -> Result<Checked, CheckFailed> {
     let json = probe
         .header("content-type")
         .is_some_and(|t| t.contains("json"));
-    if probe.status != 200 || !json {
+    // An nginx without autoindex answers 403 here: still a volume (rebuild
+    // and verify cannot list it, but PUTs and GETs work).
+    let volume_server = server == "volume-uring" || server.starts_with("nginx");
+    if !(probe.status == 200 && json) && !volume_server {
         let server = if server.is_empty() {
             "none".into()
         } else {

@@ -213,6 +213,57 @@ fn a_master_is_not_a_volume() {
     );
     assert!(err.starts_with(&want), "{err}");
     assert!(!db.exists(), "no index made");
+
+    // The original's master names no server: refused too. An nginx without
+    // autoindex (403) is a volume all the same.
+    let go_master = canned(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    let (code, _, err) = mkv(&[
+        "-volumes",
+        &go_master,
+        "-db",
+        db.to_str().unwrap(),
+        "-replicas",
+        "1",
+        "-port",
+        "0",
+        "server",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(Server: none)"), "{err}");
+    let nginx =
+        canned(b"HTTP/1.1 403 Forbidden\r\nServer: nginx/1.22.1\r\nContent-Length: 0\r\n\r\n");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkv"));
+    cmd.args([
+        "-volumes",
+        &nginx,
+        "-replicas",
+        "1",
+        "-port",
+        "0",
+        "-bind",
+        "127.0.0.1",
+    ])
+    .arg("-db")
+    .arg(&db)
+    .arg("server");
+    let started = testkit::Proc::start("mkv-over-nginx", cmd, &c.tmp.path().join("logs"));
+    drop(started);
+}
+
+/// A server answering every connection's first request with `answer`;
+/// its host:port.
+fn canned(answer: &'static [u8]) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = std::io::Write::write_all(&mut s, answer);
+        }
+    });
+    addr
 }
 
 #[test]
