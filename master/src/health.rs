@@ -208,7 +208,7 @@ pub fn check(host: &str, timeout: Duration) -> Result<Checked, CheckFailed> {
     // An nginx without autoindex answers 403 here: still a volume (rebuild
     // and verify cannot list it, but PUTs and GETs work).
     let volume_server = server == "volume-uring" || server.starts_with("nginx");
-    if !(probe.status == 200 && json) && !volume_server {
+    if !(volume_server || probe.status == 200 && json) {
         let server = if server.is_empty() {
             "none".into()
         } else {
