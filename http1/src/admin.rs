@@ -36,6 +36,15 @@ pub struct AdminAnswer {
 }
 
 impl AdminAnswer {
+    /// A registry's metrics in the Prometheus text format.
+    pub fn metrics(registry: &prometheus_client::registry::Registry) -> AdminAnswer {
+        AdminAnswer {
+            status: 200,
+            content_type: super::metrics::CONTENT_TYPE,
+            body: super::metrics::render(registry).into_bytes(),
+        }
+    }
+
     pub fn text(status: u16, body: impl Into<String>) -> AdminAnswer {
         AdminAnswer {
             status,

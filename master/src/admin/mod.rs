@@ -49,11 +49,7 @@ impl Admin {
     fn metrics(&self) -> AdminAnswer {
         let open: usize = self.connections.iter().map(|c| c.open()).sum();
         METRICS.http.connections.set(open as i64);
-        AdminAnswer {
-            status: 200,
-            content_type: http1::metrics::CONTENT_TYPE,
-            body: http1::metrics::render(&METRICS.registry).into_bytes(),
-        }
+        AdminAnswer::metrics(&METRICS.registry)
     }
 
     /// Why the master should not take requests now, if it should not.

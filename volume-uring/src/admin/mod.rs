@@ -49,11 +49,7 @@ impl VolumeAdmin {
             m.inodes_total.set(s.inodes_total as i64);
             m.inodes_free.set(s.inodes_free as i64);
         }
-        AdminAnswer {
-            status: 200,
-            content_type: http1::metrics::CONTENT_TYPE,
-            body: http1::metrics::render(&m.registry).into_bytes(),
-        }
+        AdminAnswer::metrics(&m.registry)
     }
 
     /// Why the volume should not take writes now, if it should not.

@@ -9,6 +9,7 @@ use http1::{percent, response, Conn, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
+use crate::ops::walk;
 use crate::store::sweep::{self, Leftover};
 
 /// Which of the two, if the request is one of them.
@@ -45,14 +46,14 @@ pub async fn serve(
     op: TempOp,
     age: Duration,
 ) -> Result<bool, VolumeError> {
+    // A walk of the whole tree: it counts among the recursive listings'.
+    let permit = walk::Permit::take().ok_or(VolumeError::Busy(
+        "too many walks of the volume at once; retry",
+    ))?;
     let root = req.ctx.root.path().to_path_buf();
-    let body = off_thread(move || match op {
-        TempOp::List => list_json(&root, age),
-        TempOp::Sweep => {
-            let (removed, failed) = sweep::remove(&root, age, &mut 0);
-            crate::admin::metrics::METRICS.temp_removed.inc_by(removed);
-            format!("{{\"removed\":{removed},\"failed\":{failed}}}\n").into_bytes()
-        }
+    let body = off_thread(move || {
+        let _permit = permit;
+        walk_temp(&root, op, age)
     })
     .await?;
     let out = &mut conn.wbuf;
@@ -62,6 +63,18 @@ pub async fn serve(
     let keep = req.finish(out);
     out.extend_from_slice(&body);
     Ok(keep)
+}
+
+/// Lists or removes the leftover temporary files (on a thread of its own).
+fn walk_temp(root: &std::path::Path, op: TempOp, age: Duration) -> Vec<u8> {
+    match op {
+        TempOp::List => list_json(root, age),
+        TempOp::Sweep => {
+            let (removed, failed) = sweep::remove(root, age, &mut 0);
+            crate::admin::metrics::METRICS.temp_removed.inc_by(removed);
+            format!("{{\"removed\":{removed},\"failed\":{failed}}}\n").into_bytes()
+        }
+    }
 }
 
 /// One line per file, as the recursive listing writes them.
