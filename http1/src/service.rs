@@ -190,7 +190,7 @@ impl Throttled {
 
     fn warn(&mut self, detail: &dyn Display) {
         self.times += 1;
-        if self.last.map_or(true, |t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+        if self.last.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
             tracing::warn!(times = self.times, detail = %detail, "{} (logged at most every 10 s)", self.what);
             self.last = Some(Instant::now());
             self.times = 0;

@@ -344,7 +344,7 @@ pub fn spawn(
                 // A big index is counted less often: at most a tenth of the
                 // time goes to counting.
                 let every = census_every.max(health.census_took() * 10);
-                if last_census.map_or(true, |t| t.elapsed() >= every) {
+                if last_census.is_none_or(|t| t.elapsed() >= every) {
                     health.count(&index);
                     last_census = Some(Instant::now());
                 }

@@ -304,7 +304,7 @@ impl ClusterArgs {
             replicas: self.replicas,
             subvolumes: self.subvolumes,
             protect: values.is_some_and(|v| v.protect),
-            md5sum: values.map_or(true, |v| v.md5sum),
+            md5sum: values.is_none_or(|v| v.md5sum),
             fallback: values.and_then(|v| v.fallback.clone()),
             voltimeout: self.voltimeout,
             volume_timeout: self.volume_timeout,

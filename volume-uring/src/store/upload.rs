@@ -163,7 +163,7 @@ impl BigWrites {
         F: std::future::Future<Output = Result<Vec<u8>, VolumeError>>,
     {
         let at = sink.start + pos;
-        let whole_blocks = at % aligned::ALIGN as u64 == 0;
+        let whole_blocks = at.is_multiple_of(aligned::ALIGN as u64);
         if !(at >= DIRECT_IO_FROM && whole_blocks && self.direct(sink)) {
             let (freed, next) = monoio::join!(self.write(buf, at), next);
             return Ok((freed?, next?));

@@ -162,7 +162,9 @@ pub(super) fn key_of(rel: &str) -> Option<Vec<u8>> {
                 candidate.push_str(part);
                 pick /= 3;
             }
-            (candidate.len() % 4 == 0)
+            candidate
+                .len()
+                .is_multiple_of(4)
                 .then(|| decodes_here(&candidate))
                 .flatten()
         })
