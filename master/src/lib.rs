@@ -33,6 +33,7 @@ pub mod error;
 pub mod front;
 pub mod health;
 pub mod index;
+pub mod md5x;
 pub mod meta;
 pub mod metrics;
 pub mod ops;

@@ -1,16 +1,19 @@
 //! The digests of a value as it streams through the master: its md5 (the
 //! record's hash, S3's ETag) and the checksums an S3 client may ask to be
-//! checked (`x-amz-checksum-*`, the payload's sha256). Past the first MiB a
-//! piece is hashed on the blocking pool, while it is being sent.
+//! checked (`x-amz-checksum-*`, the payload's sha256). Large pieces are
+//! hashed by the hashing thread (`pool`), while they are being sent, side
+//! by side with the pieces of other uploads.
 
-use md5::Md5;
+mod pool;
+
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::error::MasterError;
+use crate::md5x::Md5;
 
-/// Bodies larger than this are hashed off the runtime thread.
-const OFFLOAD_AFTER: u64 = 1 << 20;
+/// Pieces this large or larger are hashed off the runtime thread.
+const OFFLOAD_FROM: usize = 64 * 1024;
 
 /// The `x-amz-checksum-*` algorithms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,17 +171,22 @@ impl Digests {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        self.len += data.len() as u64;
         if let Some(m) = &mut self.md5 {
             m.update(data);
         }
+        self.update_others(data);
+    }
+
+    /// Everything but the md5 (which the hashing thread does in lanes).
+    fn update_others(&mut self, data: &[u8]) {
+        self.len += data.len() as u64;
         for (_, h) in &mut self.others {
             h.update(data);
         }
     }
 
-    /// Hashes `piece` while `alongside` (its sends, say) runs: on the
-    /// blocking pool once the value is past its first MiB, inline before.
+    /// Hashes `piece` while `alongside` (its sends, say) runs: a large
+    /// piece on the hashing thread, a small one inline.
     pub async fn update_while<F: std::future::Future>(
         &mut self,
         piece: bytes::Bytes,
@@ -188,23 +196,19 @@ impl Digests {
             self.len += piece.len() as u64;
             return Ok(alongside.await);
         }
-        if self.len < OFFLOAD_AFTER {
+        if piece.len() < OFFLOAD_FROM {
             self.update(&piece);
             return Ok(alongside.await);
         }
-        let mut moved = std::mem::replace(self, Digests::new(false, &[]));
-        let hashed = monoio::spawn_blocking(move || {
-            moved.update(&piece);
-            moved
-        });
-        let (hashed, out) = monoio::join!(hashed, alongside);
-        *self = hashed.map_err(|_| MasterError::Pool("hashing"))?;
+        let moved = std::mem::replace(self, Digests::new(false, &[]));
+        let (hashed, out) = monoio::join!(pool::hash(moved, piece), alongside);
+        *self = hashed?;
         Ok(out)
     }
 
     pub fn finish(self) -> Sums {
         Sums {
-            md5: self.md5.map(|m| m.finalize().into()),
+            md5: self.md5.map(Md5::finalize),
             checksums: self
                 .others
                 .into_iter()
