@@ -55,7 +55,8 @@ impl<'c> Upload<'c> {
     }
 
     /// Frames a chunk into the write buffer; a small one is copied there, a
-    /// large one is sent as it is (shared, not copied).
+    /// large one is sent as it is (shared, not copied), with its size line
+    /// and CRLF in the same write.
     async fn push_chunk(&mut self, data: Bytes) -> Result<(), HttpError> {
         self.sent += data.len() as u64;
         if data.len() <= COPY_MAX {
@@ -63,10 +64,7 @@ impl<'c> Upload<'c> {
             return Ok(());
         }
         chunked::push_size(&mut self.conn.wbuf, data.len());
-        self.conn.flush().await?;
-        self.conn.send(data).await?;
-        self.conn.wbuf.extend_from_slice(chunked::CHUNK_END);
-        Ok(())
+        self.conn.send_between(data, chunked::CHUNK_END).await
     }
 
     /// A volume that refuses a PUT may answer and close before reading the
