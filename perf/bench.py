@@ -12,6 +12,7 @@ Absolute numbers are context only; the machine is shared and noisy.
     python3 perf/bench.py s3-get            # GetObject 1 GiB via the master vs the volume
     python3 perf/bench.py s3-multipart      # aws s3 cp of 1 GiB vs a plain PUT
     python3 perf/bench.py listing --original BIN  # ?list / ListObjectsV2 vs the original
+    python3 perf/bench.py big-put|big-many|big-mix  # big values (perf/bigvalues.py)
     python3 perf/bench.py all
 
 Options: --rounds N (default 3), --duration S (wrk seconds, default 10),
@@ -33,6 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import median_pair, wrk  # noqa: E402
+import bigvalues  # noqa: E402
 
 WORKLOADS = {}
 
@@ -625,6 +627,9 @@ def listing(args, tmp):
     return res
 
 
+bigvalues.register(workload, start_original)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted(WORKLOADS) + ["all"])
@@ -632,9 +637,10 @@ def main():
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--mix-count", type=int, default=10000, help="ops per mix round")
+    p.add_argument("--big-mix-count", type=int, default=1000, help="ops per big-mix round (1 MiB each)")
     p.add_argument("--rebuild-keys", type=int, default=30000, help="keys for rebuild/rebalance")
-    p.add_argument("--baseline", help="versus: a folder with another build's mkv and volume")
-    p.add_argument("--original", help="listing: the original master's binary")
+    p.add_argument("--baseline", help="versus, big-*: a folder with another build's mkv and volume")
+    p.add_argument("--original", help="listing, big-mix: the original master's binary")
     p.add_argument("--list-keys", type=int, default=1000000, help="keys for listing")
     args = p.parse_args()
     harness.check_tools()

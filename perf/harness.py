@@ -270,3 +270,10 @@ def median_pair(sides, rounds, unit):
     out["ratio"] = round(out[b]["median"] / out[a]["median"], 3)
     print(f"  => {b} / {a} = {out['ratio']}", flush=True)
     return out
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
