@@ -87,6 +87,7 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    runtime::keep_freed_memory();
     runtime::init_logging(cli.log_format == LogFormat::Json);
     match cli.command {
         Some(Command::Scrub { dir }) => run_scrub(&dir),
