@@ -127,6 +127,8 @@ pub struct Digests {
     md5: Option<Md5>,
     others: Vec<(Algorithm, Hasher)>,
     len: u64,
+    /// Set once a piece went to the hashing thread.
+    stream: Option<pool::Stream>,
 }
 
 /// The digests of a whole value.
@@ -163,6 +165,7 @@ impl Digests {
             md5: md5.then(Md5::new),
             others: list,
             len: 0,
+            stream: None,
         }
     }
 
@@ -200,6 +203,7 @@ impl Digests {
             self.update(&piece);
             return Ok(alongside.await);
         }
+        self.stream.get_or_insert_with(pool::Stream::new);
         let moved = std::mem::replace(self, Digests::new(false, &[]));
         let (hashed, out) = monoio::join!(pool::hash(moved, piece), alongside);
         *self = hashed?;
