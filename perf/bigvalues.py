@@ -8,7 +8,8 @@ to 1 GiB), with the master's CPU per GiB beside the times.
 --baseline DIR (a folder with another build's mkv and volume) adds that
 build as a side, so a change is measured against the code before it in the
 same run. CPU is the master's user + system time (/proc/PID/stat) over the
-side's run, divided by the GiB the clients PUT.
+side's run, divided by the GiB the clients PUT; the volumes' likewise (the three
+volume-uring volumes together).
 """
 
 import os
@@ -43,25 +44,35 @@ def emptied(tmp, name):
 
 
 class Cpu:
-    """Samples of a process's CPU seconds per GiB, one per run."""
+    """Samples of CPU seconds per GiB, one per run: the master's, and the
+    three volumes' together (volume-uring sides only)."""
 
     def __init__(self):
         self.samples = {}
+        self.pids = {}
 
-    def measure(self, side, pid, gib, run):
-        before = harness.cpu_seconds(pid)
+    def watch(self, side, mkv, vols=()):
+        self.pids[side] = {"master": [mkv.proc.pid], "volumes": [v.proc.pid for v in vols]}
+
+    def measure(self, side, gib, run):
+        procs = {k: v for k, v in self.pids[side].items() if v}
+        before = {k: sum(harness.cpu_seconds(p) for p in pids) for k, pids in procs.items()}
         value = run()
-        self.samples.setdefault(side, []).append((harness.cpu_seconds(pid) - before) / gib)
+        for k, pids in procs.items():
+            used = sum(harness.cpu_seconds(p) for p in pids) - before[k]
+            self.samples.setdefault((k, side), []).append(used / gib)
         return value
 
-    def report(self, res, label):
-        for side, v in self.samples.items():
-            res[f"{label} {side} (CPU s per GiB)"] = {"median": round(statistics.median(v), 3),
-                                                     "samples": [round(x, 3) for x in v]}
-        if "now" in self.samples and "baseline" in self.samples:
-            ratio = statistics.median(self.samples["now"]) / statistics.median(self.samples["baseline"])
-            res[f"{label} CPU now / baseline"] = round(ratio, 3)
-            print(f"  => {label} CPU per GiB now / baseline = {ratio:.3f}", flush=True)
+    def report(self, res):
+        for (k, side), v in self.samples.items():
+            res[f"{k} CPU {side} (s per GiB)"] = {"median": round(statistics.median(v), 3),
+                                                 "samples": [round(x, 3) for x in v]}
+        for k in ("master", "volumes"):
+            now, base = self.samples.get((k, "now")), self.samples.get((k, "baseline"))
+            if now and base:
+                ratio = statistics.median(now) / statistics.median(base)
+                res[f"{k} CPU now / baseline"] = round(ratio, 3)
+                print(f"  => {k} CPU per GiB now / baseline = {ratio:.3f}", flush=True)
 
 
 def register(workload, start_original):
@@ -75,15 +86,16 @@ def register(workload, start_original):
         harness.cat_to_null(src)
         cpu, sides, masters, rounds = Cpu(), {}, {}, iter(range(1 << 20))
         for b, d in builds(args).items():
-            masters[b] = cluster(tmp, b, d, args.threads)[0]
+            masters[b], vols = cluster(tmp, b, d, args.threads)
+            cpu.watch(b, masters[b], vols)
 
             def put(b=b):
                 emptied(tmp, b)  # the files; the records of the last rounds stay
                 cmd = ["curl", "-sf", "-o", "/dev/null", "-T", src, f"{masters[b].url}/big{next(rounds)}"]
-                return cpu.measure(b, masters[b].proc.pid, 1, lambda: harness.timed(cmd))
+                return cpu.measure(b, 1, lambda: harness.timed(cmd))
             sides[f"1 GiB PUT, {b}"] = put
         res = harness.median_many(sides, args.rounds, "s")
-        cpu.report(res, "master")
+        cpu.report(res)
         for b, m in masters.items():
             res[f"mkv peak RSS {b} (KiB)"] = m.peak_rss_kib()
         return res
@@ -108,7 +120,8 @@ def register(workload, start_original):
                 f"dd if={src} of={d_dd}/f{i} bs=1M conv=fdatasync status=none" for i in range(3))])
         cpu, sides, masters = Cpu(), {"dd conv=fdatasync, 3 GiB": dd}, {}
         for b, d in builds(args).items():
-            masters[b] = cluster(tmp, b, d, args.threads)[0]
+            masters[b], vols = cluster(tmp, b, d, args.threads)
+            cpu.watch(b, masters[b], vols)
 
             def put(b=b):
                 for i in range(16):  # the last round's keys
@@ -116,14 +129,14 @@ def register(workload, start_original):
                 emptied(tmp, b)
                 cmd = [thrasher, "--master", masters[b].hostport, "--workers", "16", "--count", "16",
                        "--fill", str(64 << 20)]
-                return cpu.measure(b, masters[b].proc.pid, 1, lambda: harness.timed(cmd))
+                return cpu.measure(b, 1, lambda: harness.timed(cmd))
             sides[f"16 x 64 MiB PUTs, {b}"] = put
         res = harness.median_many(sides, args.rounds, "s")
         base = res["dd conv=fdatasync, 3 GiB"]["median"]
         for b in masters:
             res[f"{b} / dd"] = round(res[f"16 x 64 MiB PUTs, {b}"]["median"] / base, 3)
             res[f"mkv peak RSS {b} (KiB)"] = masters[b].peak_rss_kib()
-        cpu.report(res, "master")
+        cpu.report(res)
         return res
 
     @workload
@@ -136,11 +149,14 @@ def register(workload, start_original):
             raise SystemExit("big-mix needs --original BINARY (the original master, built with Go)")
         thrasher = os.path.join(harness.RELEASE, "thrasher")
         count = args.big_mix_count
-        masters = {b: cluster(tmp, b, d, args.threads)[0] for b, d in builds(args).items()}
+        cpu, masters = Cpu(), {}
+        for b, d in builds(args).items():
+            masters[b], vols = cluster(tmp, b, d, args.threads)
+            cpu.watch(b, masters[b], vols)
         ngx = [harness.start_nginx(os.path.join(tmp, f"n{i}"), tmp, 1, name=f"nginx{i}") for i in range(3)]
         masters["original"] = start_original(args.original, os.path.join(tmp, "original-index"),
                                                    ",".join(v.hostport for v in ngx), tmp)
-        cpu = Cpu()
+        cpu.watch("original", masters["original"])
 
         def mix(b):
             cmd = [thrasher, "--master", masters[b].hostport, "--count", str(count), "--size", "1m"]
@@ -148,7 +164,7 @@ def register(workload, start_original):
             def run():
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 return float(out.split("ops/s:")[1].split()[0])
-            return lambda: cpu.measure(b, masters[b].proc.pid, count / 1024, run)
+            return lambda: cpu.measure(b, count / 1024, run)
         names = {"original": "original + nginx", "now": "mkv + volume-uring (durable)",
                  "baseline": "baseline mkv + volume-uring (durable)"}
         res = harness.median_many({names[b]: mix(b) for b in masters}, args.rounds, "ops/s")
@@ -157,6 +173,6 @@ def register(workload, start_original):
             if b != "original":
                 res[f"{names[b]} / original"] = round(res[names[b]]["median"] / orig, 3)
                 print(f"  => {names[b]} / original = {res[f'{names[b]} / original']}", flush=True)
-        cpu.report(res, "master")
+        cpu.report(res)
         return res
 

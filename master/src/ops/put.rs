@@ -36,7 +36,7 @@ use crate::record::Record;
 use crate::state::Local;
 
 /// Bytes read from the client before each round of sends to the replicas.
-pub const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 512 * 1024;
 
 /// Where a value's bytes come from: a request body, plain or decoded.
 #[allow(async_fn_in_trait)] // one thread: no Send needed
