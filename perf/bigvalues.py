@@ -45,14 +45,16 @@ def emptied(tmp, name):
 
 class Cpu:
     """Samples of CPU seconds per GiB, one per run: the master's, and the
-    three volumes' together (volume-uring sides only)."""
+    three volumes' together."""
 
     def __init__(self):
         self.samples = {}
         self.pids = {}
 
     def watch(self, side, mkv, vols=()):
-        self.pids[side] = {"master": [mkv.proc.pid], "volumes": [v.proc.pid for v in vols]}
+        """The master and volumes of a side (nginx: its workers too)."""
+        pids = [p for v in vols for p in [v.proc.pid, *harness.children(v.proc.pid)]]
+        self.pids[side] = {"master": [mkv.proc.pid], "volumes": pids}
 
     def measure(self, side, gib, run):
         procs = {k: v for k, v in self.pids[side].items() if v}
@@ -118,10 +120,10 @@ def register(workload, start_original):
             harness.sync_disk()
             return harness.timed(["sh", "-c", " && ".join(
                 f"dd if={src} of={d_dd}/f{i} bs=1M conv=fdatasync status=none" for i in range(3))])
-        cpu, sides, masters = Cpu(), {"dd conv=fdatasync, 3 GiB": dd}, {}
+        cpu, sides, masters, volumes = Cpu(), {"dd conv=fdatasync, 3 GiB": dd}, {}, {}
         for b, d in builds(args).items():
-            masters[b], vols = cluster(tmp, b, d, args.threads)
-            cpu.watch(b, masters[b], vols)
+            masters[b], volumes[b] = cluster(tmp, b, d, args.threads)
+            cpu.watch(b, masters[b], volumes[b])
 
             def put(b=b):
                 for i in range(16):  # the last round's keys
@@ -136,6 +138,7 @@ def register(workload, start_original):
         for b in masters:
             res[f"{b} / dd"] = round(res[f"16 x 64 MiB PUTs, {b}"]["median"] / base, 3)
             res[f"mkv peak RSS {b} (KiB)"] = masters[b].peak_rss_kib()
+            res[f"volume peak RSS {b} (KiB, the largest)"] = max(v.peak_rss_kib() for v in volumes[b])
         cpu.report(res)
         return res
 
@@ -156,7 +159,7 @@ def register(workload, start_original):
         ngx = [harness.start_nginx(os.path.join(tmp, f"n{i}"), tmp, 1, name=f"nginx{i}") for i in range(3)]
         masters["original"] = start_original(args.original, os.path.join(tmp, "original-index"),
                                                    ",".join(v.hostport for v in ngx), tmp)
-        cpu.watch("original", masters["original"])
+        cpu.watch("original", masters["original"], ngx)
 
         def mix(b):
             cmd = [thrasher, "--master", masters[b].hostport, "--count", str(count), "--size", "1m"]
