@@ -4,8 +4,8 @@
 //! then their other checksums one by one. Under load, pieces pile up while
 //! a round runs, so the next round fills more lanes: 16 uploads cost about
 //! what 1.5 do one after another. When fewer pieces wait than uploads are
-//! under way, a round waits up to `GATHER` for more. Without vector lanes
-//! (fewer than 8), there is one thread per core instead.
+//! under way, a round waits up to `GATHER` for more. There is one thread
+//! for every 8 cores; without vector lanes (fewer than 8), one per core.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -53,10 +53,14 @@ struct Queue {
     more: Condvar,
 }
 
-/// Feeds `piece` to `digests` on the hashing thread.
-pub async fn hash(digests: Digests, piece: Bytes) -> Result<Digests, MasterError> {
+/// Feeds `piece` to `digests` on the hashing thread (inline, should no
+/// hashing thread have started).
+pub async fn hash(mut digests: Digests, piece: Bytes) -> Result<Digests, MasterError> {
+    let Some(queue) = queue() else {
+        digests.update(&piece);
+        return Ok(digests);
+    };
     let (done, hashed) = oneshot::channel();
-    let queue = queue();
     queue
         .jobs
         .lock()
@@ -70,24 +74,33 @@ pub async fn hash(digests: Digests, piece: Bytes) -> Result<Digests, MasterError
     hashed.await.map_err(|_| MasterError::Pool("hashing"))
 }
 
-fn queue() -> &'static Queue {
-    static QUEUE: OnceLock<Arc<Queue>> = OnceLock::new();
-    QUEUE.get_or_init(|| {
+/// The queue, with its threads started on first use: one for every 8
+/// cores with vector lanes (one thread fills its lanes best; a machine
+/// with many cores may hash more than one can), else one per core.
+fn queue() -> Option<&'static Queue> {
+    static QUEUE: OnceLock<Option<Arc<Queue>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
         let queue = Arc::new(Queue::default());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if md5x::width() >= 8 {
-            1
+            cores.div_ceil(8)
         } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            cores
         };
+        let mut started = 0;
         for _ in 0..threads {
             let q = queue.clone();
-            std::thread::Builder::new()
+            match std::thread::Builder::new()
                 .name("hashing".into())
                 .spawn(move || serve(&q))
-                .expect("the hashing thread starts");
+            {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "a hashing thread could not start"),
+            }
         }
-        queue
-    })
+        (started > 0).then_some(queue)
+    });
+    queue.as_deref()
 }
 
 fn serve(queue: &Queue) {
