@@ -40,7 +40,10 @@ impl Md5 {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        update_many(&mut [(self, data)]);
+        let rest = self.fill_tail(data);
+        let (whole, tail) = rest.as_chunks::<64>();
+        md5::block_api::compress(&mut self.state, whole);
+        self.keep_tail(tail);
     }
 
     /// The digest of everything fed in.
