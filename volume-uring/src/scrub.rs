@@ -36,31 +36,43 @@ impl Report {
     }
 }
 
-/// Walks `dir` without following symlinks; returns regular files and sizes.
-fn walk(dir: &Path, report: &mut Report, files: &mut Vec<(PathBuf, u64)>) {
+/// What the walk finds.
+enum Found {
+    File(PathBuf, u64),
+    /// A leftover temporary file of a PUT.
+    Temp(PathBuf),
+    Unreadable(PathBuf, String),
+}
+
+/// Walks `dir` without following symlinks, each folder's entries in name
+/// order (so files come in path order), and hands `visit` what it finds.
+/// Only one folder's entries are held at a time per level, not the list of
+/// every file: a volume may hold many millions.
+fn walk(dir: &Path, visit: &mut dyn FnMut(Found)) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => return report.unreadable.push((dir.to_path_buf(), e.to_string())),
+        Err(e) => return visit(Found::Unreadable(dir.to_path_buf(), e.to_string())),
     };
+    let mut listed = Vec::new();
     for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                report.unreadable.push((dir.to_path_buf(), e.to_string()));
-                continue;
-            }
-        };
+        match entry {
+            Ok(e) => listed.push(e),
+            Err(e) => visit(Found::Unreadable(dir.to_path_buf(), e.to_string())),
+        }
+    }
+    listed.sort_by_key(|e| e.file_name());
+    for entry in listed {
         let path = entry.path();
         let Ok(kind) = entry.file_type() else {
             continue;
         };
         if entry.file_name().as_bytes().starts_with(TEMP_PREFIX) {
-            report.partial_uploads.push(path);
+            visit(Found::Temp(path));
         } else if kind.is_dir() {
-            walk(&path, report, files);
+            walk(&path, visit);
         } else if kind.is_file() {
             let size = entry.metadata().map_or(0, |m| m.len());
-            files.push((path, size));
+            visit(Found::File(path, size));
         }
     }
 }
@@ -96,61 +108,68 @@ pub fn scrub(dir: &Path) -> Report {
 }
 
 /// Scrubs `dir`; in the `background` (a serving volume's `--scrub-every`),
-/// with no progress bar and findings logged.
+/// with no progress bar and findings logged. In the foreground a first walk
+/// sizes the progress bar.
 pub fn scrub_with(dir: &Path, background: bool) -> Report {
     let mut report = Report::default();
-    let mut files = Vec::new();
-    walk(dir, &mut report, &mut files);
-    files.sort();
-    let total: u64 = files.iter().map(|(_, s)| s).sum();
     let progress = if background {
         ProgressBar::hidden()
     } else {
+        let mut total = 0;
+        walk(dir, &mut |found| {
+            if let Found::File(_, size) = found {
+                total += size;
+            }
+        });
         ProgressBar::new(total)
     };
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    for (path, size) in files {
-        report.files += 1;
-        report.bytes += size;
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                report.unreadable.push((path, e.to_string()));
-                continue;
-            }
-        };
-        let Some(stored) = checksum::read(&file) else {
-            report.without_crc += 1;
-            progress.inc(size);
-            continue;
-        };
-        match crc_of(&mut file, &progress) {
-            Ok(actual) if actual == stored => report.verified += 1,
-            Ok(actual) => {
-                let line = format!(
-                    "MISMATCH {} stored {stored:08x} actual {actual:08x}",
-                    path.display()
-                );
-                say(&progress, background, line);
-                report.mismatched.push(Mismatch {
-                    path,
-                    stored,
-                    actual,
-                });
-            }
-            Err(e) => {
-                say(
-                    &progress,
-                    background,
-                    format!("UNREADABLE {}: {e}", path.display()),
-                );
-                report.unreadable.push((path, e.to_string()));
-            }
-        }
-    }
+    walk(dir, &mut |found| match found {
+        Found::Temp(path) => report.partial_uploads.push(path),
+        Found::Unreadable(path, why) => report.unreadable.push((path, why)),
+        Found::File(path, size) => check(&mut report, path, size, &progress, background),
+    });
     progress.finish_and_clear();
     report
+}
+
+/// Re-reads one file against its stored CRC, into the report.
+fn check(report: &mut Report, path: PathBuf, size: u64, progress: &ProgressBar, background: bool) {
+    report.files += 1;
+    report.bytes += size;
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return report.unreadable.push((path, e.to_string())),
+    };
+    let Some(stored) = checksum::read(&file) else {
+        report.without_crc += 1;
+        progress.inc(size);
+        return;
+    };
+    match crc_of(&mut file, progress) {
+        Ok(actual) if actual == stored => report.verified += 1,
+        Ok(actual) => {
+            let line = format!(
+                "MISMATCH {} stored {stored:08x} actual {actual:08x}",
+                path.display()
+            );
+            say(progress, background, line);
+            report.mismatched.push(Mismatch {
+                path,
+                stored,
+                actual,
+            });
+        }
+        Err(e) => {
+            say(
+                progress,
+                background,
+                format!("UNREADABLE {}: {e}", path.display()),
+            );
+            report.unreadable.push((path, e.to_string()));
+        }
+    }
 }
