@@ -207,7 +207,8 @@ pub fn check(host: &str, timeout: Duration) -> Result<Checked, CheckFailed> {
         .is_some_and(|t| t.contains("json"));
     // An nginx without autoindex answers 403 here: still a volume (rebuild
     // and verify cannot list it, but PUTs and GETs work).
-    let volume_server = server == "volume-uring" || server.starts_with("nginx");
+    let uring = crate::client::reply::is_volume_uring(server.as_bytes());
+    let volume_server = uring || server.starts_with("nginx");
     if !(volume_server || probe.status == 200 && json) {
         let server = if server.is_empty() {
             "none".into()
@@ -219,7 +220,7 @@ pub fn check(host: &str, timeout: Duration) -> Result<Checked, CheckFailed> {
             probe.status
         )));
     }
-    let kind = if server == "volume-uring" {
+    let kind = if uring {
         Kind::VolumeUring
     } else {
         Kind::Nginx

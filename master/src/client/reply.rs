@@ -70,9 +70,15 @@ impl Extras {
                 _ => Some(CrcCheck::NoCrc),
             };
         } else if name.eq_ignore_ascii_case("server") {
-            self.volume_uring = value.starts_with(b"volume-uring");
+            self.volume_uring = is_volume_uring(value);
         }
     }
+}
+
+/// Whether a `Server` header names volume-uring (with or without a
+/// version), the volume that speaks the extensions.
+pub fn is_volume_uring(server: &[u8]) -> bool {
+    server.starts_with(b"volume-uring")
 }
 
 pub fn reply_of(head: &ResponseHead, extras: Extras) -> Reply {
