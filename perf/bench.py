@@ -120,11 +120,6 @@ def volume_put(args, tmp):
     return res
 
 
-def three_volumes(tmp, threads, extra=()):
-    return [harness.start_volume(os.path.join(tmp, f"v{i}"), tmp, threads, extra, name=f"volume{i}")
-            for i in range(3)]
-
-
 def nginx_404(tmp, threads):
     return harness.start_nginx(tmp, tmp, threads, name="nginx-404",
                                template=os.path.join(harness.PERF, "nginx-return404.conf"))
@@ -134,7 +129,7 @@ def nginx_404(tmp, threads):
 def master_missing(args, tmp):
     """GET of missing keys through the master vs nginx `return 404;` (wrk -t2 -c100)."""
     ngx = nginx_404(tmp, args.threads)
-    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
     harness.http("PUT", mkv.url + "/present", b"x")
     sides = {
         "nginx return 404": lambda: wrk(ngx.url + "/missing", args.duration, allow_errors=True),
@@ -148,7 +143,7 @@ def master_missing(args, tmp):
 def master_existing(args, tmp):
     """GET of existing keys (302 after a HEAD to a volume) vs nginx `return 404;`."""
     ngx = nginx_404(tmp, args.threads)
-    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
     for i in range(1000):
         assert harness.http("PUT", f"{mkv.url}/key/{i}", b"value") == 201
     sides = {
@@ -167,7 +162,7 @@ def mix(args, tmp):
     index write in all modes; "durable" volumes fsync each value before
     answering, "--no-fsync" volumes do not (nor does nginx, nor the original)."""
     thrasher = os.path.join(harness.RELEASE, "thrasher")
-    durable = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads, name="mkv-durable")
+    durable = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads, name="mkv-durable")
     fast_vols = [harness.start_volume(os.path.join(tmp, f"f{i}"), tmp, 1, ["--no-fsync"], name=f"fast{i}")
                  for i in range(3)]
     fast = harness.start_mkv(tmp, fast_vols, args.threads, name="mkv-fast")
@@ -259,7 +254,7 @@ def put_1g(args, tmp):
     src = os.path.join(tmp, "src")
     harness.make_big_file(src, 1 << 30)
     harness.cat_to_null(src)
-    vols = three_volumes(tmp, 1)
+    vols = harness.three_volumes(tmp, 1)
     mkv = harness.start_mkv(tmp, vols, args.threads)
     d_dd = os.path.join(tmp, "dd")
     os.makedirs(d_dd)
@@ -430,7 +425,7 @@ def s3_get(args, tmp):
     """S3 GetObject of a 1 GiB object through the master (the master streams
     it from a volume) against a GET straight from that volume, curl -o
     /dev/null; then 16 such GetObjects at once, for the master's peak RSS."""
-    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads)
+    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
     big = os.path.join(tmp, "big")
     harness.make_big_file(big, 1 << 30)
     subprocess.run(["curl", "-sf", "-T", big, mkv.url + "/bench/big"], check=True)
@@ -479,7 +474,7 @@ def s3_multipart(args, tmp):
     master (curl -T), 3 volume-uring replicas; and how long Complete took,
     from the master's -v log."""
     aws = venv_tool("aws")
-    mkv = harness.start_mkv(tmp, three_volumes(tmp, 1), args.threads, extra=["-v"])
+    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads, extra=["-v"])
     log = os.path.join(tmp, "mkv.log")
     big = os.path.join(tmp, "big")
     harness.make_big_file(big, 1 << 30)
@@ -580,7 +575,7 @@ def listing(args, tmp):
         raise SystemExit("listing needs --original BINARY (the original master, built with Go)")
     seeder = os.path.join(tmp, "seed-index")
     go_build(os.path.join(harness.PERF, "seed-index"), seeder)
-    vols = three_volumes(tmp, 1)
+    vols = harness.three_volumes(tmp, 1)
     names = ",".join(v.hostport for v in vols)
     seed = os.path.join(tmp, "seed")
     subprocess.run([seeder, seed, str(args.list_keys), names], check=True)

@@ -31,9 +31,7 @@ def builds(args):
 
 def cluster(tmp, name, bindir, threads, volume_flags=()):
     """A master over 3 volume-uring volumes (fsync on), 3 replicas."""
-    vols = [harness.start_volume(os.path.join(tmp, f"{name}-v{i}"), tmp, 1, volume_flags, name=f"{name}-volume{i}",
-                                 bindir=bindir)
-            for i in range(3)]
+    vols = harness.three_volumes(tmp, 1, volume_flags, prefix=f"{name}-", bindir=bindir)
     mkv = harness.start_mkv(tmp, vols, threads, ["-replicas", "3"], name=f"mkv-{name}", bindir=bindir)
     return mkv, vols
 

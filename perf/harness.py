@@ -116,6 +116,13 @@ def start_volume(data, tmp, threads, extra=(), name="volume-uring", bindir=RELEA
     return start_listening(cmd, tmp, name)
 
 
+def three_volumes(tmp, threads, extra=(), prefix="", bindir=RELEASE):
+    """Three volume-uring volumes in `tmp`/{prefix}v0..v2."""
+    return [start_volume(os.path.join(tmp, f"{prefix}v{i}"), tmp, threads, extra, name=f"{prefix}volume{i}",
+                         bindir=bindir)
+            for i in range(3)]
+
+
 def start_nginx(data, tmp, workers, name="nginx", template=None):
     """nginx as a volume (the testkit template), or with another template."""
     prefix = os.path.join(tmp, name)

@@ -188,15 +188,20 @@ impl Conn {
         Ok(())
     }
 
+    /// The write buffer, taken to be sent, its bytes counted as sent.
+    fn take_output(&mut self) -> Vec<u8> {
+        self.see_status();
+        self.bytes_out += self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64;
+        self.answer_at = 0;
+        std::mem::take(&mut self.wbuf)
+    }
+
     /// Sends the write buffer and clears it.
     pub async fn flush(&mut self) -> Result<(), HttpError> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        self.see_status();
-        self.bytes_out += self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64;
-        self.answer_at = 0;
-        let buf = std::mem::take(&mut self.wbuf);
+        let buf = self.take_output();
         let (res, mut buf) = with_timeout(self.timeouts.io, self.stream.write_all(buf)).await?;
         buf.clear();
         self.wbuf = buf;
@@ -211,10 +216,8 @@ impl Conn {
         data: bytes::Bytes,
         tail: &'static [u8],
     ) -> Result<(), HttpError> {
-        self.see_status();
-        self.answer_at = 0;
-        let head = std::mem::take(&mut self.wbuf);
-        self.bytes_out += (head.len() + data.len() + tail.len()) as u64;
+        let head = self.take_output();
+        self.bytes_out += (data.len() + tail.len()) as u64;
         let mut frame = Frame::new(head, data, tail);
         // Not monoio's `write_vectored_all`: after a partial write it
         // resends the start of the iovec it stopped in.
