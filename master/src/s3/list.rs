@@ -9,6 +9,7 @@
 use base64::Engine;
 
 use super::error::S3Error;
+use super::listed::Listed;
 use super::sigv4::uri_encode;
 use super::xml::Xml;
 use super::Cx;
@@ -19,6 +20,8 @@ use crate::record::Record;
 use crate::time;
 
 const MAX_KEYS: usize = 1000;
+/// About what one listed object takes in the XML, besides its key.
+const ENTRY_BYTES: usize = 200;
 
 /// What one page asks for; keys and prefixes are relative to the bucket.
 struct Query {
@@ -41,19 +44,6 @@ struct Entry {
     /// Unquoted, when it is not the record's md5: how a multipart object's
     /// was made, or the one its metadata gives.
     etag: Option<String>,
-}
-
-/// The part of an object's metadata a listing reads, borrowed.
-#[derive(serde::Deserialize)]
-struct Listed<'a> {
-    #[serde(rename = "s")]
-    size: u64,
-    #[serde(rename = "t")]
-    mtime_ms: u64,
-    #[serde(rename = "e", borrow, default)]
-    etag: std::borrow::Cow<'a, str>,
-    #[serde(rename = "h", borrow, default)]
-    hash: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Entry {
@@ -81,7 +71,7 @@ impl Entry {
     /// Takes the size, time and ETag from the object's metadata, unless the
     /// original master has written the key since (its record's md5 differs).
     fn set_meta(&mut self, raw: &[u8]) {
-        let Ok(m) = serde_json::from_slice::<Listed>(raw) else {
+        let Some(m) = Listed::decode(raw) else {
             return;
         };
         if let Some(mine) = &self.hash {
@@ -285,12 +275,25 @@ async fn run(cx: &Cx<'_>, q: Query) -> Result<(Query, Page), MasterError> {
 
 /// Text for a key or prefix in the answer (URL-encoded when asked).
 fn name(cx: &Cx<'_>, raw: &[u8]) -> String {
-    if cx.req.param("encoding-type") == Some("url") {
-        let mut out = String::new();
-        uri_encode(raw, true, &mut out);
-        out
+    let mut out = String::new();
+    name_into(url_names(cx), raw, &mut out);
+    out
+}
+
+fn url_names(cx: &Cx<'_>) -> bool {
+    cx.req.param("encoding-type") == Some("url")
+}
+
+/// Appends a key or prefix to element text: URL-encoded (nothing left to
+/// escape), or escaped, with any bytes that are not UTF-8 as U+FFFD.
+fn name_into(url: bool, raw: &[u8], out: &mut String) {
+    if url {
+        uri_encode(raw, true, out);
     } else {
-        String::from_utf8_lossy(raw).into_owned()
+        match std::str::from_utf8(raw) {
+            Ok(text) => super::xml::escape_into(text, out),
+            Err(_) => super::xml::escape_into(&String::from_utf8_lossy(raw), out),
+        }
     }
 }
 
@@ -301,7 +304,7 @@ fn common_head(cx: &Cx<'_>, x: &mut Xml, q: &Query, page: &Page) {
     if !q.delimiter.is_empty() {
         x.elem("Delimiter", &name(cx, &q.delimiter));
     }
-    if cx.req.param("encoding-type") == Some("url") {
+    if url_names(cx) {
         x.elem("EncodingType", "url");
     }
     x.elem("IsTruncated", if page.truncated { "true" } else { "false" });
@@ -316,8 +319,16 @@ fn prefixes(cx: &Cx<'_>, x: &mut Xml, page: &Page) {
 }
 
 fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
+    let url = url_names(cx);
+    x.reserve(
+        page.contents
+            .iter()
+            .map(|e| e.key.len() + ENTRY_BYTES)
+            .sum(),
+    );
     for e in &page.contents {
-        x.open(tag).elem("Key", &name(cx, &e.key));
+        x.open(tag)
+            .elem_with("Key", |out| name_into(url, &e.key, out));
         if tag == "Version" {
             x.elem("VersionId", "null").elem("IsLatest", "true");
         }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod get;
 pub mod install;
 pub mod list;
+mod listed;
 pub mod multipart;
 pub mod object;
 pub mod payload;

@@ -32,6 +32,12 @@ impl Xml {
         Xml { out }
     }
 
+    /// Room for `more` bytes, so that a long listing is not copied as it
+    /// grows.
+    pub fn reserve(&mut self, more: usize) {
+        self.out.reserve(more);
+    }
+
     pub fn open(&mut self, tag: &str) -> &mut Xml {
         self.out.push('<');
         self.out.push_str(tag);
