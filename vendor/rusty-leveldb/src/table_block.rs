@@ -81,11 +81,10 @@ pub fn read_table_block(
     }
     let compressor_list = opt.compressor_list.clone();
 
-    // The compressor's decode method expects a Vec<u8>.
-    // If block_data_slice is empty, to_vec() is fine.
-    let decoded_data = compressor_list
-        .get(compress_type)?
-        .decode(block_data_slice.to_vec())?;
+    // The compressor's decode method takes a Vec<u8>: the block's own bytes
+    // (the trailer cut off), not a copy of them.
+    combined_buf.truncate(data_size);
+    let decoded_data = compressor_list.get(compress_type)?.decode(combined_buf)?;
 
     Ok(Block::new(opt, decoded_data.into()))
 }
