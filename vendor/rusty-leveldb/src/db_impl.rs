@@ -6,7 +6,7 @@
 use crate::cache::Cache;
 use crate::db_iter::DBIterator;
 
-use crate::cmp::{Cmp, InternalKeyCmp};
+use crate::cmp::{Cmp, DefaultCmp, InternalKeyCmp};
 use crate::env::{Env, FileLock};
 use crate::error::{err, Result, StatusCode};
 use crate::filter::{BoxedFilterPolicy, InternalFilterPolicy};
@@ -16,6 +16,7 @@ use crate::log::{LogReader, LogWriter};
 use crate::memtable::MemTable;
 use crate::merging_iter::MergingIter;
 use crate::options::Options;
+use crate::read_view::ReadView;
 use crate::snapshot::{Snapshot, SnapshotList};
 use crate::table_builder::TableBuilder;
 use crate::table_cache::{table_file_name, TableCache};
@@ -507,6 +508,30 @@ impl DB {
             self.vset.clone(),
             self.merge_iterators()?,
             ss,
+        ))
+    }
+
+    /// A view for scanning keys with `prefix` from `from` on another thread,
+    /// copying at most about `max_mem` memtable entries (see `ReadView`).
+    /// None when the database's comparator is not the default one, which is
+    /// the only one a `ViewReader` knows.
+    pub fn read_view(&mut self, from: &[u8], prefix: &[u8], max_mem: usize) -> Option<ReadView> {
+        if self.opt.cmp.id() != DefaultCmp.id() {
+            return None;
+        }
+        let seq = self.vset.borrow().last_seq;
+        let current = self.current();
+        let current = current.borrow();
+        let mut mems = vec![&self.mem];
+        if let Some(imm) = &self.imm {
+            mems.push(imm);
+        }
+        Some(ReadView::take(
+            self.name.clone(),
+            seq,
+            &current,
+            &mems,
+            (from, prefix, max_mem),
         ))
     }
 

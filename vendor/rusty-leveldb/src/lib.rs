@@ -73,6 +73,9 @@ mod mem_env;
 mod memtable;
 mod merging_iter;
 mod options;
+mod read_view;
+#[cfg(test)]
+mod read_view_tests;
 mod skipmap;
 mod snapshot;
 mod table_block;
@@ -100,6 +103,7 @@ pub use cmp::{Cmp, DefaultCmp};
 pub use compressor::{Compressor, CompressorId};
 pub use db_impl::DB;
 pub use db_iter::DBIterator;
+pub use read_view::{ReadView, ViewIter, ViewReader};
 
 #[cfg(feature = "fs")]
 pub use disk_env::PosixDiskEnv;
