@@ -39,6 +39,8 @@ pub struct Metrics {
     pub index_sync_batch: Histogram,
     pub filter_hits: Counter,
     pub cache_hits: Counter,
+    /// Scans whose view lost a table to a compaction, finished under the lock.
+    pub scan_fallbacks: Counter,
     /// Keys and bytes, as the last census of the index counted them.
     pub index_keys: Gauge,
     pub index_bytes: Gauge,
@@ -61,6 +63,7 @@ impl Metrics {
             index_sync_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             filter_hits: Counter::default(),
             cache_hits: Counter::default(),
+            scan_fallbacks: Counter::default(),
             index_keys: Gauge::default(),
             index_bytes: Gauge::default(),
             volume_up: Family::default(),
@@ -80,6 +83,7 @@ impl Metrics {
             "index_sync_batch_writes", "Writes made durable by one sync of the index log", m.index_sync_batch;
             "index_filter_hits", "Lookups of missing keys the miss filter answered without LevelDB", m.filter_hits;
             "index_cache_hits", "Lookups the record cache answered", m.cache_hits;
+            "index_scan_fallbacks", "Scans that finished under the index lock because a compaction removed a table they were to read", m.scan_fallbacks;
             "index_keys", "Keys in the index (live and unlinked), as last counted", m.index_keys;
             "index_value_bytes", "Bytes of the values the index records, as last counted", m.index_bytes;
             "volume_up", "Whether the volume answered its last health check", m.volume_up;

@@ -11,6 +11,7 @@ use rusty_leveldb::{LdbIterator, Options, DB};
 use super::cache::RecordCache;
 use super::env::{DurableEnv, LogSync};
 use super::filter::KeyFilter;
+use super::views::{self, ViewEnd, Views};
 use super::{IndexError, Step};
 
 /// Keys given to a scan's callback per lock hold.
@@ -26,6 +27,8 @@ pub(super) struct Core {
     pub(super) cache: RecordCache,
     /// Set while the writer thread writes (and perhaps compacts).
     pub(super) writing: AtomicBool,
+    /// Scans read views of the index outside the lock.
+    pub(super) views: Views,
 }
 
 impl Core {
@@ -65,6 +68,7 @@ impl Core {
             filter,
             cache: RecordCache::new(cache_bytes),
             writing: AtomicBool::new(false),
+            views: Views::new(path),
         })
     }
 
@@ -104,9 +108,9 @@ impl Core {
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
     /// prefix) on, in key order, until `f` says to stop; `f` may also skip
-    /// ahead to a later key. `f` runs under the index lock, on entries read
-    /// in place, for at most [`SCAN_PAGE`] keys per lock hold, so writers and
-    /// readers get their turn: it must be quick and must not use the index.
+    /// ahead to a later key. The keys come from views of the index
+    /// (`views.rs`), read without the lock; a view whose tables are gone is
+    /// finished with the lock held. `f` must not use the index.
     pub(super) fn scan(
         &self,
         prefix: &[u8],
@@ -118,6 +122,30 @@ impl Core {
         } else {
             prefix.to_vec()
         };
+        loop {
+            let view = self.lock().read_view(&from, prefix, views::MEM_ENTRIES);
+            let Some(view) = view else {
+                return self.scan_locked(prefix, from, f);
+            };
+            match self.views.scan(&view, prefix, &mut from, &mut f)? {
+                ViewEnd::Done => return Ok(()),
+                ViewEnd::Limit => {}
+                ViewEnd::Failed => {
+                    crate::metrics::METRICS.scan_fallbacks.inc();
+                    return self.scan_locked(prefix, from, f);
+                }
+            }
+        }
+    }
+
+    /// [`Core::scan`] with the lock held while reading, for at most
+    /// [`SCAN_PAGE`] keys per hold, so writers and readers get their turn.
+    pub(super) fn scan_locked(
+        &self,
+        prefix: &[u8],
+        mut from: Vec<u8>,
+        mut f: impl FnMut(&[u8], &[u8]) -> Step,
+    ) -> Result<(), IndexError> {
         loop {
             let mut db = self.lock();
             let mut it = db.new_iter().map_err(|e| IndexError::Read(e.to_string()))?;

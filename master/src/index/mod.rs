@@ -21,6 +21,7 @@ mod env;
 mod filter;
 #[cfg(test)]
 mod tests;
+mod views;
 mod writer;
 
 use std::path::Path;

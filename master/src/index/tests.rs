@@ -163,9 +163,9 @@ fn key(i: usize) -> Vec<u8> {
     format!("/s/{i:05}").into_bytes()
 }
 
-/// Scans cross lock holds ([`core::SCAN_PAGE`] keys each) without losing or
-/// repeating a key, honour their start and prefix, and skip ahead where the
-/// callback seeks; a writer between holds does not disturb them.
+/// Scans do not lose or repeat a key, honour their start and prefix, and
+/// skip ahead where the callback seeks; a writer meanwhile does not disturb
+/// them.
 #[test]
 fn scans_cross_pages_seek_and_stop() {
     let tmp = tempfile::tempdir().unwrap();
@@ -214,5 +214,90 @@ fn scans_cross_pages_seek_and_stop() {
 
     let backwards = index.scan_steps(b"/s/", &key(10), |_, _| Step::Seek(key(1)));
     assert!(backwards.is_err(), "a scan may only seek forward");
+    index.close();
+}
+
+/// Past the memtable entries one view copies, a scan takes another view
+/// and goes on where it was, seeks included, while a writer adds keys and
+/// LevelDB flushes and compacts under it.
+#[test]
+fn scans_cross_views_under_writes_and_compactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
+    let n = 3 * views::MEM_ENTRIES + 123;
+    let ops = (0..n).map(|i| Op::Put(key(i), vec![b'v'; 100])).collect();
+    index.apply_blocking(ops, Durability::Relaxed).unwrap();
+    let gone = vec![Op::Delete(key(7)), Op::Delete(key(n - 1))];
+    index.apply_blocking(gone, Durability::Relaxed).unwrap();
+    let writer = {
+        let index = index.clone();
+        std::thread::spawn(move || {
+            for j in 0..300 {
+                let ops =
+                    (0..100).map(|i| Op::Put(format!("/w/{j}/{i}").into_bytes(), vec![b'w'; 400]));
+                index
+                    .apply_blocking(ops.collect(), Durability::Relaxed)
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let seek_from = key(views::MEM_ENTRIES - 3);
+    let seek_to = key(views::MEM_ENTRIES + 500);
+    index
+        .scan_steps(b"/s/", b"", |k, _| {
+            seen.push(k.to_vec());
+            if k == seek_from.as_slice() {
+                Step::Seek(seek_to.clone())
+            } else {
+                Step::Next
+            }
+        })
+        .unwrap();
+    writer.join().unwrap();
+    let want: Vec<Vec<u8>> = (0..n - 1)
+        .filter(|&i| i != 7)
+        .filter(|&i| i <= views::MEM_ENTRIES - 3 || i >= views::MEM_ENTRIES + 500)
+        .map(key)
+        .collect();
+    assert_eq!(seen.len(), want.len());
+    assert!(seen == want, "keys lost, repeated or out of order");
+    index.close();
+}
+
+/// A view whose tables a compaction deleted before they were read fails,
+/// and the scan is finished under the lock from where the view stopped.
+#[test]
+fn a_view_that_lost_its_tables_is_finished_under_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
+    let write_all = |fill: u8| {
+        let ops = (0..3000)
+            .map(|i| Op::Put(key(i), vec![fill; 200]))
+            .collect();
+        index.apply_blocking(ops, Durability::Relaxed).unwrap();
+        index.core.lock().compact_range(b"/s/", b"/t/").unwrap();
+    };
+    write_all(b'a');
+    let view = index
+        .core
+        .lock()
+        .read_view(b"/s/", b"/s/", views::MEM_ENTRIES)
+        .unwrap();
+    write_all(b'b');
+    let mut from = b"/s/".to_vec();
+    let mut seen = Vec::new();
+    let mut give = |k: &[u8], _: &[u8]| {
+        seen.push(k.to_vec());
+        Step::Next
+    };
+    let end = index
+        .core
+        .views
+        .scan(&view, b"/s/", &mut from, &mut give)
+        .unwrap();
+    assert!(matches!(end, views::ViewEnd::Failed));
+    index.core.scan_locked(b"/s/", from, give).unwrap();
+    assert!(seen == (0..3000).map(key).collect::<Vec<_>>());
     index.close();
 }
