@@ -36,7 +36,8 @@ struct Query {
 /// A listed object: its key (relative to the bucket) and what a listing
 /// says of it.
 struct Entry {
-    key: Vec<u8>,
+    /// Where the key is in the page's `keys`.
+    key: (usize, usize),
     /// The record's md5, when it has one.
     hash: Option<[u8; 32]>,
     size: u64,
@@ -47,15 +48,20 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(key: &[u8], record: &[u8]) -> Result<Entry, MasterError> {
+    fn new(keys: &mut Vec<u8>, key: &[u8], record: &[u8]) -> Result<Entry, MasterError> {
         let hash = Record::hash_of(record)?.and_then(|h| h.as_bytes().try_into().ok());
+        keys.extend_from_slice(key);
         Ok(Entry {
-            key: key.to_vec(),
+            key: (keys.len() - key.len(), keys.len()),
             hash,
             size: 0,
             mtime_ms: 0,
             etag: None,
         })
+    }
+
+    fn key<'k>(&self, keys: &'k [u8]) -> &'k [u8] {
+        &keys[self.key.0..self.key.1]
     }
 
     /// The ETag without quotes.
@@ -97,6 +103,8 @@ impl Entry {
 /// One page.
 struct Page {
     contents: Vec<Entry>,
+    /// The listed keys, one after the other (one allocation a page).
+    keys: Vec<u8>,
     prefixes: Vec<Vec<u8>>,
     truncated: bool,
     /// Where the next page starts (a key, inclusive).
@@ -105,15 +113,15 @@ struct Page {
     last: Vec<u8>,
 }
 
-/// Lists one page (on the calling thread). The scans' callbacks run under
-/// the index lock, so they do little: the key, and the md5 from its record,
-/// are copied; the metadata records are copied into one buffer and decoded
-/// afterwards.
+/// Lists one page (on the calling thread). The scans' callbacks do little:
+/// the key, and the md5 from its record, are copied; the metadata records
+/// are copied into one buffer and decoded afterwards.
 fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
     let base = format!("/{}/", q.bucket).into_bytes();
     let scan_prefix = [&base[..], &q.prefix].concat();
     let start = [&base[..], &q.from].concat();
     let mut contents: Vec<Entry> = Vec::new();
+    let mut keys: Vec<u8> = Vec::new();
     let mut bad = None;
     let mut prefixes: Vec<Vec<u8>> = Vec::new();
     let (mut truncated, mut last_is_prefix) = (false, false);
@@ -131,7 +139,7 @@ fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
             .flatten()
             .map(|i| &rel[..q.prefix.len() + i + q.delimiter.len()]);
         let Some(common) = common else {
-            match Entry::new(rel, v) {
+            match Entry::new(&mut keys, rel, v) {
                 Ok(e) => contents.push(e),
                 Err(e) => {
                     bad = Some(e);
@@ -152,14 +160,15 @@ fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
     if let Some(e) = bad {
         return Err(e);
     }
-    join_meta(index, &base, &mut contents)?;
+    join_meta(index, &base, &keys, &mut contents)?;
     let (last, next) = match (last_is_prefix, prefixes.last(), contents.last()) {
         (true, Some(p), _) => (p.clone(), super::bucket::successor(p).unwrap_or_default()),
-        (false, _, Some(e)) => (e.key.clone(), [&e.key[..], b"\0"].concat()),
+        (false, _, Some(e)) => (e.key(&keys).to_vec(), [e.key(&keys), b"\0"].concat()),
         _ => (Vec::new(), Vec::new()),
     };
     Ok(Page {
         contents,
+        keys,
         prefixes,
         truncated,
         next,
@@ -174,7 +183,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Fills in each key's metadata with one scan of the `o` records. Listed
 /// keys' records are usually next to each other, so the scan steps from one
 /// to the next, and seeks only past a run of records it does not need.
-fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), MasterError> {
+fn join_meta(
+    index: &Index,
+    base: &[u8],
+    keys: &[u8],
+    contents: &mut [Entry],
+) -> Result<(), MasterError> {
     const MISSES_BEFORE_SEEK: usize = 4;
     let Some(first) = contents.first() else {
         return Ok(());
@@ -185,15 +199,15 @@ fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), M
     let mut arena: Vec<u8> = Vec::with_capacity(contents.len() * 128);
     let mut found: Vec<(usize, usize, usize)> = Vec::with_capacity(contents.len());
     let (mut i, mut misses) = (0, 0);
-    index.scan_steps(&prefix, &target(&first.key), |k, v| {
+    index.scan_steps(&prefix, &target(first.key(keys)), |k, v| {
         let rel = &k[prefix.len()..];
-        while i < contents.len() && contents[i].key.as_slice() < rel {
+        while i < contents.len() && contents[i].key(keys) < rel {
             i += 1;
         }
         if i == contents.len() {
             return Step::Stop;
         }
-        if contents[i].key.as_slice() == rel {
+        if contents[i].key(keys) == rel {
             found.push((i, arena.len(), arena.len() + v.len()));
             arena.extend_from_slice(v);
             i += 1;
@@ -203,9 +217,9 @@ fn join_meta(index: &Index, base: &[u8], contents: &mut [Entry]) -> Result<(), M
         }
         match contents.get(i) {
             None => Step::Stop,
-            Some(e) if misses >= MISSES_BEFORE_SEEK && e.key.as_slice() > rel => {
+            Some(e) if misses >= MISSES_BEFORE_SEEK && e.key(keys) > rel => {
                 misses = 0;
-                Step::Seek(target(&e.key))
+                Step::Seek(target(e.key(keys)))
             }
             Some(_) => Step::Next,
         }
@@ -323,12 +337,12 @@ fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
     x.reserve(
         page.contents
             .iter()
-            .map(|e| e.key.len() + ENTRY_BYTES)
+            .map(|e| e.key.1 - e.key.0 + ENTRY_BYTES)
             .sum(),
     );
     for e in &page.contents {
         x.open(tag)
-            .elem_with("Key", |out| name_into(url, &e.key, out));
+            .elem_with("Key", |out| name_into(url, e.key(&page.keys), out));
         if tag == "Version" {
             x.elem("VersionId", "null").elem("IsLatest", "true");
         }

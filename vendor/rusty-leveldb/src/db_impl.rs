@@ -16,7 +16,7 @@ use crate::log::{LogReader, LogWriter};
 use crate::memtable::MemTable;
 use crate::merging_iter::MergingIter;
 use crate::options::Options;
-use crate::read_view::ReadView;
+use crate::read_view::{levels_of, Levels, ReadView};
 use crate::snapshot::{Snapshot, SnapshotList};
 use crate::table_builder::TableBuilder;
 use crate::table_cache::{table_file_name, TableCache};
@@ -32,13 +32,14 @@ use crate::version_set::{
 use crate::write_batch::WriteBatch;
 
 use bytes::Bytes;
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::io::{self, BufWriter, Write};
 use std::mem;
 use std::ops::Drop;
 use std::path::Path;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// DB contains the actual database implemenation. As opposed to the original, this implementation
 /// is not concurrent (yet).
@@ -61,6 +62,10 @@ pub struct DB {
     snaps: SnapshotList,
 
     cstats: [CompactionStats; NUM_LEVELS],
+
+    /// The table files of the version read views last copied (see
+    /// `read_view`), kept while that version is current.
+    view_levels: Option<(Weak<RefCell<Version>>, Levels)>,
 }
 
 unsafe impl Send for DB {}
@@ -104,6 +109,7 @@ impl DB {
             snaps: SnapshotList::new(),
 
             cstats: Default::default(),
+            view_levels: None,
         }
     }
 
@@ -521,7 +527,16 @@ impl DB {
         }
         let seq = self.vset.borrow().last_seq;
         let current = self.current();
-        let current = current.borrow();
+        let levels = match &self.view_levels {
+            Some((version, levels)) if Weak::as_ptr(version) == Rc::as_ptr(&current) => {
+                levels.clone()
+            }
+            _ => {
+                let levels = levels_of(&current.borrow());
+                self.view_levels = Some((Rc::downgrade(&current), levels.clone()));
+                levels
+            }
+        };
         let mut mems = vec![&self.mem];
         if let Some(imm) = &self.imm {
             mems.push(imm);
@@ -529,7 +544,7 @@ impl DB {
         Some(ReadView::take(
             self.name.clone(),
             seq,
-            &current,
+            levels,
             &mems,
             (from, prefix, max_mem),
         ))

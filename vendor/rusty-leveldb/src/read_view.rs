@@ -33,11 +33,32 @@ use std::sync::Arc;
 
 /// One table file of a view.
 #[derive(Clone, Debug)]
-struct TableFile {
+pub(crate) struct TableFile {
     num: FileNum,
     size: usize,
     smallest: Vec<u8>,
     largest: Vec<u8>,
+}
+
+/// The table files of a version, level by level; shared by every view of
+/// that version.
+pub(crate) type Levels = Arc<[Arc<[TableFile]>]>;
+
+/// The table files of `version`, copied.
+pub(crate) fn levels_of(version: &Version) -> Levels {
+    let levels = (0..NUM_LEVELS).map(|l| {
+        let files = version.files[l].iter().map(|f| {
+            let f = f.borrow();
+            TableFile {
+                num: f.num,
+                size: f.size,
+                smallest: f.smallest.to_vec(),
+                largest: f.largest.to_vec(),
+            }
+        });
+        files.collect::<Vec<_>>().into()
+    });
+    levels.collect::<Vec<_>>().into()
 }
 
 /// Memtable entries, copied: internal keys and values, in order.
@@ -53,7 +74,7 @@ struct MemCopy {
 pub struct ReadView {
     dir: PathBuf,
     seq: SequenceNumber,
-    levels: Vec<Arc<[TableFile]>>,
+    levels: Levels,
     mems: Vec<Arc<MemCopy>>,
     limit: Option<Vec<u8>>,
 }
@@ -67,24 +88,10 @@ impl ReadView {
     pub(crate) fn take(
         dir: PathBuf,
         seq: SequenceNumber,
-        current: &Version,
+        levels: Levels,
         mems: &[&MemTable],
         (from, prefix, max_mem): (&[u8], &[u8], usize),
     ) -> ReadView {
-        let levels = (0..NUM_LEVELS)
-            .map(|l| {
-                let files = current.files[l].iter().map(|f| {
-                    let f = f.borrow();
-                    TableFile {
-                        num: f.num,
-                        size: f.size,
-                        smallest: f.smallest.to_vec(),
-                        largest: f.largest.to_vec(),
-                    }
-                });
-                files.collect::<Vec<_>>().into()
-            })
-            .collect();
         // Keys before the prefix are not the scan's, and must not end the copy.
         let from = from.max(prefix);
         let mut limit: Option<Vec<u8>> = None;
@@ -158,6 +165,8 @@ pub struct ViewReader {
     ucmp: Rc<Box<dyn Cmp>>,
     cache: Shared<TableCache>,
     open: HashSet<FileNum>,
+    /// The files of the last view read: the same for views of one version.
+    last: Option<Levels>,
 }
 
 impl ViewReader {
@@ -172,6 +181,7 @@ impl ViewReader {
             ucmp: opt.cmp.clone(),
             cache: share(cache),
             open: HashSet::new(),
+            last: None,
         }
     }
 
@@ -218,6 +228,14 @@ impl ViewReader {
     /// their disk space comes back once nobody holds them open.
     fn forget_others(&mut self, view: &ReadView) {
         debug_assert_eq!(view.dir, self.dir);
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|l| Arc::ptr_eq(l, &view.levels))
+        {
+            return;
+        }
+        self.last = Some(view.levels.clone());
         let keep = view.file_nums();
         let mut cache = self.cache.borrow_mut();
         self.open.retain(|n| {
