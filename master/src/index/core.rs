@@ -171,13 +171,16 @@ impl Core {
                     }
                     Step::Stop => return Ok(()),
                     Step::Seek(to) if to.as_slice() > k => it.seek(&to),
-                    Step::Seek(_) => {
-                        return Err(IndexError::Read("a scan may only seek forward".into()))
-                    }
+                    Step::Seek(_) => return Err(seek_backwards()),
                 }
             }
         }
     }
+}
+
+/// A scan's callback sought to a key at or before the one it was given.
+pub(super) fn seek_backwards() -> IndexError {
+    IndexError::Read("a scan may only seek forward".into())
 }
 
 /// Scans every key into a new miss filter on a thread of its own (at

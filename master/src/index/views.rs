@@ -129,7 +129,7 @@ fn scan_view(
                 it.seek(&to);
                 *from = to;
             }
-            Step::Seek(_) => return Err(IndexError::Read("a scan may only seek forward".into())),
+            Step::Seek(_) => return Err(super::core::seek_backwards()),
         }
     }
 }
