@@ -37,13 +37,12 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// `2026-12-03T10:10:04.123Z`.
 pub fn iso8601(ms: u64) -> String {
-    let mut out = String::with_capacity(24);
-    iso8601_into(ms, &mut out);
-    out
+    // Digits and separators only: ASCII.
+    String::from_utf8_lossy(&iso8601_bytes(ms)).into_owned()
 }
 
-/// [`iso8601`], appended to `out` (listings write thousands).
-pub fn iso8601_into(ms: u64, out: &mut String) {
+/// [`iso8601`] as bytes (listings write thousands).
+pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
     let secs = (ms / 1000) as i64;
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400) as u32;
@@ -66,8 +65,7 @@ pub fn iso8601_into(ms: u64, out: &mut String) {
         text[at + width] = after;
         at += width + 1;
     }
-    // Digits and separators only: ASCII.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    text
 }
 
 /// `Thu, 03 Dec 2026 10:10:04 GMT`.

@@ -287,11 +287,16 @@ async fn run(cx: &Cx<'_>, q: Query) -> Result<(Query, Page), MasterError> {
     Ok((q, page))
 }
 
-/// Text for a key or prefix in the answer (URL-encoded when asked).
+/// Text for a key or prefix in the answer (URL-encoded when asked), not yet
+/// escaped for XML.
 fn name(cx: &Cx<'_>, raw: &[u8]) -> String {
-    let mut out = String::new();
-    name_into(url_names(cx), raw, &mut out);
-    out
+    if url_names(cx) {
+        let mut out = String::new();
+        uri_encode(raw, true, &mut out);
+        out
+    } else {
+        String::from_utf8_lossy(raw).into_owned()
+    }
 }
 
 fn url_names(cx: &Cx<'_>) -> bool {
@@ -300,14 +305,13 @@ fn url_names(cx: &Cx<'_>) -> bool {
 
 /// Appends a key or prefix to element text: URL-encoded (nothing left to
 /// escape), or escaped, with any bytes that are not UTF-8 as U+FFFD.
-fn name_into(url: bool, raw: &[u8], out: &mut String) {
+fn name_into(url: bool, raw: &[u8], out: &mut Vec<u8>) {
     if url {
-        uri_encode(raw, true, out);
+        let mut encoded = String::new();
+        uri_encode(raw, true, &mut encoded);
+        out.extend_from_slice(encoded.as_bytes());
     } else {
-        match std::str::from_utf8(raw) {
-            Ok(text) => super::xml::escape_into(text, out),
-            Err(_) => super::xml::escape_into(&String::from_utf8_lossy(raw), out),
-        }
+        super::xml::escape_bytes_into(raw, out);
     }
 }
 
@@ -346,17 +350,19 @@ fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
         if tag == "Version" {
             x.elem("VersionId", "null").elem("IsLatest", "true");
         }
-        x.elem_with("LastModified", |out| time::iso8601_into(e.mtime_ms, out))
-            .elem_with("ETag", |out| {
-                out.push_str("&quot;");
-                super::xml::escape_into(e.etag(), out);
-                out.push_str("&quot;");
-            })
-            .elem_with("Size", |out| {
-                out.push_str(itoa::Buffer::new().format(e.size))
-            })
-            .elem("StorageClass", "STANDARD")
-            .close(tag);
+        x.elem_with("LastModified", |out| {
+            out.extend_from_slice(&time::iso8601_bytes(e.mtime_ms))
+        })
+        .elem_with("ETag", |out| {
+            out.extend_from_slice(b"&quot;");
+            super::xml::escape_into(e.etag(), out);
+            out.extend_from_slice(b"&quot;");
+        })
+        .elem_with("Size", |out| {
+            out.extend_from_slice(itoa::Buffer::new().format(e.size).as_bytes())
+        })
+        .elem("StorageClass", "STANDARD")
+        .close(tag);
     }
 }
 

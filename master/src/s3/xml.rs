@@ -7,9 +7,10 @@ use quick_xml::Reader;
 
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
-/// Builds an XML document.
+/// Builds an XML document (bytes: a listing writes keys as they are stored,
+/// without a second pass to check that they are UTF-8).
 pub struct Xml {
-    out: String,
+    out: Vec<u8>,
 }
 
 impl Xml {
@@ -17,18 +18,18 @@ impl Xml {
     /// parse them without one).
     pub fn error() -> Xml {
         Xml {
-            out: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>".to_string(),
+            out: b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>".to_vec(),
         }
     }
 
     /// Starts a document whose root element `root` carries S3's namespace.
     pub fn new(root: &str) -> Xml {
-        let mut out = String::with_capacity(1024);
-        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
-        out.push_str(root);
-        out.push_str(" xmlns=\"");
-        out.push_str(NS);
-        out.push_str("\">");
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        out.extend_from_slice(root.as_bytes());
+        out.extend_from_slice(b" xmlns=\"");
+        out.extend_from_slice(NS.as_bytes());
+        out.extend_from_slice(b"\">");
         Xml { out }
     }
 
@@ -39,16 +40,16 @@ impl Xml {
     }
 
     pub fn open(&mut self, tag: &str) -> &mut Xml {
-        self.out.push('<');
-        self.out.push_str(tag);
-        self.out.push('>');
+        self.out.push(b'<');
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.push(b'>');
         self
     }
 
     pub fn close(&mut self, tag: &str) -> &mut Xml {
-        self.out.push_str("</");
-        self.out.push_str(tag);
-        self.out.push('>');
+        self.out.extend_from_slice(b"</");
+        self.out.extend_from_slice(tag.as_bytes());
+        self.out.push(b'>');
         self
     }
 
@@ -59,9 +60,9 @@ impl Xml {
         self.close(tag)
     }
 
-    /// `<tag>` + what `write` appends + `</tag>`: for text that needs no
-    /// escaping (numbers, times, ETags made of hex digits).
-    pub fn elem_with(&mut self, tag: &str, write: impl FnOnce(&mut String)) -> &mut Xml {
+    /// `<tag>` + what `write` appends + `</tag>`: `write` escapes what needs
+    /// it ([`escape_bytes_into`]) and appends UTF-8 only.
+    pub fn elem_with(&mut self, tag: &str, write: impl FnOnce(&mut Vec<u8>)) -> &mut Xml {
         self.open(tag);
         write(&mut self.out);
         self.close(tag)
@@ -70,29 +71,44 @@ impl Xml {
     /// Closes the root and gives the document.
     pub fn finish(mut self, root: &str) -> Vec<u8> {
         self.close(root);
-        self.out.into_bytes()
+        self.out
     }
 }
 
 /// Escapes text for element content; characters XML 1.0 cannot hold at all
 /// are written as U+FFFD.
-pub fn escape_into(text: &str, out: &mut String) {
+pub fn escape_into(text: &str, out: &mut Vec<u8>) {
     if text.bytes().all(|b| PLAIN[b as usize]) {
-        out.push_str(text);
+        out.extend_from_slice(text.as_bytes());
         return;
     }
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' => out.push(c),
-            '\r' => out.push_str("&#13;"),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
+        let escaped: &str = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            '\r' => "&#13;",
+            '\t' | '\n' => "",
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => "\u{fffd}",
+            _ => "",
+        };
+        if escaped.is_empty() {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        } else {
+            out.extend_from_slice(escaped.as_bytes());
         }
+    }
+}
+
+/// [`escape_into`] for bytes that should be UTF-8: those that are not are
+/// written as U+FFFD. Plain ASCII (most keys) is copied in one pass.
+pub fn escape_bytes_into(raw: &[u8], out: &mut Vec<u8>) {
+    if raw.iter().all(|&b| PLAIN[b as usize]) {
+        out.extend_from_slice(raw);
+    } else {
+        escape_into(&String::from_utf8_lossy(raw), out);
     }
 }
 

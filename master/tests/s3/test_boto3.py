@@ -6,7 +6,9 @@ import datetime
 import hashlib
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 
 from botocore.exceptions import ClientError
 
@@ -269,6 +271,31 @@ class Listings(unittest.TestCase):
         self.assertEqual([o["Key"] for o in r["Contents"]], self.keys[4:])
         r = self.s3.list_objects_v2(Bucket=self.bucket, EncodingType="url", Prefix="d")
         self.assertEqual([o["Key"] for o in r["Contents"]], ["d%20e%2Bf"], "as sent: asked for by the caller")
+
+    def test_special_characters_without_url_encoding(self):
+        """Without encoding-type=url (boto3 always asks for it), keys,
+        prefixes, delimiters and markers come back escaped once."""
+        bucket = fresh("x")
+        self.s3.create_bucket(Bucket=bucket)
+        keys = ["q&a/'2'\"", "q&a/<1>", "q&b"]
+        for k in keys:
+            self.s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+
+        def listing(query):
+            q = "&".join(f"{n}={urllib.parse.quote(v, safe='')}" for n, v in query)
+            status, _, answer = raw("GET", f"/{bucket}?{q}", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+            self.assertEqual(status, 200, answer)
+            root = ET.fromstring(answer)
+            ns = {"s": root.tag.split("}")[0][1:]}
+            return lambda path: [e.text for e in root.findall(path, ns)]
+
+        t = listing([("list-type", "2"), ("prefix", "q&a/")])
+        self.assertEqual((t("s:Prefix"), t("s:Contents/s:Key")), (["q&a/"], keys[:2]))
+        t = listing([("list-type", "2"), ("delimiter", "&"), ("start-after", keys[0])])
+        self.assertEqual((t("s:Delimiter"), t("s:StartAfter"), t("s:CommonPrefixes/s:Prefix")),
+                         (["&"], [keys[0]], ["q&"]))
+        t = listing([("marker", keys[0])])
+        self.assertEqual((t("s:Marker"), t("s:Contents/s:Key")), ([keys[0]], keys[1:]))
 
     def test_v1_and_versions(self):
         r = self.s3.list_objects(Bucket=self.bucket, MaxKeys=3)
