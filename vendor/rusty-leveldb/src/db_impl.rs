@@ -541,13 +541,7 @@ impl DB {
         if let Some(imm) = &self.imm {
             mems.push(imm);
         }
-        Some(ReadView::take(
-            self.name.clone(),
-            seq,
-            levels,
-            &mems,
-            (from, prefix, max_mem),
-        ))
+        Some(ReadView::take(seq, levels, &mems, (from, prefix, max_mem)))
     }
 
     /// merge_iterators produces a MergingIter merging the entries in the memtable, the immutable

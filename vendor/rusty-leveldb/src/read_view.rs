@@ -72,7 +72,6 @@ struct MemCopy {
 /// See the module's comment. Holds no reference into the database.
 #[derive(Debug)]
 pub struct ReadView {
-    dir: PathBuf,
     seq: SequenceNumber,
     levels: Levels,
     mems: Vec<Arc<MemCopy>>,
@@ -86,7 +85,6 @@ impl ReadView {
     ///
     /// [`limit`]: ReadView::limit
     pub(crate) fn take(
-        dir: PathBuf,
         seq: SequenceNumber,
         levels: Levels,
         mems: &[&MemTable],
@@ -106,7 +104,6 @@ impl ReadView {
             copies.push(Arc::new(copy));
         }
         ReadView {
-            dir,
             seq,
             levels,
             mems: copies,
@@ -161,7 +158,6 @@ fn copy_mem(mem: &MemTable, from: &[u8], prefix: &[u8], max: usize) -> (MemCopy,
 /// Scans views of one database on one thread, keeping its tables open
 /// between scans (and its own block cache).
 pub struct ViewReader {
-    dir: PathBuf,
     ucmp: Rc<Box<dyn Cmp>>,
     cache: Shared<TableCache>,
     open: HashSet<FileNum>,
@@ -177,7 +173,6 @@ impl ViewReader {
         let opt = Options::default();
         let cache = TableCache::new(&dir, opt.clone(), share(Cache::new(blocks)), tables);
         ViewReader {
-            dir,
             ucmp: opt.cmp.clone(),
             cache: share(cache),
             open: HashSet::new(),
@@ -227,7 +222,6 @@ impl ViewReader {
     /// Lets go of tables the view does not list (compacted away since):
     /// their disk space comes back once nobody holds them open.
     fn forget_others(&mut self, view: &ReadView) {
-        debug_assert_eq!(view.dir, self.dir);
         if self
             .last
             .as_ref()
