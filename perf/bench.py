@@ -13,6 +13,7 @@ Absolute numbers are context only; the machine is shared and noisy.
     python3 perf/bench.py s3-multipart      # aws s3 cp of 1 GiB vs a plain PUT
     python3 perf/bench.py listing --original BIN  # ?list / ListObjectsV2 vs the original
     python3 perf/bench.py big-put|big-many|big-mix  # big values (perf/bigvalues.py)
+    python3 perf/bench.py rebuild-1m --original BIN [--cold]  # 1M-key rebuild vs the original
     python3 perf/bench.py all
 
 Options: --rounds N (default 3), --duration S (wrk seconds, default 10),
@@ -35,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import median_pair, wrk  # noqa: E402
 import bigvalues  # noqa: E402
+import rebuilds  # noqa: E402
 
 WORKLOADS = {}
 
@@ -457,11 +459,10 @@ def complete_seconds(log):
     found = None
     with open(log) as f:
         for line in f:
-            if 'method="POST"' in line and " ok " in line:
-                m = re.search(r"elapsed=([\d.]+)(µs|ms|s)", line)
+            if 'method="POST"' in line and " status=200 " in line:
+                m = re.search(r" ms=([\d.]+)", line)
                 if m:
-                    scale = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
-                    found = float(m.group(1)) * scale
+                    found = float(m.group(1)) / 1e3
     if found is None:
         raise SystemExit(f"no CompleteMultipartUpload in {log}")
     return found
@@ -471,8 +472,10 @@ def complete_seconds(log):
 def s3_multipart(args, tmp):
     """A 1 GiB upload with `aws s3 cp` (its defaults: 8 MiB parts, 10 at a
     time, so multipart) against a plain PUT of the same file through the
-    master (curl -T), 3 volume-uring replicas; and how long Complete took,
-    from the master's -v log."""
+    master (curl -T) and against one PutObject of it from the same aws CLI
+    (`s3api put-object`: the client's own checksums and signing, no
+    parts), 3 volume-uring replicas; and how long Complete took, from the
+    master's -v log."""
     aws = venv_tool("aws")
     mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads, extra=["-v"])
     log = os.path.join(tmp, "mkv.log")
@@ -496,17 +499,24 @@ def s3_multipart(args, tmp):
     def plain():
         return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", big, f"{mkv.url}/bench/plain{next(counter)}"])
 
+    def aws_single():
+        key = f"plain-aws{next(counter)}"
+        return harness.timed([aws, "--endpoint-url", mkv.url, "s3api", "put-object", "--bucket", "bench",
+                              "--key", key, "--body", big], env=env)
+
     def lean():
         start = time.perf_counter()
         lean_multipart(mkv.hostport, f"/bench/lean{next(counter)}", big)
         return time.perf_counter() - start
 
-    sides = {"plain PUT": plain, "aws s3 cp (multipart)": multipart,
-             "lean client multipart": lean}
+    sides = {"plain PUT": plain, "aws s3api put-object (one PUT)": aws_single,
+             "aws s3 cp (multipart)": multipart, "lean client multipart": lean}
     res = {"1 GiB upload": harness.median_many(sides, args.rounds, "s")}
-    for name in ("aws s3 cp (multipart)", "lean client multipart"):
-        res[f"{name} / plain PUT"] = round(res["1 GiB upload"][name]["median"]
-                                           / res["1 GiB upload"]["plain PUT"]["median"], 3)
+    up = res["1 GiB upload"]
+    for name in ("aws s3 cp (multipart)", "lean client multipart", "aws s3api put-object (one PUT)"):
+        res[f"{name} / plain PUT"] = round(up[name]["median"] / up["plain PUT"]["median"], 3)
+    res["aws s3 cp (multipart) / aws s3api put-object (one PUT)"] = round(
+        up["aws s3 cp (multipart)"]["median"] / up["aws s3api put-object (one PUT)"]["median"], 3)
     res["CompleteMultipartUpload (s)"] = {"median": statistics.median(completes), "samples": completes}
     res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
     return res
@@ -623,6 +633,7 @@ def listing(args, tmp):
 
 
 bigvalues.register(workload, start_original)
+rebuilds.register(workload, start_original)
 
 
 def main():
@@ -637,6 +648,8 @@ def main():
     p.add_argument("--baseline", help="versus, big-*: a folder with another build's mkv and volume")
     p.add_argument("--original", help="listing, big-mix: the original master's binary")
     p.add_argument("--list-keys", type=int, default=1000000, help="keys for listing")
+    p.add_argument("--rebuild-1m-keys", type=int, default=1000000, help="keys for rebuild-1m")
+    p.add_argument("--cold", action="store_true", help="rebuild-1m: drop the page cache before each run")
     args = p.parse_args()
     harness.check_tools()
     names = sorted(WORKLOADS) if args.workload == "all" else [args.workload]

@@ -215,9 +215,9 @@ def sync_disk():
     subprocess.run(["sync"], check=True)
 
 
-def timed(cmd):
+def timed(cmd, env=None):
     start = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
