@@ -111,4 +111,69 @@ fn at_most_four_walks(driver: Driver) {
     assert_eq!(listed.len(), 100_000);
 }
 
-on_both_drivers!(every_file_once, a_reader_that_leaves, at_most_four_walks);
+/// Only regular files are listed, with their size and kept md5: not
+/// symlinks (to files or folders, which are not followed), FIFOs or
+/// dot-files; folders are entered whatever their depth.
+fn only_regular_files(driver: Driver) {
+    let v = Volume::start(driver, &[]);
+    let dir = v.path("sv01/ab/cd");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kept"), b"hello").unwrap();
+    let md5 = "5d41402abc4b2a76b9719d911017c592";
+    let sums = format!("3610a686 {md5}");
+    let has_xattrs = rustix::fs::setxattr(
+        dir.join("kept"),
+        "user.mkv",
+        sums.as_bytes(),
+        rustix::fs::XattrFlags::empty(),
+    )
+    .is_ok();
+    std::fs::write(dir.join("plain"), b"abc").unwrap();
+    std::fs::write(dir.join(".hidden"), b"x").unwrap();
+    std::os::unix::fs::symlink("kept", dir.join("link-to-file")).unwrap();
+    std::fs::create_dir_all(v.path("elsewhere")).unwrap();
+    std::fs::write(v.path("elsewhere/inside"), b"y").unwrap();
+    std::os::unix::fs::symlink(v.path("elsewhere"), dir.join("link-to-folder")).unwrap();
+    let fifo = dir.join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        0,
+    )
+    .unwrap();
+    let r = request(v.addr(), "GET", "/sv01/?recursive", &[], b"");
+    assert_eq!(r.status, 200);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&r.body).expect("JSON");
+    let mut names: Vec<&str> = listed.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["ab/cd/kept", "ab/cd/plain"]);
+    let kept = listed.iter().find(|e| e["name"] == "ab/cd/kept").unwrap();
+    let plain = listed.iter().find(|e| e["name"] == "ab/cd/plain").unwrap();
+    assert_eq!(
+        (kept["size"].as_u64(), plain["size"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(kept["type"], "file");
+    assert!(plain.get("md5").is_none());
+    if has_xattrs {
+        assert_eq!(kept["md5"], md5);
+    }
+    // From the root, the folder outside the symlink is listed once.
+    let r = request(v.addr(), "GET", "/?recursive", &[], b"");
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&r.body).expect("JSON");
+    let mut names: Vec<&str> = listed.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["elsewhere/inside", "sv01/ab/cd/kept", "sv01/ab/cd/plain"]
+    );
+}
+
+on_both_drivers!(
+    every_file_once,
+    a_reader_that_leaves,
+    at_most_four_walks,
+    only_regular_files
+);

@@ -20,7 +20,7 @@ pub const CRC_TRAILER: &str = "X-Mkv-Crc32";
 pub const MD5_TRAILER: &str = "X-Mkv-Md5";
 
 /// The longest `user.mkv` value: CRC, space, md5.
-const XATTR_MAX: usize = 8 + 1 + 32;
+pub(crate) const XATTR_MAX: usize = 8 + 1 + 32;
 
 pub fn to_hex(crc: u32) -> [u8; 8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -62,7 +62,7 @@ fn split(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 }
 
 impl Sums {
-    fn parse(v: &[u8]) -> Sums {
+    pub(crate) fn parse(v: &[u8]) -> Sums {
         let Some((crc, md5)) = split(v) else {
             return Sums::default();
         };

@@ -9,3 +9,4 @@ pub mod group_sync;
 pub mod place;
 pub mod sweep;
 pub mod upload;
+pub mod xattr_at;
