@@ -37,6 +37,24 @@ use crate::record::{CorruptRecord, Record};
 pub use filter::KeyFilter;
 use writer::{block_on, Job};
 
+/// A batch queued by [`Index::submit`]: its outcome, once applied.
+#[must_use = "a queued batch may still fail"]
+pub struct Submitted(oneshot::Receiver<Result<(), String>>);
+
+impl Submitted {
+    pub async fn await_applied(self) -> Result<(), IndexError> {
+        match self.0.await {
+            Ok(res) => res.map_err(IndexError::Write),
+            Err(_) => Err(IndexError::Write("the index writer stopped".into())),
+        }
+    }
+
+    /// [`Submitted::await_applied`] for threads outside a runtime.
+    pub fn wait_blocking(self) -> Result<(), IndexError> {
+        block_on(self.await_applied())
+    }
+}
+
 /// Bytes of keys and records the record cache holds.
 const CACHE_BYTES: usize = 32 << 20;
 /// LevelDB's write buffer for bulk loads (its default is 4 MiB).
@@ -208,6 +226,18 @@ impl Index {
     /// Writes `ops` as one atomic batch (on the writer thread); returns
     /// once it is visible, and with `Synced` once it is on disk.
     pub async fn apply(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
+        self.submit(ops, durability)?.await_applied().await
+    }
+
+    /// [`Index::apply`] for threads outside a runtime (the offline tools).
+    pub fn apply_blocking(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
+        self.submit(ops, durability)?.wait_blocking()
+    }
+
+    /// Queues `ops` as one atomic batch for the writer thread and returns at
+    /// once: a bulk writer prepares its next batch while this one is
+    /// applied. Batches are applied in the order they were queued.
+    pub fn submit(&self, ops: Vec<Op>, durability: Durability) -> Result<Submitted, IndexError> {
         let (done, wait) = oneshot::channel();
         let job = Job::Write {
             ops,
@@ -217,15 +247,7 @@ impl Index {
         if !self.queue(job) {
             return Err(IndexError::Write("the index is closed".into()));
         }
-        match wait.await {
-            Ok(res) => res.map_err(IndexError::Write),
-            Err(_) => Err(IndexError::Write("the index writer stopped".into())),
-        }
-    }
-
-    /// [`Index::apply`] for threads outside a runtime (the offline tools).
-    pub fn apply_blocking(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
-        block_on(self.apply(ops, durability))
+        Ok(Submitted(wait))
     }
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
