@@ -1,8 +1,9 @@
 //! A file's `user.mkv` read by its name in an open folder, without opening
 //! the file: `getxattrat(2)` (Linux 6.13). A recursive listing reads one
 //! for every file, and an `open` and a `close` each cost about as much as
-//! the read itself. Older kernels (`ENOSYS`) get the file opened, as before;
-//! the first `ENOSYS` switches every later read to that.
+//! the read itself. Older kernels (`ENOSYS`), and sandboxes whose seccomp
+//! filter refuses the call (`EPERM`), get the file opened, as before: the
+//! first such answer switches every later read to that.
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,16 +29,32 @@ struct XattrArgs {
     flags: u32,
 }
 
-/// Set once the kernel answered `ENOSYS`.
+/// Set once `getxattrat` turned out to be missing or forbidden.
 static MISSING: AtomicBool = AtomicBool::new(false);
 
+/// What `getxattrat` made of one file.
+#[derive(Debug, PartialEq)]
+enum At {
+    Read(Sums),
+    /// An answer opening the file may improve on (a name it cannot pass,
+    /// an error other than "no such attribute").
+    Open,
+    /// The call is missing (`ENOSYS`) or forbidden (`EPERM`: a seccomp
+    /// filter that does not know it; reading a `user.` attribute of a
+    /// regular file is never refused otherwise).
+    Unsupported,
+}
+
 /// The sums of the file `name` in `folder`, symlinks not followed; none
-/// when it has no `user.mkv` or cannot be read.
+/// when it has no `user.mkv` or cannot be read. The answer is the one
+/// opening the file gives: anything `getxattrat` cannot answer for sure
+/// goes that way.
 pub fn read_sums_at<Fd: AsFd>(folder: Fd, name: &[u8]) -> Sums {
     if !MISSING.load(Ordering::Relaxed) {
         match getxattrat(folder.as_fd(), name) {
-            Some(sums) => return sums,
-            None => MISSING.store(true, Ordering::Relaxed),
+            At::Read(sums) => return sums,
+            At::Open => {}
+            At::Unsupported => MISSING.store(true, Ordering::Relaxed),
         }
     }
     read_sums_opening(folder, name)
@@ -51,18 +68,17 @@ pub fn read_sums_opening<Fd: AsFd>(folder: Fd, name: &[u8]) -> Sums {
         .unwrap_or_default()
 }
 
-/// `None` only when the kernel lacks the call.
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
     target_arch = "riscv64",
     target_arch = "loongarch64"
 ))]
-fn getxattrat(folder: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Sums> {
+fn getxattrat(folder: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> At {
     // A name from a folder listing: at most 255 bytes, no NUL.
     let mut path = [0u8; 256];
     if name.is_empty() || name.len() >= path.len() || name.contains(&0) {
-        return Some(Sums::default());
+        return At::Open;
     }
     path[..name.len()].copy_from_slice(name);
     let mut value = [0u8; XATTR_MAX];
@@ -78,20 +94,22 @@ fn getxattrat(folder: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Sums> 
     let got = unsafe {
         libc::syscall(
             SYS_GETXATTRAT,
-            folder.as_raw_fd(),
+            folder.as_raw_fd() as libc::c_long,
             path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
+            libc::AT_SYMLINK_NOFOLLOW as libc::c_long,
             ATTR.as_ptr(),
             &mut args as *mut XattrArgs,
-            std::mem::size_of::<XattrArgs>(),
+            std::mem::size_of::<XattrArgs>() as libc::c_long,
         )
     };
     if got >= 0 {
-        return Some(Sums::parse(&value[..(got as usize).min(XATTR_MAX)]));
+        return At::Read(Sums::parse(&value[..(got as usize).min(XATTR_MAX)]));
     }
     match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::ENOSYS) => None,
-        _ => Some(Sums::default()),
+        // No such attribute (also what a symlink or a FIFO answers).
+        Some(libc::ENODATA) => At::Read(Sums::default()),
+        Some(libc::ENOSYS | libc::EPERM) => At::Unsupported,
+        _ => At::Open,
     }
 }
 
@@ -101,8 +119,8 @@ fn getxattrat(folder: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> Option<Sums> 
     target_arch = "riscv64",
     target_arch = "loongarch64"
 )))]
-fn getxattrat(_: std::os::fd::BorrowedFd<'_>, _: &[u8]) -> Option<Sums> {
-    None
+fn getxattrat(_: std::os::fd::BorrowedFd<'_>, _: &[u8]) -> At {
+    At::Unsupported
 }
 
 #[cfg(test)]
@@ -156,11 +174,12 @@ mod tests {
         ] {
             let name = name.as_bytes();
             assert_eq!(read_sums_opening(&fd, name), expected, "{name:?} opened");
-            if let Some(direct) = getxattrat(fd.as_fd(), name) {
-                assert_eq!(direct, expected, "{name:?} by getxattrat");
+            match getxattrat(fd.as_fd(), name) {
+                At::Read(direct) => assert_eq!(direct, expected, "{name:?} by getxattrat"),
+                other => eprintln!("{name:?}: getxattrat answered {other:?}"),
             }
             assert_eq!(read_sums_at(&fd, name), expected, "{name:?}");
         }
-        assert_eq!(getxattrat(fd.as_fd(), &[b'a', 0]), Some(Sums::default()));
+        assert_eq!(getxattrat(fd.as_fd(), &[b'a', 0]), At::Open);
     }
 }
