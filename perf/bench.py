@@ -286,11 +286,6 @@ def fill(server, count, size):
                    check=True, capture_output=True)
 
 
-def stop(server):
-    server.proc.terminate()
-    server.proc.wait(30)
-
-
 @workload
 def rebuild(args, tmp):
     """mkv rebuild of 30,000 keys (3 replicas, 10 subvolumes) over 4 volumes:
@@ -305,7 +300,7 @@ def rebuild(args, tmp):
                     for i in range(4)]
         mkv = harness.start_mkv(tmp, vols, args.threads, name=f"fill-{kind}")
         fill(mkv, args.rebuild_keys, 100)
-        stop(mkv)
+        harness.stop(mkv)
         names = ",".join(v.hostport for v in vols)
 
         def run(kind=kind, names=names):
@@ -332,7 +327,7 @@ def rebalance(args, tmp):
     vols = [harness.start_volume(os.path.join(tmp, f"b{i}"), tmp, 1, ["--no-fsync"], name=f"bal{i}") for i in range(4)]
     mkv = harness.start_mkv(tmp, vols, args.threads, name="fill-small")
     fill(mkv, args.rebuild_keys, 100)
-    stop(mkv)
+    harness.stop(mkv)
     mkvbin = os.path.join(harness.RELEASE, "mkv")
     four = ",".join(v.hostport for v in vols)
     three = ",".join(v.hostport for v in vols[:3])
@@ -345,7 +340,7 @@ def rebalance(args, tmp):
     big = [harness.start_volume(os.path.join(tmp, f"g{i}"), tmp, 1, ["--no-fsync"], name=f"big{i}") for i in range(4)]
     mkv = harness.start_mkv(tmp, big, args.threads, name="fill-big")
     fill(mkv, 4, 1 << 30)
-    stop(mkv)
+    harness.stop(mkv)
     db = os.path.join(tmp, "fill-big-index")
     three = ",".join(v.hostport for v in big[:3])
     secs, rss = harness.timed_rss([mkvbin, "-volumes", three, "-db", db, "rebalance"])

@@ -101,6 +101,11 @@ def spawn(cmd, log, **kw):
     return p
 
 
+def stop(server):
+    server.proc.terminate()
+    server.proc.wait(30)
+
+
 def start_listening(cmd, tmp, name, env=None):
     """Starts one of our binaries and reads its `listening on ADDR` line."""
     p = spawn(cmd, os.path.join(tmp, name + ".log"), env=env)
@@ -110,8 +115,8 @@ def start_listening(cmd, tmp, name, env=None):
     return Server(name, p, line.split()[2])
 
 
-def start_volume(data, tmp, threads, extra=(), name="volume-uring", bindir=RELEASE):
-    cmd = [os.path.join(bindir, "volume"), "--port", "0", "--bind", "127.0.0.1",
+def start_volume(data, tmp, threads, extra=(), name="volume-uring", bindir=RELEASE, port=0):
+    cmd = [os.path.join(bindir, "volume"), "--port", str(port), "--bind", "127.0.0.1",
            "--threads", str(threads), *extra, data]
     return start_listening(cmd, tmp, name)
 

@@ -35,17 +35,9 @@ def drop_caches():
 def start_volumes(tmp, ports, bindir):
     """The three volume-uring volumes (--no-fsync) on fixed ports: the keys'
     places depend on the volumes' names."""
-    out = []
-    for i, port in enumerate(ports):
-        cmd = [os.path.join(bindir, "volume"), "--port", str(port), "--bind", "127.0.0.1", "--threads", "1",
-               "--no-fsync", os.path.join(tmp, f"rb-v{i}")]
-        out.append(harness.start_listening(cmd, tmp, f"rb-volume{i}"))
-    return out
-
-
-def stop(server):
-    server.proc.terminate()
-    server.proc.wait(30)
+    return [harness.start_volume(os.path.join(tmp, f"rb-v{i}"), tmp, 1, ["--no-fsync"], name=f"rb-volume{i}",
+                                 bindir=bindir, port=port)
+            for i, port in enumerate(ports)]
 
 
 def register(workload, start_original):
@@ -72,7 +64,7 @@ def register(workload, start_original):
         print(f"  filling {keys} keys ...", flush=True)
         subprocess.run([thrasher, "--master", mkv.hostport, "--count", str(keys), "--fill", "100"],
                        check=True, capture_output=True)
-        stop(mkv)
+        harness.stop(mkv)
         # side: (master binary, folder of the volume binary it runs against)
         sides = {"mkv": (os.path.join(harness.RELEASE, "mkv"), harness.RELEASE)}
         if args.baseline:
@@ -88,7 +80,7 @@ def register(workload, start_original):
             def side():
                 if bindir != running["bindir"]:
                     for v in running["vols"]:
-                        stop(v)
+                        harness.stop(v)
                     running["vols"], running["bindir"] = start_volumes(tmp, ports, bindir), bindir
                 db = os.path.join(tmp, "rebuilt")
                 shutil.rmtree(db, ignore_errors=True)

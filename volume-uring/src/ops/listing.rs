@@ -232,18 +232,20 @@ pub(super) fn read_below(
         if name.first() == Some(&b'.') {
             continue;
         }
-        let stat = match entry.file_type() {
-            FileType::Directory => None,
+        // The kind `getdents` gives, but a file's size and time, and any
+        // kind it does not know, take a `stat`.
+        let (kind, stat) = match entry.file_type() {
+            FileType::Directory => (FileType::Directory, None),
             FileType::RegularFile | FileType::Unknown => {
                 match rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) => Some(stat),
+                    Ok(stat) => (FileType::from_raw_mode(stat.st_mode), Some(stat)),
                     Err(_) => continue,
                 }
             }
             _ => continue,
         };
-        match stat.map(|s| (FileType::from_raw_mode(s.st_mode), s)) {
-            None | Some((FileType::Directory, _)) => {
+        match (kind, stat) {
+            (FileType::Directory, _) => {
                 let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
                 if let Ok(fd) = rustix::fs::openat(folder, name, flags, Mode::empty()) {
                     let mut path = prefix.to_vec();
@@ -252,7 +254,7 @@ pub(super) fn read_below(
                     folders.push((fd, path));
                 }
             }
-            Some((FileType::RegularFile, stat)) => files.push(Entry {
+            (FileType::RegularFile, Some(stat)) => files.push(Entry {
                 name: name.to_vec(),
                 kind: FileType::RegularFile,
                 mtime: stat.st_mtime,
