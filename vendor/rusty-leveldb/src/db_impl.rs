@@ -1618,6 +1618,37 @@ mod tests {
         assert!(env.exists(Path::new(&table_file_name(name, 13))).unwrap());
     }
 
+    /// A memtable written out while an older level-0 table holds one of
+    /// its keys must stay in level 0, above that table: level 0's tables
+    /// overlap, so finding the overlap takes looking at each of them.
+    #[test]
+    fn test_db_impl_memtable_output_stays_above_overlapping_l0() {
+        let mut db = DB::open("db", options::for_test()).unwrap();
+        let mut flush = |db: &mut DB, kvs: &[(&[u8], &[u8])]| {
+            for (k, v) in kvs {
+                db.put(k, v).unwrap();
+            }
+            let mut imm = MemTable::new(db.opt.cmp.clone());
+            mem::swap(&mut imm, &mut db.mem);
+            db.imm = Some(imm);
+            db.compact_memtable().unwrap();
+        };
+        let levels = |db: &DB| -> Vec<usize> {
+            let v = db.current();
+            let v = v.borrow();
+            v.files.iter().map(|l| l.len()).collect()
+        };
+        flush(&mut db, &[(b"c", b"1"), (b"x", b"1")]);
+        flush(&mut db, &[(b"c", b"2")]);
+        assert_eq!(vec![0, 1, 1, 0, 0, 0, 0], levels(&db));
+        // Level 0: one wide table, then a narrow one that sorts after it.
+        flush(&mut db, &[(b"b", b"3"), (b"x", b"3"), (b"z", b"3")]);
+        flush(&mut db, &[(b"c", b"4"), (b"d", b"4")]);
+        assert_eq!(vec![2, 1, 1, 0, 0, 0, 0], levels(&db));
+        flush(&mut db, &[(b"x", b"5")]);
+        assert_eq!(b"5".to_vec(), db.get(b"x").unwrap().to_vec(), "{:?}", levels(&db));
+    }
+
     #[test]
     fn test_db_impl_compaction_trivial_move() {
         let mut db = DB::open("db", options::for_test()).unwrap();

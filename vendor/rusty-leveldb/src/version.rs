@@ -262,15 +262,17 @@ impl Version {
         largest: UserKey<'a>,
     ) -> bool {
         assert!(level < NUM_LEVELS);
+        // Level 0's tables overlap one another: each one is looked at. The
+        // other levels' are disjoint and sorted, so a search finds the one.
         if level == 0 {
-            some_file_overlaps_range_disjoint(
+            some_file_overlaps_range(
                 &InternalKeyCmp(self.user_cmp.clone()),
                 &self.files[level],
                 smallest,
                 largest,
             )
         } else {
-            some_file_overlaps_range(
+            some_file_overlaps_range_disjoint(
                 &InternalKeyCmp(self.user_cmp.clone()),
                 &self.files[level],
                 smallest,
