@@ -34,13 +34,31 @@ pub fn unstorable(key: &[u8]) -> Option<String> {
 
 /// The `count` replicas of `key`, best first.
 pub fn key2volume(key: &[u8], volumes: &[String], count: usize, subvolumes: u32) -> Vec<String> {
-    let mut scored: Vec<([u8; 16], &String)> = volumes
+    ranked(key, volumes, count, subvolumes)
+        .into_iter()
+        .map(|(v, sv)| match sv {
+            None => volumes[v].clone(),
+            Some(sv) => format!("{}/sv{sv:02X}", volumes[v]),
+        })
+        .collect()
+}
+
+/// `key2volume` as places: each replica's position in `volumes` and its
+/// subvolume (`None` when there is one subvolume).
+pub fn ranked(
+    key: &[u8],
+    volumes: &[String],
+    count: usize,
+    subvolumes: u32,
+) -> Vec<(usize, Option<u32>)> {
+    let mut scored: Vec<([u8; 16], usize)> = volumes
         .iter()
-        .map(|v| {
+        .enumerate()
+        .map(|(i, v)| {
             let mut h = Md5::new();
             h.update(key);
             h.update(v.as_bytes());
-            (h.finalize().into(), v)
+            (h.finalize().into(), i)
         })
         .collect();
     // Highest score first; a stable sort keeps ties in the given order.
@@ -48,13 +66,9 @@ pub fn key2volume(key: &[u8], volumes: &[String], count: usize, subvolumes: u32)
     scored
         .into_iter()
         .take(count)
-        .map(|(score, v)| {
-            if subvolumes == 1 {
-                v.clone()
-            } else {
-                let n = u32::from_be_bytes([score[12], score[13], score[14], score[15]]);
-                format!("{v}/sv{:02X}", n % subvolumes)
-            }
+        .map(|(score, i)| {
+            let n = u32::from_be_bytes([score[12], score[13], score[14], score[15]]);
+            (i, (subvolumes != 1).then(|| n % subvolumes))
         })
         .collect()
 }

@@ -3,13 +3,15 @@
 //! ([`Crawl`]) files become keys, kept in memory up to a bound and spilled
 //! to runs past it; `mkv verify` looks each one up in the index.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::listing::{self, is_hex2, is_subvolume, key_of, md5_bytes, Entry};
+use super::listing::{self, is_hex2, is_subvolume, key_of};
 use super::runs::Runs;
 use super::Found;
 use crate::client::VolumeClient;
@@ -25,7 +27,7 @@ const PROGRESS_EVERY: u64 = 4096;
 pub trait Sink {
     /// A file: the key it holds where `key2path` puts it (`None` for a
     /// stray), its volume (index in `-volumes`) and subvolume, its entry.
-    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &Entry);
+    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &listing::Entry<'_>);
     /// A listing ended, with its error if it failed.
     fn listed(&mut self, folder: &Folder, error: Option<String>);
     /// Files seen so far.
@@ -85,17 +87,27 @@ pub struct Folder {
 }
 
 impl Sink for Crawl {
-    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &Entry) {
+    fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &listing::Entry<'_>) {
         self.files += 1;
         let Some(key) = key else {
             self.skipped += 1;
             return;
         };
-        let found = self.keys.entry(key.clone()).or_default();
-        found.add_replica(replica);
-        found.add_stat(entry.size, entry.mtime);
-        if !found.add_md5(entry.md5.as_deref().and_then(md5_bytes)) {
-            self.md5_disagreements.push(key);
+        let found = Found {
+            replicas: vec![replica],
+            md5: entry.md5,
+            size: entry.size,
+            mtime: entry.mtime,
+        };
+        match self.keys.entry(key) {
+            Entry::Vacant(place) => {
+                place.insert(found);
+            }
+            Entry::Occupied(mut place) => {
+                if !place.get_mut().absorb(&found) {
+                    self.md5_disagreements.push(place.key().clone());
+                }
+            }
         }
         self.spill_if_full();
     }
@@ -176,53 +188,54 @@ pub async fn crawl_volumes<S: Sink>(
 }
 
 /// Files into keys, folders into the queue.
-fn take<S: Sink>(out: &mut S, queue: &mut VecDeque<Folder>, folder: &Folder, entry: Entry) {
-    let full = if folder.rel.is_empty() {
-        entry.path.clone()
+fn take<S: Sink>(
+    out: &mut S,
+    queue: &mut VecDeque<Folder>,
+    folder: &Folder,
+    entry: listing::Entry<'_>,
+) {
+    let full: Cow<'_, str> = if folder.rel.is_empty() {
+        Cow::Borrowed(&entry.path)
     } else {
-        format!("{}/{}", folder.rel, entry.path)
+        Cow::Owned(format!("{}/{}", folder.rel, entry.path))
     };
     if entry.folder {
-        let depth = full.split('/').count();
-        let first = full.split('/').next().unwrap_or("");
-        let wanted = match (folder.sv.is_empty(), folder.rel.is_empty()) {
-            // The volume root: subvolumes, or `xx` folders of a volume without them.
-            (true, true) => is_subvolume(first) || is_hex2(first),
-            _ => depth > 2 || full.split('/').all(is_hex2),
-        };
-        if !wanted {
-            return;
-        }
-        if folder.sv.is_empty() && folder.rel.is_empty() && is_subvolume(first) {
-            let sv = first.to_string();
-            queue.push_back(Folder {
-                volume: folder.volume,
-                host: folder.host.clone(),
-                sv,
-                rel: String::new(),
-            });
-        } else {
-            let sv = folder.sv.clone();
-            queue.push_back(Folder {
-                volume: folder.volume,
-                host: folder.host.clone(),
-                sv,
-                rel: full,
-            });
-        }
-        return;
+        return queue_folder(queue, folder, full.into_owned());
     }
     // A recursive listing names files from the volume root, `svNN/` first.
     let (sv, rel) = match full.split_once('/') {
-        Some((first, rest)) if folder.sv.is_empty() && is_subvolume(first) => {
-            (first.to_string(), rest.to_string())
-        }
-        _ => (folder.sv.clone(), full),
+        Some((first, rest)) if folder.sv.is_empty() && is_subvolume(first) => (first, rest),
+        _ => (folder.sv.as_str(), &*full),
     };
     let subvolume = if sv.is_empty() {
         NO_SUBVOLUME
     } else {
         u8::from_str_radix(&sv[2..], 16).unwrap_or(NO_SUBVOLUME)
     };
-    out.file(key_of(&rel), (folder.volume, subvolume), &entry);
+    out.file(key_of(rel), (folder.volume, subvolume), &entry);
+}
+
+/// A folder a listing named, queued if files can be below it.
+fn queue_folder(queue: &mut VecDeque<Folder>, folder: &Folder, full: String) {
+    let depth = full.split('/').count();
+    let first = full.split('/').next().unwrap_or("");
+    let wanted = match (folder.sv.is_empty(), folder.rel.is_empty()) {
+        // The volume root: subvolumes, or `xx` folders of a volume without them.
+        (true, true) => is_subvolume(first) || is_hex2(first),
+        _ => depth > 2 || full.split('/').all(is_hex2),
+    };
+    if !wanted {
+        return;
+    }
+    let (sv, rel) = if folder.sv.is_empty() && folder.rel.is_empty() && is_subvolume(first) {
+        (first.to_string(), String::new())
+    } else {
+        (folder.sv.clone(), full)
+    };
+    queue.push_back(Folder {
+        volume: folder.volume,
+        host: folder.host.clone(),
+        sv,
+        rel,
+    });
 }

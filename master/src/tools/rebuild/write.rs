@@ -6,7 +6,7 @@ use super::Found;
 use crate::config::Cluster;
 use crate::index::{Durability, Index, Op, Submitted};
 use crate::meta::{self, ObjectMeta};
-use crate::placement::key2volume;
+use crate::placement::ranked;
 use crate::record::Record;
 
 /// Records written per index batch.
@@ -23,25 +23,12 @@ pub(super) fn write_index(
 ) -> Result<u64, String> {
     empty(index, b"/")?;
     empty(index, b"o")?;
-    let name = |&(volume, sv): &(u16, u8)| match sv {
-        NO_SUBVOLUME => cluster.volumes[usize::from(volume)].clone(),
-        sv => format!("{}/sv{sv:02X}", cluster.volumes[usize::from(volume)]),
-    };
     let mut ops = Vec::with_capacity(BATCH);
     let mut in_flight: Option<Submitted> = None;
     let mut written = 0;
     for found in keys {
         let (key, found) = found?;
-        let wanted = key2volume(&key, &cluster.volumes, cluster.replicas, cluster.subvolumes);
-        let here: Vec<String> = found.replicas.iter().map(name).collect();
-        let mut replicas: Vec<String> = wanted
-            .iter()
-            .filter(|w| here.contains(w))
-            .cloned()
-            .collect();
-        let mut others: Vec<String> = here.into_iter().filter(|r| !wanted.contains(r)).collect();
-        others.sort();
-        replicas.extend(others);
+        let replicas = replica_names(cluster, &key, &found.replicas);
         let md5 = found.md5.map(|m| crate::digests::hex(&m));
         let meta = ObjectMeta {
             size: found.size,
@@ -71,6 +58,40 @@ pub(super) fn write_index(
         .apply_blocking(ops, Durability::Synced)
         .map_err(|e| e.to_string())?;
     Ok(written)
+}
+
+/// The replicas of `key` found at `here` (volume positions, subvolumes),
+/// named: those where `key2volume` puts it first in its order, then the
+/// others by name.
+fn replica_names(cluster: &Cluster, key: &[u8], here: &[(u16, u8)]) -> Vec<String> {
+    let name = |&(volume, sv): &(u16, u8)| match sv {
+        NO_SUBVOLUME => cluster.volumes[usize::from(volume)].clone(),
+        sv => format!("{}/sv{sv:02X}", cluster.volumes[usize::from(volume)]),
+    };
+    let wanted: Vec<(u16, u8)> =
+        ranked(key, &cluster.volumes, cluster.replicas, cluster.subvolumes)
+            .into_iter()
+            .filter_map(|(v, sv)| {
+                // A subvolume past `svFE` is never listed (`svNN` has two digits).
+                let sv = sv.map_or(Some(NO_SUBVOLUME), |n| {
+                    u8::try_from(n).ok().filter(|&n| n != NO_SUBVOLUME)
+                })?;
+                Some((u16::try_from(v).ok()?, sv))
+            })
+            .collect();
+    let mut replicas: Vec<String> = wanted
+        .iter()
+        .filter(|w| here.contains(w))
+        .map(name)
+        .collect();
+    let mut others: Vec<String> = here
+        .iter()
+        .filter(|r| !wanted.contains(r))
+        .map(name)
+        .collect();
+    others.sort();
+    replicas.extend(others);
+    replicas
 }
 
 /// Deletes every record whose key begins with `prefix`.

@@ -40,7 +40,7 @@ struct OrphanSink<'a> {
 }
 
 impl Sink for OrphanSink<'_> {
-    fn file(&mut self, key: Option<Vec<u8>>, (volume, sv): (u16, u8), entry: &Entry) {
+    fn file(&mut self, key: Option<Vec<u8>>, (volume, sv): (u16, u8), entry: &Entry<'_>) {
         self.files += 1;
         let Some(key) = key else {
             self.strays += 1;
