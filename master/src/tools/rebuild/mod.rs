@@ -114,34 +114,28 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
             db: cluster.db.display().to_string(),
         });
     }
-    // Past the memory bound, the last keys join the runs and all are merged
-    // (opened before the index is touched).
-    let mut merge = if crawl.runs.is_empty() {
-        None
-    } else {
-        let last = crawl.runs.spill(&mut crawl.keys);
-        let merge = last
+    // Past the memory bound, the last keys join the runs, which are merged
+    // as the index is written (spilled, and opened once, before the index
+    // is touched).
+    let spilled = !crawl.runs.is_empty();
+    if spilled {
+        let opened = crawl
+            .runs
+            .spill(&mut crawl.keys)
             .and_then(|()| crawl.runs.merge())
             .map_err(ToolError::Runs)?;
-        Some(merge)
-    };
+        crawl.md5_disagreements.extend(opened.disagreements);
+    }
     let index = Index::open_bulk(&cluster.db)?;
-    let keys = match &mut merge {
-        None => write::write_index(
-            &index,
-            cluster,
-            std::mem::take(&mut crawl.keys).into_iter().map(Ok),
-        ),
-        Some(merge) => write::write_index(
-            &index,
-            cluster,
-            merge.by_ref().map(|r| r.map_err(|e| e.to_string())),
-        ),
-    }
-    .map_err(ToolError::RebuildWrite)?;
-    if let Some(mut merge) = merge {
-        crawl.md5_disagreements.append(&mut merge.disagreements);
-    }
+    let source = if spilled {
+        write::Source::Runs(&mut crawl.runs)
+    } else {
+        write::Source::Memory(&crawl.keys)
+    };
+    let mut disagreements = Vec::new();
+    let written = write::write_index(&index, cluster, source, &mut disagreements);
+    crawl.md5_disagreements.append(&mut disagreements);
+    let keys = written.map_err(ToolError::RebuildWrite)?;
     index.close();
     report(&crawl, cluster, keys, progress.elapsed().as_secs_f64());
     Ok(())
