@@ -32,6 +32,10 @@ struct InnerSkipMap {
     // approximation of memory used.
     approx_mem: usize,
     cmp: Rc<Box<dyn Cmp>>,
+    /// The last node of each level (`None`: the head), so that a key
+    /// greater than all others — keys written in order — is appended
+    /// without a search.
+    tails: [Option<*mut Node>; MAX_HEIGHT],
 }
 
 impl Drop for InnerSkipMap {
@@ -71,6 +75,7 @@ impl SkipMap {
                 len: 0,
                 approx_mem: size_of::<Self>() + MAX_HEIGHT * size_of::<Option<*mut Node>>(),
                 cmp,
+                tails: [None; MAX_HEIGHT],
             })),
         }
     }
@@ -214,15 +219,28 @@ impl InnerSkipMap {
         let prevs = &mut prevs[0..new_height];
 
         let mut level = MAX_HEIGHT - 1;
-        let mut current = self.head.as_mut() as *mut Node;
+        let head = self.head.as_mut() as *mut Node;
+        let mut current = head;
         // Set previous node for all levels to current node.
         (0..prevs.len()).for_each(|i| {
             prevs[i] = Some(current);
         });
 
+        // A key past the last one goes after the last node of each level.
+        let appending = match self.tails[0] {
+            Some(last) => self.cmp.cmp(unsafe { &(*last).key }, &key) == Ordering::Less,
+            None => false,
+        };
+        if appending {
+            (0..prevs.len()).for_each(|i| {
+                prevs[i] = Some(self.tails[i].unwrap_or(head));
+            });
+            current = self.tails[0].unwrap_or(head);
+        }
+
         // Find the node after which we want to insert the new node; this is the node with the key
         // immediately smaller than the key to be inserted.
-        loop {
+        while !appending {
             let current_node = unsafe { &*current };
             if let Some(next) = current_node.skips[level] {
                 let next = unsafe { &mut *next };
@@ -264,6 +282,9 @@ impl InnerSkipMap {
                 let prev = unsafe { &mut *prev };
                 new.skips[i] = prev.skips[i];
                 prev.skips[i] = Some(newp);
+            }
+            if new.skips[i].is_none() {
+                self.tails[i] = Some(newp);
             }
         });
 
@@ -398,6 +419,55 @@ pub mod tests {
             skm.insert(k.as_bytes().to_vec(), "def".as_bytes().to_vec());
         }
         skm
+    }
+
+    /// Keys in order (appended after the last node of each level), mixed
+    /// with keys that fall before the end and keys smaller than all: every
+    /// level stays sorted and every key is found.
+    #[test]
+    fn test_appends_and_inserts_keep_every_level_sorted() {
+        let mut skm = SkipMap::new(options::for_test().cmp);
+        let mut want = Vec::new();
+        let mut add = |skm: &mut SkipMap, k: String| {
+            skm.insert(k.clone().into_bytes(), b"v".to_vec());
+            want.push(k);
+        };
+        for i in 0..2000 {
+            add(&mut skm, format!("k{:05}", 10 * i));
+            if i % 7 == 3 {
+                add(&mut skm, format!("k{:05}", 10 * i - 5));
+            }
+            if i % 101 == 0 {
+                add(&mut skm, format!("a{i:05}"));
+            }
+        }
+        for i in 0..50 {
+            add(&mut skm, format!("z{i:05}"));
+        }
+        want.sort();
+        assert_eq!(skm.len(), want.len());
+        let got: Vec<String> = LdbIteratorIter::wrap(&mut skm.iter())
+            .map(|(k, _)| String::from_utf8(k.to_vec()).unwrap())
+            .collect();
+        assert_eq!(got, want);
+        let map = skm.map.borrow();
+        for level in 0..MAX_HEIGHT {
+            let mut current = map.head.skips[level];
+            let mut last: Option<Bytes> = None;
+            while let Some(node) = current {
+                let node = unsafe { &*node };
+                if let Some(prev) = &last {
+                    assert!(prev[..] < node.key[..], "level {level} out of order");
+                }
+                last = Some(node.key.clone());
+                current = node.skips[level];
+            }
+            let tail = map.tails[level].map(|t| unsafe { (*t).key.clone() });
+            assert_eq!(tail, last, "level {level}'s last node");
+        }
+        for k in &want {
+            assert!(map.contains(k.as_bytes()), "{k}");
+        }
     }
 
     #[test]
