@@ -152,6 +152,10 @@ fn replica_names(cluster: &Cluster, key: &[u8], here: &[(u16, u8)]) -> Vec<Strin
         NO_SUBVOLUME => cluster.volumes[usize::from(volume)].clone(),
         sv => format!("{}/sv{sv:02X}", cluster.volumes[usize::from(volume)]),
     };
+    if let [only] = here {
+        // One replica: no order to find.
+        return vec![name(only)];
+    }
     let wanted: Vec<(u16, u8)> =
         ranked(key, &cluster.volumes, cluster.replicas, cluster.subvolumes)
             .into_iter()
