@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -21,6 +22,9 @@ pub struct RecordCache {
     hasher: std::collections::hash_map::RandomState,
     /// Bytes (keys and records) each shard may hold.
     shard_budget: usize,
+    /// Records held, changed only under the index lock: a write that finds
+    /// none (a bulk write with nothing read) does not hash its keys.
+    held: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -36,6 +40,7 @@ impl RecordCache {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: Default::default(),
             shard_budget: budget / SHARDS,
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -55,8 +60,11 @@ impl RecordCache {
             return self.remove(key);
         }
         let mut shard = self.shard(key);
-        if let Some(old) = shard.map.insert(key.into(), record) {
-            shard.bytes -= key.len() + old.len();
+        match shard.map.insert(key.into(), record) {
+            Some(old) => shard.bytes -= key.len() + old.len(),
+            None => {
+                self.held.fetch_add(1, Ordering::Relaxed);
+            }
         }
         shard.bytes += size;
         // Full: drop others, in the map's (random) order.
@@ -66,15 +74,20 @@ impl RecordCache {
             };
             if let Some(old) = shard.map.remove(&victim) {
                 shard.bytes -= victim.len() + old.len();
+                self.held.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
 
     /// Call with the index lock held.
     pub fn remove(&self, key: &[u8]) {
+        if self.held.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut shard = self.shard(key);
         if let Some(old) = shard.map.remove(key) {
             shard.bytes -= key.len() + old.len();
+            self.held.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -110,6 +123,8 @@ mod tests {
             })
             .sum();
         assert_eq!(held, counted);
+        let entries: usize = c.shards.iter().map(|s| s.lock().unwrap().map.len()).sum();
+        assert_eq!(c.held.load(Ordering::Relaxed), entries);
         // Too large to keep: not kept, and an older value is not left behind.
         c.insert(b"/big", Bytes::from_static(b"small"));
         c.insert(b"/big", Bytes::from(vec![b'y'; 2000]));

@@ -108,17 +108,20 @@ impl KeyFilter {
     /// ([`KeyFilter::begin_scan`], [`KeyFilter::end_scan`]); once: later
     /// calls return false until that scan is done.
     pub fn insert(&self, key: &[u8]) -> bool {
-        let hash = self.hash(key);
         // Under this lock, so that a scan ending now either finds the key in
         // `during_scan` or publishes its bits before we set them.
         let mut during = self.during_scan.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hashes) = during.as_mut() {
+        let bits = self.bits.load();
+        // Off (no bits, no scan): nothing to hash the key for.
+        let hash = (during.is_some() || bits.is_some()).then(|| self.hash(key));
+        if let (Some(hashes), Some(hash)) = (during.as_mut(), hash) {
             hashes.push(hash);
         }
-        let capacity = self.bits.load().as_deref().map(|bits| {
+        let capacity = bits.as_deref().zip(hash).map(|(bits, hash)| {
             Self::set(bits, hash);
             bits.capacity
         });
+        drop(bits);
         drop(during);
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
         let full = capacity.is_some_and(|c| added > c);
