@@ -4,10 +4,11 @@
 //!
 //! The records and the metadata are written in two passes over the keys,
 //! so that each memtable LevelDB writes out holds one stretch of one of
-//! the two key ranges (`/...`, then `o/...`) and overlaps no table written
-//! before it: it goes below level 0 and nothing has to be compacted. Keys
-//! in key order alternating between the two ranges made every table span
-//! both, and each level-0 compaction rewrote all of level 1.
+//! the two key ranges (`/...`, then `o/...`) and, in a new index, overlaps
+//! no table written before it: it goes below level 0 and nothing has to be
+//! compacted. (Over an old index, what `empty` deleted overlaps, as
+//! before.) Keys in key order alternating between the two ranges made
+//! every table span both, and each level-0 compaction rewrote all of level 1.
 
 use std::collections::BTreeMap;
 
