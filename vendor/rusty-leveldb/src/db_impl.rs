@@ -1646,7 +1646,12 @@ mod tests {
         flush(&mut db, &[(b"c", b"4"), (b"d", b"4")]);
         assert_eq!(vec![2, 1, 1, 0, 0, 0, 0], levels(&db));
         flush(&mut db, &[(b"x", b"5")]);
-        assert_eq!(b"5".to_vec(), db.get(b"x").unwrap().to_vec(), "{:?}", levels(&db));
+        assert_eq!(
+            b"5".to_vec(),
+            db.get(b"x").unwrap().to_vec(),
+            "{:?}",
+            levels(&db)
+        );
     }
 
     #[test]

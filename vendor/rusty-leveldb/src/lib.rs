@@ -91,6 +91,8 @@ mod write_batch;
 
 mod db_impl;
 mod db_iter;
+#[cfg(test)]
+mod db_model_tests;
 
 pub mod compressor;
 pub mod env;

@@ -88,13 +88,15 @@ impl Version {
                     // We don't need to check the sequence number; get() will not return an entry
                     // with a higher sequence number than the one in the supplied key.
                     let (typ, _, foundkey) = parse_internal_key(&k);
-                    if typ == ValueType::TypeValue
-                        && self.user_cmp.cmp(foundkey, ukey) == Ordering::Equal
-                    {
-                        return Ok(Some((v, stats)));
-                    } else if typ == ValueType::TypeDeletion {
-                        // Skip looking once we have found a deletion.
-                        return Ok(None);
+                    // The entry found may be of a later key (this table
+                    // does not hold the key): then it says nothing of it,
+                    // a deletion included, and deeper tables are asked.
+                    if self.user_cmp.cmp(foundkey, ukey) == Ordering::Equal {
+                        match typ {
+                            ValueType::TypeValue => return Ok(Some((v, stats))),
+                            // Skip looking once we have found a deletion.
+                            ValueType::TypeDeletion => return Ok(None),
+                        }
                     }
                 }
             }
