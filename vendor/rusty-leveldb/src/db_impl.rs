@@ -1624,7 +1624,7 @@ mod tests {
     #[test]
     fn test_db_impl_memtable_output_stays_above_overlapping_l0() {
         let mut db = DB::open("db", options::for_test()).unwrap();
-        let mut flush = |db: &mut DB, kvs: &[(&[u8], &[u8])]| {
+        let flush = |db: &mut DB, kvs: &[(&[u8], &[u8])]| {
             for (k, v) in kvs {
                 db.put(k, v).unwrap();
             }

@@ -369,10 +369,16 @@ impl VersionSet {
         let current = current.borrow();
 
         let level = compaction.level;
+        add_boundary_inputs(&self.cmp, &current.files[level], &mut compaction.inputs[0]);
         let (mut smallest, mut largest) = get_range(&self.cmp, compaction.inputs[0].iter());
 
         // Set up level+1 inputs.
         compaction.inputs[1] = current.overlapping_inputs(level + 1, &smallest, &largest);
+        add_boundary_inputs(
+            &self.cmp,
+            &current.files[level + 1],
+            &mut compaction.inputs[1],
+        );
 
         let (mut allstart, mut alllimit) = get_range(
             &self.cmp,
@@ -384,7 +390,8 @@ impl VersionSet {
         // Check if we can add more inputs in the current level without having to compact more
         // inputs from level+1.
         if !compaction.inputs[1].is_empty() {
-            let expanded0 = current.overlapping_inputs(level, &allstart, &alllimit);
+            let mut expanded0 = current.overlapping_inputs(level, &allstart, &alllimit);
+            add_boundary_inputs(&self.cmp, &current.files[level], &mut expanded0);
             let inputs1_size = total_size(compaction.inputs[1].iter());
             let expanded0_size = total_size(expanded0.iter());
             // ...if we picked up more files in the current level, and the total size is acceptable
@@ -392,7 +399,8 @@ impl VersionSet {
                 && (inputs1_size + expanded0_size) < 25 * self.opt.max_file_size
             {
                 let (new_start, new_limit) = get_range(&self.cmp, expanded0.iter());
-                let expanded1 = current.overlapping_inputs(level + 1, &new_start, &new_limit);
+                let mut expanded1 = current.overlapping_inputs(level + 1, &new_start, &new_limit);
+                add_boundary_inputs(&self.cmp, &current.files[level + 1], &mut expanded1);
                 if expanded1.len() == compaction.num_inputs(1) {
                     log!(
                         self.opt.log,
@@ -944,6 +952,37 @@ fn merge_iters<
 
 /// get_range returns the indices of the files within files that have the smallest lower bound
 /// respectively the largest upper bound.
+/// Adds to a compaction's files of one level the files of that level that
+/// continue the user key its largest entry is of (`level_files` may split one
+/// user key's entries between neighbours, when a snapshot kept older ones);
+/// then again from the new largest entry. Were the newer entries compacted
+/// down and the older left above, a get, which asks the levels from the top,
+/// would find the older first (LevelDB's `AddBoundaryInputs`).
+fn add_boundary_inputs(
+    cmp: &InternalKeyCmp,
+    level_files: &[FileMetaHandle],
+    inputs: &mut Vec<FileMetaHandle>,
+) {
+    if inputs.is_empty() {
+        return;
+    }
+    let mut largest = get_range(cmp, inputs.iter()).1;
+    loop {
+        let ukey = parse_internal_key(&largest).2;
+        let boundary = level_files
+            .iter()
+            .filter(|f| {
+                let f = f.borrow();
+                cmp.cmp(&f.smallest, &largest) == Ordering::Greater
+                    && cmp.0.cmp(parse_internal_key(&f.smallest).2, ukey) == Ordering::Equal
+            })
+            .min_by(|a, b| cmp.cmp(&a.borrow().smallest, &b.borrow().smallest));
+        let Some(f) = boundary else { return };
+        largest = f.borrow().largest.clone();
+        inputs.push(f.clone());
+    }
+}
+
 fn get_range<'a, C: Cmp, I: Iterator<Item = &'a FileMetaHandle>>(
     c: &C,
     files: I,
