@@ -68,6 +68,57 @@ pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
     text
 }
 
+/// Writes [`iso8601`] times one after another, as a listing does: the date
+/// is worked out once for each run of times on the same day.
+pub struct Iso8601Run {
+    day: i64,
+    /// `YYYY-MM-DDT` of `day`.
+    date: [u8; 11],
+}
+
+impl Default for Iso8601Run {
+    fn default() -> Self {
+        Iso8601Run {
+            day: i64::MIN,
+            date: [0; 11],
+        }
+    }
+}
+
+impl Iso8601Run {
+    pub fn push(&mut self, ms: u64, out: &mut Vec<u8>) {
+        let secs = (ms / 1000) as i64;
+        let day = secs.div_euclid(86_400);
+        if day != self.day {
+            let full = iso8601_bytes(ms);
+            self.date.copy_from_slice(&full[..11]);
+            self.day = day;
+            out.extend_from_slice(&full);
+            return;
+        }
+        let rem = secs.rem_euclid(86_400) as u32;
+        let milli = (ms % 1000) as u32;
+        let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+        let digit = |n: u32| b'0' + n as u8;
+        out.extend_from_slice(&self.date);
+        out.extend_from_slice(&[
+            digit(h / 10),
+            digit(h % 10),
+            b':',
+            digit(m / 10),
+            digit(m % 10),
+            b':',
+            digit(s / 10),
+            digit(s % 10),
+            b'.',
+            digit(milli / 100),
+            digit(milli / 10 % 10),
+            digit(milli % 10),
+            b'Z',
+        ]);
+    }
+}
+
 /// `Thu, 03 Dec 2026 10:10:04 GMT`.
 pub fn http_date(ms: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(ms / 1000))
@@ -106,6 +157,29 @@ pub fn parse_amz_date(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_writes_what_each_time_alone_gives() {
+        let mut run = Iso8601Run::default();
+        let mut out = Vec::new();
+        let mut want = Vec::new();
+        let mut ms: u64 = 1_764_763_199_000;
+        for step in [1, 999, 1000, 59_001, 3_600_000, 86_399_999, 7, 86_400_000] {
+            for _ in 0..40 {
+                ms = ms.wrapping_add(step);
+                run.push(ms, &mut out);
+                want.extend_from_slice(&iso8601_bytes(ms));
+            }
+        }
+        for far in [0, u64::MAX, 253_402_300_799_999, 253_402_300_800_000] {
+            run.push(far, &mut out);
+            want.extend_from_slice(&iso8601_bytes(far));
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
 
     #[test]
     fn formats() {

@@ -64,13 +64,13 @@ impl Entry {
         &keys[self.key.0..self.key.1]
     }
 
-    /// The ETag without quotes.
-    fn etag(&self) -> &str {
+    /// Writes the ETag, without quotes, into XML text.
+    fn etag_into(&self, out: &mut Vec<u8>) {
         match (&self.etag, &self.hash) {
-            (Some(e), _) => e,
-            // The hash was checked to be hex: ASCII.
-            (None, Some(h)) => std::str::from_utf8(h).unwrap_or_default(),
-            (None, None) => "",
+            (Some(e), _) => super::xml::escape_into(e, out),
+            // The hash was checked to be hex: nothing to escape.
+            (None, Some(h)) => out.extend_from_slice(h),
+            (None, None) => {}
         }
     }
 
@@ -344,25 +344,24 @@ fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
             .map(|e| e.key.1 - e.key.0 + ENTRY_BYTES)
             .sum(),
     );
+    let mut dates = time::Iso8601Run::default();
     for e in &page.contents {
         x.open(tag)
             .elem_with("Key", |out| name_into(url, e.key(&page.keys), out));
         if tag == "Version" {
             x.elem("VersionId", "null").elem("IsLatest", "true");
         }
-        x.elem_with("LastModified", |out| {
-            out.extend_from_slice(&time::iso8601_bytes(e.mtime_ms))
-        })
-        .elem_with("ETag", |out| {
-            out.extend_from_slice(b"&quot;");
-            super::xml::escape_into(e.etag(), out);
-            out.extend_from_slice(b"&quot;");
-        })
-        .elem_with("Size", |out| {
-            out.extend_from_slice(itoa::Buffer::new().format(e.size).as_bytes())
-        })
-        .elem("StorageClass", "STANDARD")
-        .close(tag);
+        x.elem_with("LastModified", |out| dates.push(e.mtime_ms, out))
+            .elem_with("ETag", |out| {
+                out.extend_from_slice(b"&quot;");
+                e.etag_into(out);
+                out.extend_from_slice(b"&quot;");
+            })
+            .elem_with("Size", |out| {
+                out.extend_from_slice(itoa::Buffer::new().format(e.size).as_bytes())
+            })
+            .elem("StorageClass", "STANDARD")
+            .close(tag);
     }
 }
 

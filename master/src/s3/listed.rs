@@ -64,9 +64,16 @@ impl<'a> Reader<'a> {
         if digits.is_empty() || (digits[0] == b'0' && len > 1) {
             return None;
         }
-        let n = digits.iter().try_fold(0u64, |n, &d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })?;
+        // Up to 19 digits cannot overflow; more are checked.
+        let n = if len <= 19 {
+            digits
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+        } else {
+            digits.iter().try_fold(0u64, |n, &d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })?
+        };
         self.0 = rest;
         Some(n)
     }
@@ -74,13 +81,16 @@ impl<'a> Reader<'a> {
     /// A string without escapes or control characters.
     fn string(&mut self) -> Option<&'a str> {
         let rest = self.0.strip_prefix(b"\"")?;
-        let end = rest
+        let end = rest.iter().position(|&c| c == b'"')?;
+        let text = &rest[..end];
+        // One pass without early exits, which the compiler vectorises.
+        let special = text
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest[end] != b'"' {
+            .fold(false, |sp, &c| sp | (c == b'\\') | (c < 0x20));
+        if special {
             return None;
         }
-        let text = std::str::from_utf8(&rest[..end]).ok()?;
+        let text = std::str::from_utf8(text).ok()?;
         self.0 = &rest[end + 1..];
         Some(text)
     }
