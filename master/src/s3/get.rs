@@ -1,7 +1,7 @@
 //! GetObject and HeadObject: S3 clients do not follow redirects, so the
 //! master answers with the bytes themselves, streamed from a replica that
 //! answers (tried in random order, falling over to the next before the
-//! first byte is sent), through two buffers of 256 KiB: one is sent while
+//! first byte is sent), through two buffers of 1 MiB: one is sent while
 //! the next is read. Ranges, conditional requests and the `response-*`
 //! overrides are answered here; HEAD touches no volume when the object's
 //! metadata is in the index.
