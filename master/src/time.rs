@@ -43,19 +43,58 @@ pub fn iso8601(ms: u64) -> String {
 
 /// [`iso8601`] as bytes (listings write thousands).
 pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
-    let secs = (ms / 1000) as i64;
-    let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400) as u32;
-    let fields = [
-        (y.clamp(0, 9999) as u32, 4, b'-'),
-        (mo, 2, b'-'),
-        (d, 2, b'T'),
-        (rem / 3600, 2, b':'),
-        (rem / 60 % 60, 2, b':'),
-        (rem % 60, 2, b'.'),
-        ((ms % 1000) as u32, 3, b'Z'),
-    ];
     let mut text = [0u8; 24];
+    text[..11].copy_from_slice(&date_part(ms));
+    text[11..].copy_from_slice(&time_part(ms));
+    text
+}
+
+/// The days since the epoch that `ms` falls in.
+fn day_of(ms: u64) -> i64 {
+    ((ms / 1000) as i64).div_euclid(86_400)
+}
+
+/// `YYYY-MM-DDT` of the day `ms` falls in.
+fn date_part(ms: u64) -> [u8; 11] {
+    let (y, mo, d) = civil(day_of(ms));
+    let mut text = [0u8; 11];
+    put_fields(
+        &mut text,
+        [
+            (y.clamp(0, 9999) as u32, 4, b'-'),
+            (mo, 2, b'-'),
+            (d, 2, b'T'),
+        ],
+    );
+    text
+}
+
+/// `HH:MM:SS.mmmZ` of `ms` (written out digit by digit: a listing writes
+/// one per object).
+fn time_part(ms: u64) -> [u8; 13] {
+    let rem = ((ms / 1000) as i64).rem_euclid(86_400) as u32;
+    let milli = (ms % 1000) as u32;
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let digit = |n: u32| b'0' + n as u8;
+    [
+        digit(h / 10),
+        digit(h % 10),
+        b':',
+        digit(m / 10),
+        digit(m % 10),
+        b':',
+        digit(s / 10),
+        digit(s % 10),
+        b'.',
+        digit(milli / 100),
+        digit(milli / 10 % 10),
+        digit(milli % 10),
+        b'Z',
+    ]
+}
+
+/// Writes each number zero-padded to its width, then its separator.
+fn put_fields<const N: usize>(text: &mut [u8], fields: [(u32, usize, u8); N]) {
     let mut at = 0;
     for (mut n, width, after) in fields {
         for p in (0..width).rev() {
@@ -65,14 +104,13 @@ pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
         text[at + width] = after;
         at += width + 1;
     }
-    text
 }
 
 /// Writes [`iso8601`] times one after another, as a listing does: the date
 /// is worked out once for each run of times on the same day.
 pub struct Iso8601Run {
     day: i64,
-    /// `YYYY-MM-DDT` of `day`.
+    /// [`date_part`] of `day`.
     date: [u8; 11],
 }
 
@@ -87,35 +125,13 @@ impl Default for Iso8601Run {
 
 impl Iso8601Run {
     pub fn push(&mut self, ms: u64, out: &mut Vec<u8>) {
-        let secs = (ms / 1000) as i64;
-        let day = secs.div_euclid(86_400);
+        let day = day_of(ms);
         if day != self.day {
-            let full = iso8601_bytes(ms);
-            self.date.copy_from_slice(&full[..11]);
+            self.date = date_part(ms);
             self.day = day;
-            out.extend_from_slice(&full);
-            return;
         }
-        let rem = secs.rem_euclid(86_400) as u32;
-        let milli = (ms % 1000) as u32;
-        let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-        let digit = |n: u32| b'0' + n as u8;
         out.extend_from_slice(&self.date);
-        out.extend_from_slice(&[
-            digit(h / 10),
-            digit(h % 10),
-            b':',
-            digit(m / 10),
-            digit(m % 10),
-            b':',
-            digit(s / 10),
-            digit(s % 10),
-            b'.',
-            digit(milli / 100),
-            digit(milli / 10 % 10),
-            digit(milli % 10),
-            b'Z',
-        ]);
+        out.extend_from_slice(&time_part(ms));
     }
 }
 

@@ -950,8 +950,6 @@ fn merge_iters<
     out
 }
 
-/// get_range returns the indices of the files within files that have the smallest lower bound
-/// respectively the largest upper bound.
 /// Adds to a compaction's files of one level the files of that level that
 /// continue the user key its largest entry is of (`level_files` may split one
 /// user key's entries between neighbours, when a snapshot kept older ones);
@@ -983,6 +981,8 @@ fn add_boundary_inputs(
     }
 }
 
+/// get_range returns the indices of the files within files that have the smallest lower bound
+/// respectively the largest upper bound.
 fn get_range<'a, C: Cmp, I: Iterator<Item = &'a FileMetaHandle>>(
     c: &C,
     files: I,
