@@ -7,7 +7,6 @@
 //! scans of read views.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,6 +15,7 @@ use crate::options::Options;
 use crate::read_view::ViewReader;
 use crate::snapshot::Snapshot;
 use crate::test_util::LdbIteratorIter;
+use crate::test_util::TempDir;
 use crate::types::LdbIterator;
 use crate::DB;
 
@@ -33,22 +33,6 @@ fn small_tables() -> Options {
         max_file_size: 8 << 10,
         compressor: 1,
         ..Options::default()
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("db-model-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -230,7 +214,7 @@ fn check_snapshot(db: &mut DB, snap: &Snapshot, then: &Model, rng: &mut StdRng) 
 #[test]
 fn reads_answer_the_latest_write() {
     for seed in 0..8u64 {
-        let dir = TempDir::new(&seed.to_string());
+        let dir = TempDir::new(&format!("db-model-{seed}"));
         let mut db = DB::open(&dir.0, small_tables()).unwrap();
         let mut reader = ViewReader::new(dir.0.clone(), 16, 64);
         let mut model = BTreeMap::new();

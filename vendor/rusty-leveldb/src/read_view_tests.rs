@@ -3,29 +3,13 @@
 
 use crate::options::Options;
 use crate::read_view::ViewReader;
+use crate::test_util::TempDir;
 use crate::types::LdbIterator;
 use crate::DB;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("read-view-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn open(dir: &TempDir) -> DB {
     let opt = Options {
@@ -97,7 +81,7 @@ impl Rng {
 
 #[test]
 fn views_scan_what_the_database_holds() {
-    let dir = TempDir::new("model");
+    let dir = TempDir::new("read-view-model");
     let mut db = open(&dir);
     let mut reader = ViewReader::new(dir.0.clone(), 16, 64);
     let mut model = BTreeMap::new();
@@ -139,7 +123,7 @@ fn views_scan_what_the_database_holds() {
 
 #[test]
 fn a_view_sees_the_moment_it_was_taken_or_fails() {
-    let dir = TempDir::new("moment");
+    let dir = TempDir::new("read-view-moment");
     let mut db = open(&dir);
     for i in 0..2000u32 {
         db.put(format!("k{i:05}").as_bytes(), b"old").unwrap();

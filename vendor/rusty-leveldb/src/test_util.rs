@@ -4,6 +4,27 @@ use crate::types::{current_key_val, LdbIterator};
 use bytes::Bytes;
 use std::cmp::Ordering;
 
+/// A folder under the temporary directory, removed when dropped (tests
+/// that need real files: read views open tables themselves).
+#[cfg(test)]
+pub struct TempDir(pub std::path::PathBuf);
+
+#[cfg(test)]
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ldb-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+#[cfg(test)]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// TestLdbIter is an LdbIterator over a vector, to be used for testing purposes.
 pub struct TestLdbIter<'a> {
     v: Vec<(&'a [u8], &'a [u8])>,
