@@ -85,7 +85,8 @@ fn ranged_writes_and_a_move(driver: Driver) {
     );
     assert_eq!(r.body, whole);
 
-    // An overwrite that keeps the old file: exchanged, the old one backed up.
+    // An overwrite that keeps the old file: linked at the backup name, then
+    // replaced.
     let new = pattern(3, 1234);
     assert_eq!(
         request(a, "PUT", "/sv01/.mkv-parts/s1.stage", &[], &new).status,

@@ -1,7 +1,9 @@
 //! How a finished file takes its name: renamed over the target, so readers
 //! see the old file or the new one, never a mix; and, when the old one must
-//! be kept (an overwrite that may be rolled back), exchanged with it
-//! atomically (`RENAME_EXCHANGE`) and the old one moved to a backup name.
+//! be kept (an overwrite that may be rolled back), the old one first given
+//! the backup name as a second link, so that at every instant, a crash
+//! included, the old value is at the target or at the backup name, and the
+//! target is never missing.
 
 use std::os::fd::OwnedFd;
 
@@ -18,21 +20,20 @@ pub struct At<'a> {
 }
 
 /// Moves `from` to `to`; returns whether a file was replaced. With
-/// `backup`, the file replaced is kept there (`to` is never missing in
-/// between where the filesystem can exchange two names).
+/// `backup`, the file replaced is kept there: linked there first, then
+/// replaced by the rename. (An exchange of the two names followed by a
+/// rename of the old one to the backup name would leave it under the
+/// staged file's name after a crash in between, where an undo takes it for
+/// the new value.) A backup name already taken is a 409.
 pub fn place(from: &At<'_>, to: &At<'_>, backup: Option<&At<'_>>) -> Result<bool, VolumeError> {
     if let Some(backup) = backup {
-        match rustix::fs::renameat_with(from.dir, from.name, to.dir, to.name, RenameFlags::EXCHANGE)
-        {
-            // The old file now has the new one's name.
-            Ok(()) => {
-                rustix::fs::renameat(from.dir, from.name, backup.dir, backup.name)?;
-                return Ok(true);
-            }
-            // No file to replace.
-            Err(Errno::NOENT) => {}
-            // No exchange here: move the old one aside, then the new in.
-            Err(Errno::INVAL) | Err(Errno::NOSYS) => {
+        match rustix::fs::linkat(to.dir, to.name, backup.dir, backup.name, AtFlags::empty()) {
+            // No file to replace, or the old one linked at the backup name.
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(Errno::EXIST) => return Err(VolumeError::Conflict("the backup name is taken")),
+            // No hard links here: move the old one aside, then the new in
+            // (the target is missing for a moment).
+            Err(Errno::PERM) | Err(Errno::OPNOTSUPP) | Err(Errno::MLINK) => {
                 match rustix::fs::renameat(to.dir, to.name, backup.dir, backup.name) {
                     Ok(()) | Err(Errno::NOENT) => {}
                     Err(e) => return Err(e.into()),
