@@ -119,7 +119,7 @@ pub enum ToolError {
     },
     #[error("{0} keys could not be moved (listed above); run it again once their volumes answer")]
     Unmoved(u64),
-    #[error("the copies of {0} failed writes could not be removed (a volume did not answer); the index was not changed")]
+    #[error("{0} unfinished or failed writes could not be undone (a volume they name did not answer); nothing else was done")]
     Unsettled(usize),
     #[error("{0}")]
     Master(#[from] MasterError),

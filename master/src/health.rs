@@ -13,6 +13,7 @@ use http1::metrics::RequestTotals;
 use http1::Shutdown;
 
 use crate::index::Index;
+use crate::meta;
 use crate::metrics::{VolumeLabel, METRICS};
 use crate::record::Record;
 
@@ -288,7 +289,7 @@ pub fn census(index: &Index) -> Result<Census, crate::index::IndexError> {
     let started = Instant::now();
     let mut c = Census::default();
     index.scan(b"/", b"", |_, v| {
-        if v.starts_with(b"DELETED") {
+        if Record::is_deleted_raw(v) {
             c.unlinked += 1;
             return true;
         }
@@ -302,27 +303,13 @@ pub fn census(index: &Index) -> Result<Census, crate::index::IndexError> {
         }
         true
     })?;
-    index.scan(b"o/", b"", |_, v| {
-        c.bytes += size_of(v);
+    index.scan(&meta::object_key(b"/"), b"", |_, v| {
+        c.bytes += meta::Listed::decode(v).map_or(0, |m| m.size);
         true
     })?;
     c.at = Some(SystemTime::now());
     c.took = started.elapsed();
     Ok(c)
-}
-
-/// The size in an object's metadata (`meta::ObjectMeta`, whose JSON
-/// begins with it), read without parsing the rest.
-fn size_of(meta: &[u8]) -> u64 {
-    const FIELD: &[u8] = b"{\"s\":";
-    let Some(rest) = meta.strip_prefix(FIELD) else {
-        return 0;
-    };
-    rest.iter()
-        .take_while(|c| c.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add((d - b'0') as u64)
-        })
 }
 
 /// Starts the thread that checks the volumes (each within `timeout`) and

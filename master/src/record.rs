@@ -4,6 +4,9 @@
 //! No record at all means hard-deleted; `DELETED` means soft-deleted (an
 //! UNLINK, or a PUT or DELETE in flight).
 
+/// The mark of a soft-deleted record.
+const DELETED: &[u8] = b"DELETED";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub deleted: bool,
@@ -44,7 +47,7 @@ impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         if self.deleted {
-            out.extend_from_slice(b"DELETED");
+            out.extend_from_slice(DELETED);
         }
         if let Some(h) = self.hash.as_ref().filter(|h| h.len() == 32) {
             out.extend_from_slice(b"HASH");
@@ -54,10 +57,16 @@ impl Record {
         out
     }
 
+    /// Whether a record is soft-deleted, without decoding it (listings and
+    /// the census read every record).
+    pub fn is_deleted_raw(raw: &[u8]) -> bool {
+        raw.starts_with(DELETED)
+    }
+
     /// The md5 of a record, without decoding the rest (listings read
     /// thousands).
     pub fn hash_of(raw: &[u8]) -> Result<Option<&str>, CorruptRecord> {
-        let rest = raw.strip_prefix(b"DELETED").unwrap_or(raw);
+        let rest = raw.strip_prefix(DELETED).unwrap_or(raw);
         let Some(rest) = rest.strip_prefix(b"HASH") else {
             return Ok(None);
         };

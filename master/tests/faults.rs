@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, Cluster};
 use testkit::client::{request, Client};
+use testkit::eventually;
 
 /// A body on GET, HEAD, DELETE or UNLINK is framed and dropped: the request
 /// hidden in it never runs.
@@ -93,18 +94,6 @@ fn expected_files(c: &Cluster, replicas: usize) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-/// Polls `cond` until it holds or `within` passes.
-fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    cond()
 }
 
 /// A volume stopped (SIGSTOP) during PUT, DELETE and GET: each fails or
@@ -371,29 +360,15 @@ fn out_of_descriptors_is_logged_sparingly() {
 /// whole body), nothing of it is visible or left on any volume, and once
 /// keys are deleted, PUTs work again.
 #[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs root for a tmpfs (MKV_ALL_TESTS=1)"
+)]
 fn a_full_volume_is_507() {
     let tmp = tempfile::tempdir().unwrap();
     let small = tmp.path().join("volume0");
     std::fs::create_dir(&small).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=20m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .unwrap();
-    assert!(
-        mounted.success(),
-        "this test mounts a 20 MiB tmpfs and needs root"
-    );
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(small);
+    let _unmount = testkit::mount::Tmpfs::mount(&small, "20m");
     let mut c = Cluster::volumes_in(tmp, &[Backend::VolumeUring; 3], &[]);
     c.start_master();
     let a = c.addr();

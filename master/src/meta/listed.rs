@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 #[derive(serde::Deserialize, Debug, PartialEq, Eq)]
-pub(super) struct Listed<'a> {
+pub struct Listed<'a> {
     #[serde(rename = "s")]
     pub size: u64,
     #[serde(rename = "t")]

@@ -10,8 +10,12 @@
 //! | `b` + bucket | a bucket created empty |
 //! | `u` + upload id | a multipart upload in progress |
 //! | `p` + upload id + `/` + part number (5 digits) | one uploaded part |
-//! | `j` + id | an overwrite in progress, for crash recovery (`journal`) |
-//! | `w` + mkv key | a PUT in flight, or a failed one not yet cleaned up (`ops::pending`) |
+//! | `w` + mkv key | a write of the key in progress, or a failed one not yet cleaned up (`intent`, settled by `ops::intent`) |
+//! | `j` + id | an install in progress, as versions before the `w` intent for installs wrote it (read, never written) |
+//!
+//! This module (with `record` for the `/` records) is the only code that
+//! reads or writes these formats: the others ask it for keys, prefixes and
+//! decoded values.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -19,13 +23,28 @@ use serde::{Deserialize, Serialize};
 use crate::error::MasterError;
 use crate::index::{Durability, Index, Op};
 
+mod intent;
+mod listed;
+
+pub use intent::{Intent, Kind, LegacyInstall};
+pub use listed::Listed;
+
 pub fn object_key(mkv_key: &[u8]) -> Vec<u8> {
     prefixed(b'o', mkv_key)
 }
 
-pub fn pending_key(mkv_key: &[u8]) -> Vec<u8> {
+/// The intent record of a key's write.
+pub fn intent_key(mkv_key: &[u8]) -> Vec<u8> {
     prefixed(b'w', mkv_key)
 }
+
+/// The mkv key an intent record is of.
+pub fn key_of_intent(record_key: &[u8]) -> &[u8] {
+    record_key.get(1..).unwrap_or_default()
+}
+
+/// The prefix of every legacy install record.
+pub const LEGACY_INSTALLS: &[u8] = b"j";
 
 pub fn bucket_key(bucket: &str) -> Vec<u8> {
     prefixed(b'b', bucket.as_bytes())
@@ -37,6 +56,16 @@ pub fn upload_key(id: &str) -> Vec<u8> {
 
 pub fn part_key(id: &str, part: u32) -> Vec<u8> {
     prefixed(b'p', format!("{id}/{part:05}").as_bytes())
+}
+
+/// The prefix of every bucket marker.
+pub fn buckets() -> Vec<u8> {
+    bucket_key("")
+}
+
+/// The prefix of every upload record.
+pub fn uploads() -> Vec<u8> {
+    upload_key("")
 }
 
 /// The prefix of every part record of an upload.

@@ -1,24 +1,27 @@
-//! Putting a staged value in place of a key's live one (an S3 overwrite, a
-//! multipart completion onto an existing key), so that a failure leaves the
-//! old value, never a mix, and a crash is undone at the next start.
+//! Putting a staged value in place of a key's value (an S3 overwrite, a
+//! copy onto a live key, a multipart completion), so that a failure leaves
+//! the old value, never a mix, and a crash is undone at the next start.
+//! The intent is `ops::intent`'s, of kind install.
 //!
 //! Crash ordering:
-//! 1. the new value is staged on every replica (`.mkv-parts/<id>.stage`);
-//! 2. an intent record (`j<id>`: key, replicas, old replicas, paths) is
-//!    written and synced;
-//! 3. on each replica the staged file replaces the key's file, the old one
-//!    kept as `.mkv-parts/<id>.old` (volume-uring exchanges the two names
-//!    atomically; over nginx the master copies);
+//! 1. [`begin`]: the intent (key's old record, replicas, staging and backup
+//!    paths) is written and synced, before anything is staged;
+//! 2. the new value is staged on every replica (`.mkv-parts/<id>.stage`, or
+//!    the multipart object);
+//! 3. [`Installing::finish`]: on each replica the staged file replaces the
+//!    key's file, the old one kept at the backup path (volume-uring
+//!    exchanges the two names atomically; over nginx the master copies);
 //! 4. the key's record and metadata are written and the intent removed, in
 //!    one synced batch; then the answer;
-//! 5. the old copies, and files on replicas no longer wanted, are deleted.
+//! 5. the old copies, and files on old replicas no longer wanted, are
+//!    deleted.
 //!
-//! A failure in 3 puts the old copies back and removes the intent. A crash
-//! between 2 and 4 leaves the intent: [`recover`] (at start, and every
-//! 10 s while any is left) puts the old copies back then.
+//! A failure in 2 to 4, and an intent a crash left, are undone by [`undo`]
+//! (through `intent::undo`): on every replica the old value back in place
+//! (or, on a replica that had none, the new one removed), staged and backup
+//! files removed. The old replicas the record names keep their files.
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
 use crate::client::copy::{self, Piece};
 use crate::client::fanout::Target;
@@ -26,10 +29,10 @@ use crate::client::{StagedRange, VolumeClient};
 use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::index::{Durability, Index, Op};
-use crate::meta;
+use crate::meta::{Intent, Kind};
+use crate::ops::intent;
 use crate::placement::key2path;
 use crate::record::Record;
-use crate::state::App;
 
 /// A value staged on the replicas, ready to take a key's place.
 pub struct Staged {
@@ -37,28 +40,6 @@ pub struct Staged {
     pub path: String,
     pub len: u64,
     pub crc: u32,
-}
-
-/// An install in flight, as the journal keeps it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Intent {
-    #[serde(rename = "k")]
-    pub key: Vec<u8>,
-    #[serde(rename = "r")]
-    pub replicas: Vec<String>,
-    /// The replicas that held the old value.
-    #[serde(rename = "o")]
-    pub old: Vec<String>,
-    #[serde(rename = "s")]
-    pub stage: String,
-    #[serde(rename = "b")]
-    pub backup: String,
-}
-
-pub fn intent_key(id: &str) -> Vec<u8> {
-    let mut k = b"j".to_vec();
-    k.extend_from_slice(id.as_bytes());
-    k
 }
 
 /// An id for uploads, staging files and intents: random, with the time and
@@ -76,43 +57,88 @@ pub fn new_id() -> String {
     )
 }
 
-/// Installs `staged` as `key`'s value on `replicas` (steps 2 to 5 above);
-/// `commit` is written with the removal of the intent.
-pub async fn install(
-    app: &App,
+/// An install whose intent is written (step 1): stage the value at
+/// [`Installing::stage`] on [`Installing::replicas`], then `finish` or
+/// `abort`.
+pub struct Installing {
+    key: Vec<u8>,
+    intent: Intent,
+}
+
+/// Step 1 (the caller holds the key's lock): the intent to put a value
+/// staged at `stage` on `replicas` in place of the key's. Returns the key's
+/// record as it now is (an earlier write cut off by a crash is undone
+/// first).
+pub async fn begin(
+    index: &Index,
     client: &VolumeClient,
     key: &[u8],
-    old: &Record,
+    old: Option<Record>,
     replicas: &[String],
-    staged: &Staged,
-    commit: Vec<Op>,
-) -> Result<(), MasterError> {
-    let id = new_id();
-    let intent = Intent {
+    stage: &str,
+) -> Result<(Installing, Option<Record>), MasterError> {
+    let backup = format!("/.mkv-parts/{}.old", new_id());
+    let (intent, old) = intent::begin(index, client, key, old, |old| {
+        (Intent::install(replicas, old, stage, &backup), Vec::new())
+    })
+    .await?;
+    let installing = Installing {
         key: key.to_vec(),
-        replicas: replicas.to_vec(),
-        old: old.volumes.clone(),
-        stage: staged.path.clone(),
-        backup: format!("/.mkv-parts/{id}.old"),
+        intent,
     };
-    meta::put(&app.index, intent_key(&id), &intent, Durability::Synced).await?;
-    let dest = key2path(key);
-    let placed = join_all(replicas.iter().map(|r| {
-        let backup = intent.old.contains(r).then_some(intent.backup.as_str());
-        place(client, r, &dest, staged, backup)
-    }))
-    .await;
-    if let Some(e) = placed.into_iter().find_map(Result::err) {
-        if undo(client, &intent).await {
-            let _ = app.index.delete(&intent_key(&id), Durability::Synced).await;
-        }
-        return Err(e);
+    Ok((installing, old))
+}
+
+impl Installing {
+    pub fn stage(&self) -> &str {
+        self.paths().0
     }
-    let mut ops = commit;
-    ops.push(Op::Delete(intent_key(&id)));
-    app.index.apply(ops, Durability::Synced).await?;
-    clean_up(client, &intent, &dest).await;
-    Ok(())
+
+    fn paths(&self) -> (&str, &str) {
+        match self.intent.kind() {
+            Kind::Install { stage, backup } => (stage, backup),
+            _ => unreachable!("an install's intent is of kind install"),
+        }
+    }
+
+    /// Steps 3 to 5: `staged` takes the key's place on every replica and
+    /// `commit` is written with the removal of the intent. On failure the
+    /// old value is back.
+    pub async fn finish(
+        self,
+        index: &Index,
+        client: &VolumeClient,
+        staged: &Staged,
+        mut commit: Vec<Op>,
+    ) -> Result<(), MasterError> {
+        let dest = key2path(&self.key);
+        let old = self.intent.old_replicas();
+        let backup = self.paths().1;
+        let placed = join_all(self.intent.replicas.iter().map(|r| {
+            let backup = old.contains(r).then_some(backup);
+            place(client, r, &dest, staged, backup)
+        }))
+        .await;
+        if let Some(e) = placed.into_iter().find_map(Result::err) {
+            self.abort(index, client).await;
+            return Err(e);
+        }
+        commit.push(intent::done_op(&self.key));
+        if let Err(e) = index.apply(commit, Durability::Synced).await {
+            self.abort(index, client).await;
+            return Err(e.into());
+        }
+        clean_up(client, &self.intent, &dest, true).await;
+        Ok(())
+    }
+
+    /// Undoes the install (nothing committed): the old value stays; what
+    /// a volume did not confirm is left to the journal.
+    pub async fn abort(self, index: &Index, client: &VolumeClient) {
+        if let Err(e) = intent::undo(index, client, &self.key, &self.intent).await {
+            tracing::error!(error = %e, key = %String::from_utf8_lossy(&self.key), "could not undo an install");
+        }
+    }
 }
 
 /// On one replica: the staged file replaces `dest`, the old one kept at
@@ -165,36 +191,41 @@ async fn emulate_place(
     Ok(())
 }
 
-/// Puts the old value back on every replica of an intent; true when all
-/// of them answered (the intent can go).
-async fn undo(client: &VolumeClient, intent: &Intent) -> bool {
-    let dest = key2path(&intent.key);
+/// The volumes' side of undoing an install: on every replica of `intent`
+/// the old value back where it was, then staged and backup files removed;
+/// true when all of them answered (the intent can go).
+pub async fn undo(client: &VolumeClient, key: &[u8], intent: &Intent) -> bool {
+    let dest = key2path(key);
+    let old = intent.old_replicas();
+    let Kind::Install { backup, .. } = intent.kind() else {
+        return true;
+    };
     let undone = join_all(
         intent
             .replicas
             .iter()
-            .map(|r| restore(client, r, &dest, intent)),
+            .map(|r| restore(client, r, &dest, old.contains(r).then_some(backup))),
     )
     .await;
     let all = undone.iter().all(Result::is_ok);
     for e in undone.into_iter().filter_map(Result::err) {
-        tracing::warn!(error = %e, key = %String::from_utf8_lossy(&intent.key), "an install could not be undone yet");
+        tracing::warn!(error = %e, key = %String::from_utf8_lossy(key), "an install could not be undone yet");
     }
     if all {
-        clean_up(client, intent, &dest).await;
+        clean_up(client, intent, &dest, false).await;
     }
     all
 }
 
-/// On one replica: the old value back where it was, or (on a replica that
-/// had none) the new one removed.
+/// On one replica: the old value back from `backup` (a replica that held
+/// it), or (on a replica that had none) the new one removed.
 async fn restore(
     client: &VolumeClient,
     replica: &str,
     dest: &str,
-    intent: &Intent,
+    backup: Option<&str>,
 ) -> Result<(), MasterError> {
-    if !intent.old.iter().any(|r| r == replica) {
+    let Some(backup) = backup else {
         let reply = client.delete(replica, dest).await?;
         return match reply.status {
             200 | 204 | 404 => Ok(()),
@@ -203,64 +234,44 @@ async fn restore(
                 why: format!("answered {s} to removing an installed value"),
             }),
         };
-    }
-    let backup = client.head(replica, &intent.backup).await?;
-    let Some(len) = backup.content_length.filter(|_| backup.status == 200) else {
+    };
+    let head = client.head(replica, backup).await?;
+    let Some(len) = head.content_length.filter(|_| head.status == 200) else {
         // Never replaced: the old value is still in place.
         return Ok(());
     };
     let old = Staged {
-        path: intent.backup.clone(),
+        path: backup.to_string(),
         len,
-        crc: backup.crc32.unwrap_or_default(),
+        crc: head.crc32.unwrap_or_default(),
     };
-    match backup.crc32 {
+    match head.crc32 {
         Some(_) => place(client, replica, dest, &old, None).await,
         None => emulate_place(client, replica, dest, &old, None).await,
     }
 }
 
-/// Deletes what an intent leaves behind: staged and old copies, and the
-/// key's files on old replicas that are no longer wanted.
-async fn clean_up(client: &VolumeClient, intent: &Intent, dest: &str) {
+/// Deletes what an install leaves behind: staged and backup copies and,
+/// once it is `committed`, the key's files on old replicas the new record
+/// no longer names (undone, the old record still names them).
+async fn clean_up(client: &VolumeClient, intent: &Intent, dest: &str, committed: bool) {
+    let Kind::Install { stage, backup } = intent.kind() else {
+        return;
+    };
     let mut deletes: Vec<(&str, &str)> = Vec::new();
     for r in &intent.replicas {
-        deletes.push((r, &intent.stage));
-        deletes.push((r, &intent.backup));
+        deletes.push((r, stage));
+        deletes.push((r, backup));
     }
-    for r in intent.old.iter().filter(|r| !intent.replicas.contains(r)) {
-        deletes.push((r, dest));
+    let old = intent.old_replicas();
+    if committed {
+        for r in old.iter().filter(|r| !intent.replicas.contains(r)) {
+            deletes.push((r, dest));
+        }
     }
     for res in join_all(deletes.iter().map(|(r, p)| client.delete(r, p))).await {
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not remove a staged or old copy");
         }
     }
-}
-
-/// Undoes the installs a crash left unfinished; returns how many remain
-/// (their volumes did not answer).
-pub async fn recover(app: &App, client: &VolumeClient) -> Result<usize, MasterError> {
-    let index = app.index.clone();
-    let pending: Vec<(Vec<u8>, Intent)> = monoio::spawn_blocking(move || scan_intents(&index))
-        .await
-        .map_err(|_| MasterError::Pool("the journal scan"))??;
-    let mut left = 0;
-    for (record, intent) in pending {
-        let Some(_lock) = app.locks.try_lock(&intent.key) else {
-            left += 1;
-            continue;
-        };
-        if undo(client, &intent).await {
-            app.index.delete(&record, Durability::Synced).await?;
-            tracing::info!(key = %String::from_utf8_lossy(&intent.key), "undid an install left by a crash");
-        } else {
-            left += 1;
-        }
-    }
-    Ok(left)
-}
-
-fn scan_intents(index: &Index) -> Result<Vec<(Vec<u8>, Intent)>, MasterError> {
-    meta::scan_all(index, b"j")
 }

@@ -11,7 +11,7 @@ use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::Index;
 use crate::meta;
-use crate::ops::pending::Pending;
+use crate::record::Record;
 use crate::state::Local;
 
 const MAX_KEYS: usize = 1_000_000;
@@ -82,7 +82,7 @@ fn collect(
         HashSet::new()
     };
     index.scan(prefix, start, |k, v| {
-        if v.starts_with(b"DELETED") != unlinked || in_flight.contains(k) {
+        if Record::is_deleted_raw(v) != unlinked || in_flight.contains(k) {
             return true;
         }
         if keys.len() > MAX_KEYS {
@@ -106,9 +106,9 @@ fn collect(
 /// crash cut off): not unlinked, so not listed as such.
 fn writes_in_flight(index: &Index, prefix: &[u8]) -> Result<HashSet<Vec<u8>>, MasterError> {
     let mut found = HashSet::new();
-    index.scan(&meta::pending_key(prefix), b"", |k, v| {
-        if meta::decode::<Pending>(k, v).is_ok_and(|p| !p.failed) {
-            found.insert(k[1..].to_vec());
+    index.scan(&meta::intent_key(prefix), b"", |k, v| {
+        if meta::decode::<meta::Intent>(k, v).is_ok_and(|i| i.hides_record()) {
+            found.insert(meta::key_of_intent(k).to_vec());
         }
         true
     })?;

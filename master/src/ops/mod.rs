@@ -3,8 +3,9 @@
 
 pub mod delete;
 pub mod get;
+pub mod install;
+pub mod intent;
 pub mod list;
 pub mod locks;
-pub mod pending;
 pub mod put;
 pub mod rebalance;

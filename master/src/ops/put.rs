@@ -3,24 +3,23 @@
 //! for S3's PutObject and multipart completions too, for keys that hold no
 //! live value.
 //!
-//! Crash ordering:
+//! Crash ordering (the intent protocol of `ops::intent`, kind PUT):
 //! 1. the record is written soft-deleted with the new replicas, and beside
-//!    it a pending-write record (`ops::pending`) naming them and the old
-//!    record, in one synced batch: a crash from here on leaves the key
-//!    invisible, never half-visible, and the journal removes what landed;
+//!    it the intent naming them and the old record, in one synced batch: a
+//!    crash from here on leaves the key invisible, never half-visible, and
+//!    the journal removes what landed;
 //! 2. every replica receives the value (volume-uring and nginx both store a
 //!    PUT whole or not at all; volume-uring fsyncs before answering, and
 //!    stores nothing whose client hung up first);
 //! 3. the record is written live with its md5, with the object's metadata,
-//!    and the pending-write record removed, in one synced batch; then the
-//!    201.
+//!    and the intent removed, in one synced batch; then the 201.
 //!
 //! If any replica fails (or stores bytes whose CRC32 differs from what was
 //! sent, or the value fails the caller's check), the key's file is deleted
 //! on every replica and the record goes back to what it was (none, or the
 //! old soft-deleted one); replicas that do not answer the delete stay in
-//! the pending-write record until they do. Then the 5xx (or the check's
-//! error).
+//! the intent (as a failed write's) until they do. Then the 5xx (or the
+//! check's error).
 
 use http1::{BodyReader, Conn, HttpError};
 
@@ -29,8 +28,8 @@ use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::index::{Durability, Op};
-use crate::meta::{self, ObjectMeta};
-use crate::ops::pending::{self, Pending};
+use crate::meta::{self, Intent, ObjectMeta};
+use crate::ops::intent;
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::state::Local;
@@ -117,13 +116,13 @@ pub async fn write_new<S: Source>(
     }
     let c = &app.cluster;
     let replicas = key2volume(new.key, &c.volumes, c.replicas, c.subvolumes);
-    let old = begin(local, new.key, &replicas, new.old).await?;
+    let writing = begin(local, new.key, &replicas, new.old).await?;
     let mut landed = Vec::new();
     let targets = Target::each(&replicas, &key2path(new.key));
     let sent = match replicate(local, conn, &targets, source, digests, check, &mut landed).await {
         Ok(sent) => sent,
         Err(e) => {
-            undo(local, new.key, &replicas, old).await;
+            undo(local, new.key, &writing).await;
             return Err(e);
         }
     };
@@ -135,63 +134,36 @@ pub async fn write_new<S: Source>(
             Record::live(replicas.clone(), hash).encode(),
         ),
         meta::put_op(meta::object_key(new.key), &meta),
-        pending::delete_op(new.key),
+        intent::done_op(new.key),
     ];
     ops.extend(new.extra);
     if let Err(e) = app.index.apply(ops, Durability::Synced).await {
-        undo(local, new.key, &replicas, old).await;
+        undo(local, new.key, &writing).await;
         return Err(e.into());
     }
     Ok((sent, meta))
 }
 
 /// Step 1 of a write to a key that holds no live value (the caller holds
-/// its lock): the soft record and the pending-write record, synced.
-/// Returns the key's record as it was before (`old`, unless an earlier
-/// write in flight at a crash had to be undone first).
+/// its lock): the soft record and the intent, synced. The intent says what
+/// undoing the write puts back.
 pub async fn begin(
     local: &Local,
     key: &[u8],
     replicas: &[String],
     old: Option<Record>,
-) -> Result<Option<Record>, MasterError> {
-    let old = settle_earlier(local, key, old).await?;
+) -> Result<Intent, MasterError> {
     let soft = Record {
         deleted: true,
         hash: None,
         volumes: replicas.to_vec(),
     };
-    let in_flight = Pending::in_flight(replicas, old.as_ref());
-    let ops = vec![
-        Op::Put(key.to_vec(), soft.encode()),
-        pending::put_op(key, &in_flight),
-    ];
-    local.app.index.apply(ops, Durability::Synced).await?;
-    Ok(old)
-}
-
-/// Finishes what an earlier write of the key left (the caller holds its
-/// lock) and returns the key's record as it now is: `old`, or, when that
-/// write was in flight at a crash, the record it replaced, put back. When a
-/// replica still holds a copy that could not be removed, the new write is
-/// refused.
-async fn settle_earlier(
-    local: &Local,
-    key: &[u8],
-    old: Option<Record>,
-) -> Result<Option<Record>, MasterError> {
-    let index = &local.app.index;
-    let Some(earlier) = pending::get(index, key).await? else {
-        return Ok(old);
-    };
-    if !pending::resolve(index, &local.client, key, &earlier).await? {
-        return Err(MasterError::Unfinished(earlier.replicas.join(",")));
-    }
-    match (&earlier.old, earlier.failed) {
-        (_, true) => Ok(old),
-        (Some(raw), false) => Ok(Some(Record::decode(raw.as_bytes())?)),
-        (None, false) => Ok(None),
-    }
+    let (writing, _) = intent::begin(&local.app.index, &local.client, key, old, |old| {
+        let also = vec![Op::Put(key.to_vec(), soft.encode())];
+        (Intent::put(replicas, old), also)
+    })
+    .await?;
+    Ok(writing)
 }
 
 /// The metadata of a value just sent.
@@ -231,26 +203,10 @@ pub async fn replicate<S: Source>(
 }
 
 /// After a failed PUT: deletes the key's file on every replica it went to
-/// (a volume that timed out may still commit it), and puts the old record
-/// back; replicas that do not answer stay in the pending-write record, for
-/// the journal.
-pub async fn undo(local: &Local, key: &[u8], replicas: &[String], old: Option<Record>) {
-    let left = pending::remove_copies(&local.client, key, replicas).await;
-    let mut ops = vec![match &old {
-        Some(rec) => Op::Put(key.to_vec(), rec.encode()),
-        None => Op::Delete(key.to_vec()),
-    }];
-    ops.push(if left.is_empty() {
-        pending::delete_op(key)
-    } else {
-        let failed = Pending {
-            replicas: left,
-            old: None,
-            failed: true,
-        };
-        pending::put_op(key, &failed)
-    });
-    if let Err(e) = local.app.index.apply(ops, Durability::Synced).await {
+/// (a volume that timed out may still commit it) and puts the old record
+/// back; replicas that do not answer stay in the intent, for the journal.
+pub async fn undo(local: &Local, key: &[u8], writing: &Intent) {
+    if let Err(e) = intent::undo(&local.app.index, &local.client, key, writing).await {
         tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "could not restore the record after a failed write");
     }
 }

@@ -6,13 +6,14 @@
 //! 1. HEAD every replica of the record (and every wanted volume) to see which
 //!    really hold the value; one that disagrees in length or CRC32 with the
 //!    record's first replica does not count.
-//! 2. Copy from a holder to each wanted volume that lacks it, streamed
+//! 2. Write an intent (`ops::intent`, kind move) naming the wanted volumes
+//!    that lack it (synced), then copy from a holder to each, streamed
 //!    volume to volume, checking length, CRC32 and (if recorded) md5. A
-//!    failed copy removes what it wrote and leaves record and replicas as
-//!    they were.
+//!    failed copy, or a crash before step 3, is undone from the intent: the
+//!    copies removed, record and replicas as they were.
 //! 3. Write the record with the wanted replicas first and the surplus after
-//!    them (synced): a crash from here on leaves the surplus listed, so a
-//!    re-run finds and removes it.
+//!    them, and remove the intent (synced): a crash from here on leaves the
+//!    surplus listed, so a re-run finds and removes it.
 //! 4. Delete the surplus copies, then write the record with exactly the
 //!    wanted replicas. Its deleted-state and hash never change.
 
@@ -28,8 +29,10 @@ use crate::config::Cluster;
 use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::{Durability, Index};
+use crate::index::{Durability, Index, Op};
+use crate::meta::Intent;
 use crate::ops::delete::remove_files;
+use crate::ops::intent;
 use crate::ops::locks::lock_live;
 use crate::placement::{key2path, key2volume};
 use crate::record::Record;
@@ -94,34 +97,38 @@ pub async fn rebalance_key(
     if moved.is_nothing() && rec.volumes == wanted {
         return Ok(moved);
     }
+    // The copies are the intent's until the record names them.
+    let mut done = None;
     if !missing.is_empty() {
-        moved.bytes = copy(client, &holders[0], &missing, &path, rec.hash.as_deref()).await?;
+        let make = |_: Option<&Record>| (Intent::moving(&missing), Vec::new());
+        let (moving, _) = intent::begin(index, client, key, Some(rec.clone()), make).await?;
+        match copy(client, &holders[0], &missing, &path, rec.hash.as_deref()).await {
+            Ok(bytes) => moved.bytes = bytes,
+            Err(e) => {
+                if let Err(undo) = intent::undo(index, client, key, &moving).await {
+                    tracing::error!(error = %undo, "could not undo a rebalance's copies");
+                }
+                return Err(e);
+            }
+        }
+        done = Some(intent::done_op(key));
     }
-    let mut listed = wanted.clone();
+    let with = |volumes: Vec<String>| {
+        let rec = Record {
+            volumes,
+            ..rec.clone()
+        };
+        Op::Put(key.to_vec(), rec.encode())
+    };
     if !surplus.is_empty() {
+        let mut listed = wanted.clone();
         listed.extend(surplus.iter().cloned());
-        index
-            .put(
-                key,
-                &Record {
-                    volumes: listed,
-                    ..rec.clone()
-                },
-                Durability::Synced,
-            )
-            .await?;
+        let ops = std::iter::once(with(listed)).chain(done.take()).collect();
+        index.apply(ops, Durability::Synced).await?;
         remove_files(client, &path, &surplus).await?;
     }
-    index
-        .put(
-            key,
-            &Record {
-                volumes: wanted,
-                ..rec.clone()
-            },
-            Durability::Synced,
-        )
-        .await?;
+    let ops = std::iter::once(with(wanted)).chain(done).collect();
+    index.apply(ops, Durability::Synced).await?;
     Ok(moved)
 }
 

@@ -12,6 +12,7 @@ use super::Cx;
 use crate::error::MasterError;
 use crate::index::{Durability, Index, Op, Step};
 use crate::meta::{self, BucketMeta, ObjectMeta};
+use crate::record::Record;
 use crate::time;
 
 /// The smallest key after every key that begins with `prefix`, if any.
@@ -30,7 +31,7 @@ pub fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 pub fn has_live_key(index: &Index, prefix: &[u8]) -> Result<bool, MasterError> {
     let mut found = false;
     index.scan(prefix, b"", |_, v| {
-        found = !v.starts_with(b"DELETED");
+        found = !Record::is_deleted_raw(v);
         !found
     })?;
     Ok(found)
@@ -171,7 +172,7 @@ pub async fn list_all(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
 /// make, its first key's time).
 fn all_buckets(index: &Index) -> Result<Vec<(String, u64)>, MasterError> {
     let mut buckets: Vec<(String, u64)> = Vec::new();
-    index.scan(b"b", b"", |k, v| {
+    index.scan(&meta::buckets(), b"", |k, v| {
         let created = meta::decode::<BucketMeta>(k, v).map_or(0, |m| m.created_ms);
         buckets.push((String::from_utf8_lossy(&k[1..]).into_owned(), created));
         true
@@ -181,7 +182,7 @@ fn all_buckets(index: &Index) -> Result<Vec<(String, u64)>, MasterError> {
         let Some(slash) = k[1..].iter().position(|&c| c == b'/') else {
             return Step::Next;
         };
-        if v.starts_with(b"DELETED") {
+        if Record::is_deleted_raw(v) {
             return Step::Next;
         }
         let name = String::from_utf8_lossy(&k[1..1 + slash]).into_owned();

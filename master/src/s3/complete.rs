@@ -8,7 +8,6 @@ use futures_util::future::join_all;
 use http1::Conn;
 
 use super::error::S3Error;
-use super::install::{self, Staged};
 use super::multipart::{self, data_path, file_path, multipart_etag, MIN_PART};
 use super::xml::{self, Xml};
 use super::Cx;
@@ -19,6 +18,7 @@ use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::index::Op;
 use crate::meta::{self, ObjectMeta, Part};
+use crate::ops::install::{self, Staged};
 use crate::record::Record;
 use crate::time;
 
@@ -36,7 +36,14 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
     let all = super::blocking(cx, move |index| multipart::parts(index, &owned)).await?;
     let chosen = choose(&listed, &all)?;
     let staged = object_of(id, &chosen);
-    build_all(cx, &upload.replicas, id, &chosen, &staged).await?;
+    let (index, client) = (&local.app.index, &local.client);
+    let old = index.get(key).await?;
+    let (installing, _) =
+        install::begin(index, client, key, old, &upload.replicas, &staged.path).await?;
+    if let Err(e) = build_all(cx, &upload.replicas, id, &chosen, &staged).await {
+        installing.abort(index, client).await;
+        return Err(e);
+    }
     let parts: Vec<&Part> = chosen.iter().map(|(_, p)| *p).collect();
     let meta = ObjectMeta {
         size: staged.len,
@@ -54,21 +61,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
     ];
     commit.extend(forget_upload(id, &all));
     commit.extend(super::bucket::marker_op(cx).await);
-    let old = local.app.index.get(key).await?.unwrap_or(Record {
-        deleted: true,
-        hash: None,
-        volumes: Vec::new(),
-    });
-    install::install(
-        &local.app,
-        &local.client,
-        key,
-        &old,
-        &upload.replicas,
-        &staged,
-        commit,
-    )
-    .await?;
+    installing.finish(index, client, &staged, commit).await?;
     multipart::remove(cx, &upload.replicas, &multipart::staging_files(id, &all)).await;
     let mut x = Xml::new("CompleteMultipartUploadResult");
     x.elem("Location", &format!("/{}/{}", req.bucket, req.key_text()))
@@ -83,7 +76,8 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
     Ok(())
 }
 
-/// Builds the object on every replica; if one fails, removes it from all.
+/// Builds the object on every replica (a failure is undone with the
+/// install's intent, which removes the staged object everywhere).
 async fn build_all(
     cx: &Cx<'_>,
     replicas: &[String],
@@ -92,11 +86,7 @@ async fn build_all(
     staged: &Staged,
 ) -> Result<(), MasterError> {
     let built = join_all(replicas.iter().map(|r| build(cx, r, id, chosen, staged))).await;
-    if let Some(e) = built.into_iter().find_map(Result::err) {
-        multipart::remove(cx, replicas, std::slice::from_ref(&staged.path)).await;
-        return Err(e);
-    }
-    Ok(())
+    built.into_iter().collect()
 }
 
 /// The index operations that remove an upload and its part records.

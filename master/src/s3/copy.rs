@@ -11,7 +11,6 @@ use http1::Conn;
 use super::checks::Expected;
 use super::error::S3Error;
 use super::get::object_meta;
-use super::install::{self, Staged};
 use super::object::{delete_key, meta_from_headers};
 use super::xml::{self, Xml};
 use super::Cx;
@@ -20,8 +19,10 @@ use crate::client::fanout::{Sent, Target};
 use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::index::{Durability, Op};
+use crate::meta::Intent;
 use crate::meta::{self, ObjectMeta};
-use crate::ops::pending;
+use crate::ops::install::{self, Installing, Staged};
+use crate::ops::intent;
 use crate::ops::put::{self, meta_of};
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
@@ -150,20 +151,26 @@ async fn copy_bytes(
     }
     let c = &local.app.cluster;
     let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);
-    let old = local.app.index.get(dest).await?;
-    let live = old.clone().filter(|r| !r.deleted);
-    let (path, old) = match live {
-        Some(_) => (format!("/.mkv-parts/{}.stage", install::new_id()), old),
-        None => (
-            key2path(dest),
-            put::begin(local, dest, &replicas, old).await?,
-        ),
+    let (index, client) = (&local.app.index, &local.client);
+    let old = index.get(dest).await?;
+    let writing = match old {
+        Some(live) if !live.deleted => {
+            let stage = format!("/.mkv-parts/{}.stage", install::new_id());
+            let begun = install::begin(index, client, dest, Some(live), &replicas, &stage);
+            Writing::Install(begun.await?.0)
+        }
+        old => Writing::New(put::begin(local, dest, &replicas, old).await?),
+    };
+    let path = match &writing {
+        Writing::Install(i) => i.stage().to_string(),
+        Writing::New(_) => key2path(dest),
     };
     let sent = match copy_from_any(cx, source, rec, &Target::each(&replicas, &path)).await {
         Ok(sent) => sent,
         Err(e) => {
-            if live.is_none() {
-                put::undo(local, dest, &replicas, old).await;
+            match writing {
+                Writing::Install(i) => i.abort(index, client).await,
+                Writing::New(w) => put::undo(local, dest, &w).await,
             }
             return Err(e);
         }
@@ -180,20 +187,24 @@ async fn copy_bytes(
         len: sent.bytes,
         crc: sent.crc32,
     };
-    match live {
-        Some(live) => {
-            let app = &local.app;
-            install::install(app, &local.client, dest, &live, &replicas, &staged, commit).await?
-        }
-        None => {
-            commit.push(pending::delete_op(dest));
-            if let Err(e) = local.app.index.apply(commit, Durability::Synced).await {
-                put::undo(local, dest, &replicas, old).await;
+    match writing {
+        Writing::Install(i) => i.finish(index, client, &staged, commit).await?,
+        Writing::New(w) => {
+            commit.push(intent::done_op(dest));
+            if let Err(e) = index.apply(commit, Durability::Synced).await {
+                put::undo(local, dest, &w).await;
                 return Err(e.into());
             }
         }
     }
     Ok(meta)
+}
+
+/// How a copy's bytes reach the destination: over a live value staged and
+/// installed, else written in place as a PUT is.
+enum Writing {
+    Install(Installing),
+    New(Intent),
 }
 
 /// Streams the source from its replicas, one after another until one

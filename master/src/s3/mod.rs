@@ -7,9 +7,8 @@
 //!   checksums a write announces; `xml`: reading and writing XML.
 //! - The operations: `bucket`, `list`, `object` (PutObject, DeleteObject),
 //!   `get` (GetObject, HeadObject), `copy` (CopyObject, DeleteObjects),
-//!   `multipart` and `complete`.
-//! - `install`: a staged value put in a live key's place, with the journal
-//!   that undoes a crashed one.
+//!   `multipart` and `complete`, `uploads` (ListMultipartUploads). A value
+//!   over a live one is staged and installed by `ops::install`.
 
 pub mod auth;
 pub mod bucket;
@@ -18,9 +17,7 @@ pub mod complete;
 pub mod copy;
 pub mod error;
 pub mod get;
-pub mod install;
 pub mod list;
-mod listed;
 pub mod multipart;
 pub mod object;
 pub mod payload;

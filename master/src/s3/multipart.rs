@@ -59,7 +59,7 @@ pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
     let meta = meta_from_headers(req)?;
     let c = &app.cluster;
     let replicas = key2volume(&req.mkv_key, &c.volumes, c.replicas, c.subvolumes);
-    let id = super::install::new_id();
+    let id = crate::ops::install::new_id();
     let upload = Upload::new(&req.mkv_key, time::now_ms(), meta, replicas);
     meta::put(
         &app.index,
@@ -107,7 +107,7 @@ pub async fn upload_part(
         Some(size) => slot_for(cx, id, number, size, old.as_ref()).await?,
         None => None,
     };
-    let file = format!("{id}.{number}.{}", super::install::new_id());
+    let file = format!("{id}.{number}.{}", crate::ops::install::new_id());
     let (targets, uses_file) = part_targets(cx, &upload, id, slot, &file).await;
     if req.head.expect_continue {
         conn.wbuf.extend_from_slice(http1::response::CONTINUE);

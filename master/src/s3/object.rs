@@ -9,7 +9,6 @@ use http1::{response, BodyKind, Conn};
 
 use super::checks::Expected;
 use super::error::S3Error;
-use super::install::{self, Staged};
 use super::payload::{self, Payload};
 use super::request::S3Req;
 use super::Cx;
@@ -18,6 +17,7 @@ use crate::error::MasterError;
 use crate::index::Op;
 use crate::meta::{self, ObjectMeta};
 use crate::ops::delete::delete_record;
+use crate::ops::install::{self, Staged};
 use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
 use crate::placement::key2volume;
 use crate::record::Record;
@@ -133,8 +133,10 @@ async fn overwrite<S: Source>(
     let (local, key) = (cx.local, cx.req.mkv_key.as_slice());
     let c = &local.app.cluster;
     let replicas = key2volume(key, &c.volumes, c.replicas, c.subvolumes);
+    let (index, client) = (&local.app.index, &local.client);
     let stage = format!("/.mkv-parts/{}.stage", install::new_id());
-    let targets = Target::each(&replicas, &stage);
+    let (installing, _) = install::begin(index, client, key, Some(old), &replicas, &stage).await?;
+    let targets = Target::each(&replicas, installing.stage());
     let mut landed = Vec::new();
     let check = |s: &_, src: &S| expected.check(s, src);
     let staged = replicate(
@@ -150,9 +152,7 @@ async fn overwrite<S: Source>(
     let sent = match staged {
         Ok(sent) => sent,
         Err(e) => {
-            for r in &landed {
-                let _ = local.client.delete(r, &stage).await;
-            }
+            installing.abort(index, client).await;
             return Err(e);
         }
     };
@@ -168,16 +168,7 @@ async fn overwrite<S: Source>(
         len: sent.bytes,
         crc: sent.crc32,
     };
-    install::install(
-        &local.app,
-        &local.client,
-        key,
-        &old,
-        &replicas,
-        &staged,
-        commit,
-    )
-    .await?;
+    installing.finish(index, client, &staged, commit).await?;
     Ok((sent, meta))
 }
 

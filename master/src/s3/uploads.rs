@@ -96,7 +96,7 @@ pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterErro
 /// The uploads of keys under `base` (`/bucket/`): key under it, id, upload.
 fn all_uploads(index: &Index, base: &[u8]) -> Result<Vec<(Vec<u8>, String, Upload)>, MasterError> {
     let mut out = Vec::new();
-    index.scan(b"u", b"", |k, v| {
+    index.scan(&meta::uploads(), b"", |k, v| {
         if let Ok(up) = meta::decode::<Upload>(k, v) {
             let key = up.key();
             if let Some(rel) = key.strip_prefix(base) {

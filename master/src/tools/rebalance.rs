@@ -3,8 +3,9 @@
 //!
 //! Keys are read from the index a page at a time and moved with bounded
 //! concurrency; unlinked keys move too and stay unlinked. Every step is
-//! safe to interrupt: a re-run finds what is left (including copies a
-//! killed run made but had not yet recorded) and finishes the job.
+//! safe to interrupt: a re-run first undoes the copies a killed run made
+//! but had not yet recorded (their intents, `ops::intent`), then finds what
+//! is left and finishes the job.
 //! `--dry-run` prints what would move and changes nothing.
 
 use std::collections::BTreeMap;
@@ -42,6 +43,11 @@ pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
             cluster.db.display()
         )));
     }
+    let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
+    // Copies a killed run (or a crashed server) made but never recorded.
+    if !args.dry_run {
+        rt.block_on(crate::tools::rebuild::settle_intents(cluster))?;
+    }
     let index = Index::open(&cluster.db, false)?;
     let mut total = 0u64;
     index.scan(b"/", b"", |_, _| {
@@ -56,7 +62,6 @@ pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
         },
         Some(total),
     );
-    let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
     let tally = rt.block_on(rebalance_all(cluster, &index, args, &progress))?;
     progress.finish();
     index.close();

@@ -5,9 +5,9 @@
 
 use crate::error::MasterError;
 use crate::index::{Index, Step};
+use crate::meta::Listed;
 use crate::meta::{self, ObjectMeta};
 use crate::record::Record;
-use crate::s3::listed::Listed;
 
 /// What one page asks for; keys and prefixes are relative to the bucket.
 pub(super) struct Query {
@@ -112,7 +112,7 @@ pub(super) fn list(index: &Index, q: &Query) -> Result<Page, MasterError> {
     let mut prefixes: Vec<Vec<u8>> = Vec::new();
     let (mut truncated, mut last_is_prefix) = (false, false);
     index.scan_steps(&scan_prefix, &start, |k, v| {
-        if v.starts_with(b"DELETED") {
+        if Record::is_deleted_raw(v) {
             return Step::Next;
         }
         let rel = &k[base.len()..];

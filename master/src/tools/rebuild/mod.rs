@@ -22,7 +22,7 @@
 //!
 //! Unlinked keys come back live: the volumes do not know about unlinks.
 //! Failed writes do not: before the volumes are listed, the copies of
-//! every write the index records as pending (`ops::pending`: in flight at
+//! every write the index holds an intent for (`ops::intent`: in flight at
 //! a crash, or failed with a volume that did not answer) are removed.
 
 pub mod crawl;
@@ -34,7 +34,7 @@ use crate::client::VolumeClient;
 use crate::config::{Cluster, ToolArgs};
 use crate::error::{MasterError, ToolError};
 use crate::index::Index;
-use crate::ops::pending;
+use crate::ops::intent;
 use crate::tools::progress::Progress;
 use runs::Runs;
 
@@ -97,7 +97,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
     let crawl = crawl::Crawl::new(memory_keys, Runs::new(runs_dir.into()));
     let progress = Progress::new("rebuild", None);
     let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
-    rt.block_on(settle_pending(cluster))?;
+    rt.block_on(settle_intents(cluster))?;
     let mut crawl = rt.block_on(crawl::crawl_volumes(
         cluster,
         args.concurrency.max(1),
@@ -141,23 +141,19 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// Removes the copies of the writes the index records as pending, so the
-/// listings do not find them; fails if a volume does not answer.
-pub(crate) async fn settle_pending(cluster: &Cluster) -> Result<(), ToolError> {
+/// Undoes every write the index holds an intent for (`ops::intent`), so
+/// the listings do not find their copies; fails if a volume does not
+/// answer.
+pub(crate) async fn settle_intents(cluster: &Cluster) -> Result<(), ToolError> {
     if !cluster.db.exists() {
         return Ok(());
     }
     let index = Index::open(&cluster.db, false)?;
     let settled = async {
-        let found = pending::scan(&index)?;
+        let found = intent::scan(&index)?;
         let client = VolumeClient::new(cluster.voltimeout, cluster.volume_timeout);
-        let mut left = 0;
-        for (key, p) in &found {
-            if !pending::resolve(&index, &client, key, p).await? {
-                left += 1;
-            }
-        }
-        Ok::<usize, MasterError>(left)
+        let settled = intent::settle_all(&index, &client, None, found).await?;
+        Ok::<usize, MasterError>(settled.stuck.len())
     }
     .await;
     index.close();

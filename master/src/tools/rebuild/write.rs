@@ -71,7 +71,7 @@ pub(super) fn write_index(
     disagreements: &mut Vec<Vec<u8>>,
 ) -> Result<u64, String> {
     empty(index, b"/")?;
-    empty(index, b"o")?;
+    empty(index, &crate::meta::object_key(b""))?;
     let mut out = Batches::new(index);
     let mut written = 0;
     keys.each(

@@ -24,7 +24,7 @@ use crate::config::{Cluster, VerifyArgs};
 use crate::error::{MasterError, ToolError};
 use crate::health::{self, Kind};
 use crate::index::Index;
-use crate::ops::pending;
+use crate::ops::intent;
 use crate::tools::progress::Progress;
 
 /// One problem, as printed.
@@ -225,7 +225,7 @@ pub fn run(cluster: &Cluster, args: &VerifyArgs) -> Result<u8, ToolError> {
     let hosts = volume_uring_hosts(cluster)?;
     let (mut rt, _) = http1::runtime::build().map_err(ToolError::io("cannot start a runtime"))?;
     if args.repair {
-        rt.block_on(crate::tools::rebuild::settle_pending(cluster))?;
+        rt.block_on(crate::tools::rebuild::settle_intents(cluster))?;
     }
     let index = Index::open(&cluster.db, false)?;
     let result = rt.block_on(verify(cluster, &index, args, &hosts));
@@ -269,7 +269,7 @@ async fn verify(
         true
     })?;
     let mut out = Findings::new(Progress::new("verify: keys", Some(total)));
-    let pending: HashSet<Vec<u8>> = pending::scan(index)?.into_iter().map(|(k, _)| k).collect();
+    let pending: HashSet<Vec<u8>> = intent::scan(index)?.into_iter().map(|f| f.key).collect();
     for key in &pending {
         out.n.pending += 1;
         let name = String::from_utf8_lossy(key);
