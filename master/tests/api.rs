@@ -65,6 +65,17 @@ fn put_get_delete_rows(backend: Backend) {
         "a deleted key can be written again"
     );
     assert_eq!(fetch(a, "/wehave").as_deref(), Some(&b"again"[..]));
+
+    // A chunked body that ends before any chunk is an empty value, stored:
+    // its length was not said to be 0, as the original sees it too.
+    let mut put = Client::connect(a);
+    put.send(
+        b"PUT /emptychunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(put.read_response(false).status, 201);
+    let r = request(a, "HEAD", "/emptychunked", &[], b"");
+    assert_eq!(r.header("content-md5"), Some(md5_hex(b"").as_str()));
+    assert_eq!(fetch(a, "/emptychunked").as_deref(), Some(&b""[..]));
 }
 
 fn unlink_rows(backend: Backend) {
