@@ -42,6 +42,10 @@ fn dump(dumper: &Path, db: &Path) -> BTreeMap<String, String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs Go and Debian's goleveldb (MKV_ALL_TESTS=1)"
+)]
 fn goleveldb_opens_our_index() {
     let tmp = tempfile::tempdir().unwrap();
     let dumper = build_dumper(tmp.path());

@@ -86,6 +86,10 @@ fn put(c: &Cluster, key: &str, body: &[u8]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs prometheus_client (.ci/run's virtualenv) (MKV_ALL_TESTS=1)"
+)]
 fn master_metrics_count_a_known_workload() {
     let port = free_port();
     let p = port.to_string();
@@ -154,6 +158,10 @@ fn master_metrics_count_a_known_workload() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs prometheus_client (.ci/run's virtualenv) (MKV_ALL_TESTS=1)"
+)]
 fn volume_metrics_and_readiness() {
     let tmp = tempfile::tempdir().unwrap();
     let admin_port = free_port();
@@ -225,6 +233,10 @@ fn volume_metrics_and_readiness() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs prometheus_client (.ci/run's virtualenv) (MKV_ALL_TESTS=1)"
+)]
 fn master_readiness_follows_the_volumes() {
     let port = free_port();
     let p = port.to_string();
@@ -267,6 +279,7 @@ fn master_readiness_follows_the_volumes() {
 }
 
 #[test]
+#[cfg_attr(not(mkv_all_tests), ignore = "needs Chromium (MKV_ALL_TESTS=1)")]
 fn status_page_in_headless_chromium() {
     let port = free_port();
     let p = port.to_string();

@@ -266,22 +266,7 @@ fn full_disk_is_507(driver: Driver) {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "this test mounts a 12 MiB tmpfs and needs root"
-    );
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    let _unmount = testkit::mount::Tmpfs::mount(&mnt, "12m");
     let v = Volume::start_at(tmp, mnt.clone(), driver, &[]);
     // Known length: refused before a byte is read.
     let mut c = Client::connect(v.addr());
@@ -404,6 +389,10 @@ on_both_drivers!(
     cut_off_upload_leaves_nothing,
     sigterm_lets_uploads_finish,
     sigterm_grace_removes_unfinished_uploads,
-    full_disk_is_507,
     scrub_finds_corruption,
 );
+
+mod root {
+    use super::*;
+    on_both_drivers!(needs "needs root for a tmpfs (MKV_ALL_TESTS=1)": full_disk_is_507);
+}

@@ -181,4 +181,4 @@ fn same_answers_as_nginx(driver: Driver) {
     }
 }
 
-on_both_drivers!(same_answers_as_nginx);
+on_both_drivers!(needs "needs nginx (MKV_ALL_TESTS=1)": same_answers_as_nginx);

@@ -15,15 +15,37 @@ pub enum Backend {
     Nginx,
 }
 
-/// Generates `volume_uring::name` and `nginx::name` tests calling `name(backend)`.
+/// Generates `volume_uring::name` and `nginx::name` tests calling
+/// `name(backend)`; the nginx ones are of the full tier (testkit's docs).
+/// With `needs "WHY":` first, both are, ignored outside it for WHY.
 #[macro_export]
 macro_rules! on_both_backends {
+    (needs $why:literal: $($name:ident),* $(,)?) => {
+        mod volume_uring_volumes {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = $why)]
+                fn $name() { super::$name($crate::common::Backend::VolumeUring) }
+            )*
+        }
+        mod nginx_volumes {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = $why)]
+                fn $name() { super::$name($crate::common::Backend::Nginx) }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod volume_uring_volumes {
             $( #[test] fn $name() { super::$name($crate::common::Backend::VolumeUring) } )*
         }
         mod nginx_volumes {
-            $( #[test] fn $name() { super::$name($crate::common::Backend::Nginx) } )*
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = "needs nginx (MKV_ALL_TESTS=1)")]
+                fn $name() { super::$name($crate::common::Backend::Nginx) }
+            )*
         }
     };
 }

@@ -14,9 +14,27 @@ pub enum Driver {
     Epoll,
 }
 
-/// Generates `io_uring::name` and `epoll::name` tests calling `name(driver)`.
+/// Generates `io_uring::name` and `epoll::name` tests calling `name(driver)`;
+/// with `needs "WHY":` first, of the full tier (testkit's docs), ignored
+/// outside it for WHY.
 #[macro_export]
 macro_rules! on_both_drivers {
+    (needs $why:literal: $($name:ident),* $(,)?) => {
+        mod io_uring {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = $why)]
+                fn $name() { super::$name($crate::common::Driver::IoUring) }
+            )*
+        }
+        mod epoll {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = $why)]
+                fn $name() { super::$name($crate::common::Driver::Epoll) }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod io_uring {
             $( #[test] fn $name() { super::$name($crate::common::Driver::IoUring) } )*

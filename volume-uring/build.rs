@@ -1,0 +1,2 @@
+// Tests in tiers: testkit/src/tiers_build.rs.
+include!("../testkit/src/tiers_build.rs");
