@@ -164,11 +164,11 @@ fn write_answer(
     head_only: bool,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(256 + answer.body.len());
-    super::response::start(&mut out, answer.status, "mkv-admin");
+    let mut head = super::response::start(&mut out, answer.status, "mkv-admin");
     super::response::header(&mut out, "Content-Type", answer.content_type.as_bytes());
     super::response::header(&mut out, "Cache-Control", b"no-store");
-    super::response::header_num(&mut out, "Content-Length", answer.body.len() as u64);
-    super::response::finish(&mut out, false, false);
+    head.content_length(&mut out, answer.body.len() as u64);
+    let _ = head.end(&mut out, false, false);
     if !head_only {
         out.extend_from_slice(&answer.body);
     }

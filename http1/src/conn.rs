@@ -68,10 +68,9 @@ pub struct Conn {
     /// so far, for request logs.
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Where the answer being watched ([`Conn::watch_status`]) starts in
-    /// `wbuf` (0 once part of it was flushed), and its status once seen.
+    /// Where the answer being counted ([`Conn::mark_answer`]) starts in
+    /// `wbuf` (0 once part of it was flushed).
     answer_at: usize,
-    status: u16,
     rbuf: Vec<u8>,
     rpos: usize,
     /// Responses (and client requests) are built here, then sent by [`Conn::flush`].
@@ -96,7 +95,6 @@ impl Conn {
             bytes_in: 0,
             bytes_out: 0,
             answer_at: 0,
-            status: 0,
             rbuf: Vec::with_capacity(READ_BUF),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
@@ -106,40 +104,16 @@ impl Conn {
         }
     }
 
-    /// Notes the status of the next answer written to `wbuf`, even if it
-    /// is sent before the request is done; read it with [`Conn::status`].
-    pub fn watch_status(&mut self) {
-        self.status = 0;
+    /// Marks where the next answer starts in `wbuf` (answers to earlier
+    /// pipelined requests may wait before it), for [`Conn::answer_bytes`].
+    pub fn mark_answer(&mut self) {
         self.answer_at = self.wbuf.len();
     }
 
-    /// Bytes of the watched answer sent or waiting in `wbuf`, given
-    /// `bytes_out` when the watch began.
+    /// Bytes of the marked answer sent or waiting in `wbuf`, given
+    /// `bytes_out` when it was marked.
     pub fn answer_bytes(&self, out_before: u64) -> u64 {
         self.bytes_out - out_before + self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64
-    }
-
-    /// The watched answer's status (0 if none was written).
-    pub fn status(&mut self) -> u16 {
-        self.see_status();
-        self.status
-    }
-
-    fn see_status(&mut self) {
-        // `HTTP/1.1 200 ...`; a `100 Continue` before it is skipped.
-        let mut at = self.answer_at;
-        while let Some(line) = self.wbuf.get(at..at + 12).filter(|_| self.status == 0) {
-            let code = std::str::from_utf8(&line[9..12])
-                .ok()
-                .and_then(|c| c.parse().ok());
-            match code {
-                Some(100) if self.wbuf[at..].starts_with(super::response::CONTINUE) => {
-                    at += super::response::CONTINUE.len();
-                }
-                Some(code) => self.status = code,
-                None => return,
-            }
-        }
     }
 
     /// Bytes read from the socket and not consumed yet.
@@ -190,7 +164,6 @@ impl Conn {
 
     /// The write buffer, taken to be sent, its bytes counted as sent.
     fn take_output(&mut self) -> Vec<u8> {
-        self.see_status();
         self.bytes_out += self.wbuf[self.answer_at.min(self.wbuf.len())..].len() as u64;
         self.answer_at = 0;
         std::mem::take(&mut self.wbuf)

@@ -44,6 +44,7 @@ pub mod service;
 pub use body::{BodyKind, BodyReader};
 pub use conn::{BodyState, Conn, Timeouts};
 pub use request::{HeadLimits, Method, RequestHead};
+pub use response::{Answer, Head};
 pub use runtime::{DriverKind, Shutdown};
 pub use server::Server;
 pub use service::Service;

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::{Conn, Method, RequestHead};
+use super::{Answer, Conn, Method, RequestHead};
 
 /// Registers each metric (cloned) in a registry under its name with its
 /// help text: `register_metrics!(registry, "name", "help", metric; ...)`.
@@ -199,9 +199,9 @@ pub struct Finished {
 
 impl Timer {
     /// Starts measuring the request whose head `conn` just read; marks
-    /// the answer so that its status can be read back.
+    /// where its answer starts, to count its bytes.
     pub fn start(conn: &mut Conn, head: &RequestHead) -> Timer {
-        conn.watch_status();
+        conn.mark_answer();
         Timer {
             started: Instant::now(),
             // The head was taken from the connection already.
@@ -210,13 +210,13 @@ impl Timer {
         }
     }
 
-    /// `error_status`: the status an error will be answered with, when
-    /// the service failed (its answer is not written yet, so no bytes out
-    /// are counted); `None` when it answered.
-    pub fn finish(&self, conn: &mut Conn, error_status: Option<Option<u16>>) -> Finished {
-        let (status, bytes_out) = match error_status {
-            None => (conn.status(), conn.answer_bytes(self.bytes_out)),
-            Some(code) => (code.unwrap_or(0), 0),
+    /// `outcome`: the answer the service wrote, or, when it failed, the
+    /// status the error will be answered with (its answer is not written
+    /// yet, so no bytes out are counted; None for a broken connection).
+    pub fn finish(&self, conn: &Conn, outcome: Result<&Answer, Option<u16>>) -> Finished {
+        let (status, bytes_out) = match outcome {
+            Ok(answer) => (answer.status, conn.answer_bytes(self.bytes_out)),
+            Err(code) => (code.unwrap_or(0), 0),
         };
         Finished {
             status,

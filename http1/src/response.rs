@@ -1,5 +1,11 @@
 //! Writing response heads into a connection's write buffer: no allocation
 //! once the buffer has grown, and one `Date` formatting per second per thread.
+//!
+//! A head is started with [`start`], which gives a [`Head`] that records
+//! the status and the `Content-Length` as they are written, and ended with
+//! [`Head::end`], which gives the [`Answer`] a service returns: what the
+//! loop, the logs and the metrics know of an answer, read from what was
+//! written rather than parsed back out of the bytes.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,8 +83,53 @@ pub fn push_hex(out: &mut Vec<u8>, n: u64) {
     }
 }
 
+/// What a handler answered: its status, the `Content-Length` its head
+/// declared (None for a chunked body or none at all), and whether the
+/// connection stays open. Only [`Head::end`] makes one, so a handler that
+/// returns one has written a whole head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a service returns the answer it wrote"]
+pub struct Answer {
+    pub status: u16,
+    pub length: Option<u64>,
+    pub keep_alive: bool,
+}
+
+/// A response head being written into a buffer: started by [`start`], its
+/// headers added with [`header`] and friends, its length with
+/// [`Head::content_length`], ended by [`Head::end`].
+#[derive(Debug)]
+#[must_use = "a head is ended with Head::end"]
+pub struct Head {
+    status: u16,
+    length: Option<u64>,
+}
+
+impl Head {
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Writes `Content-Length: n` and records it.
+    pub fn content_length(&mut self, out: &mut Vec<u8>, n: u64) {
+        header_num(out, "Content-Length", n);
+        self.length = Some(n);
+    }
+
+    /// Ends the head: the connection header that the client needs, then the
+    /// blank line.
+    pub fn end(self, out: &mut Vec<u8>, keep_alive: bool, http10: bool) -> Answer {
+        finish(out, keep_alive, http10);
+        Answer {
+            status: self.status,
+            length: self.length,
+            keep_alive,
+        }
+    }
+}
+
 /// Status line plus `Server` and `Date`.
-pub fn start(out: &mut Vec<u8>, code: u16, server: &str) {
+pub fn start(out: &mut Vec<u8>, code: u16, server: &str) -> Head {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_num(out, u64::from(code));
     out.push(b' ');
@@ -88,6 +139,10 @@ pub fn start(out: &mut Vec<u8>, code: u16, server: &str) {
     out.extend_from_slice(b"\r\nDate: ");
     push_date(out);
     out.extend_from_slice(b"\r\n");
+    Head {
+        status: code,
+        length: None,
+    }
 }
 
 pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -104,8 +159,8 @@ pub fn header_num(out: &mut Vec<u8>, name: &str, n: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Ends the head: the connection header that the client needs, then the blank line.
-pub fn finish(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
+/// The connection header that the client needs, then the blank line.
+fn finish(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if http10 {
@@ -123,14 +178,15 @@ pub fn simple(
     body: &[u8],
     keep_alive: bool,
     http10: bool,
-) {
-    start(out, code, server);
+) -> Answer {
+    let mut head = start(out, code, server);
     if let Some(ct) = content_type {
         header(out, "Content-Type", ct.as_bytes());
     }
-    header_num(out, "Content-Length", body.len() as u64);
-    finish(out, keep_alive, http10);
+    head.content_length(out, body.len() as u64);
+    let answer = head.end(out, keep_alive, http10);
     out.extend_from_slice(body);
+    answer
 }
 
 #[cfg(test)]
@@ -154,7 +210,7 @@ mod tests {
     #[test]
     fn simple_response_bytes() {
         let mut out = Vec::new();
-        simple(
+        let answer = simple(
             &mut out,
             404,
             "t",
@@ -163,6 +219,12 @@ mod tests {
             false,
             false,
         );
+        let recorded = Answer {
+            status: 404,
+            length: Some(4),
+            keep_alive: false,
+        };
+        assert_eq!(answer, recorded);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: t\r\nDate: "));
         assert!(text.ends_with(

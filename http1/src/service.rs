@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
-use super::{BodyKind, BodyReader, BodyState, Conn, HttpError, Method, RequestHead, Timeouts};
+use super::{
+    Answer, BodyKind, BodyReader, BodyState, Conn, HttpError, Method, RequestHead, Timeouts,
+};
 
 /// A body a service left unread is read and dropped, and the connection
 /// kept, when it is no longer than this; a longer one closes the connection.
@@ -35,10 +37,11 @@ pub trait Service {
     /// A shutdown began: answer what is in flight, then close.
     fn shutting_down(&self) -> bool;
 
-    /// Writes the answer to one request. `Ok(true)` keeps the connection
-    /// open (the answer's head said so). An `Err` must come before any byte
-    /// of the answer was sent; it is then answered by [`Service::write_error`].
-    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, Self::Error>;
+    /// Writes the answer to one request and returns what it wrote (its
+    /// `keep_alive` keeps the connection open). An `Err` must come before
+    /// any byte of the answer was sent; it is then answered by
+    /// [`Service::write_error`].
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<Answer, Self::Error>;
 
     /// The status an error is answered with; `None` only when the
     /// connection is broken (the peer is gone, or part of an answer was
@@ -241,9 +244,9 @@ pub async fn serve<S: Service>(stream: TcpStream, svc: &S) {
         // Answers to earlier pipelined requests may still be in the buffer.
         let mark = conn.wbuf.len();
         let keep = match svc.call(&mut conn, &head).await {
-            Ok(keep) => {
+            Ok(answer) => {
                 conn.end_response().await.is_ok()
-                    && keep
+                    && answer.keep_alive
                     && !svc.shutting_down()
                     && settle_body(&mut conn, &head).await
             }

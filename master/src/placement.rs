@@ -78,6 +78,28 @@ pub fn needs_rebalance(replicas: &[String], wanted: &[String]) -> bool {
     replicas != wanted
 }
 
+/// The order in which reads try a record's replicas: a random rotation,
+/// then a random direction, so that every order of up to three replicas is
+/// equally likely and load spreads over them (no allocation). One rule for
+/// GET and HEAD of both APIs and for CopyObject's source; `rand(n)` is a
+/// random number below `n`.
+pub fn read_order(n: usize, rand: impl Fn(u32) -> u32) -> impl Iterator<Item = usize> {
+    let offset = if n > 1 { rand(n as u32) as usize } else { 0 };
+    let backwards = n > 2 && rand(2) == 1;
+    (0..n).map(move |i| {
+        if backwards {
+            (offset + n - i) % n
+        } else {
+            (offset + i) % n
+        }
+    })
+}
+
+/// [`read_order`] with the thread's random numbers, over `replicas`.
+pub fn replicas_in_read_order(replicas: &[String]) -> impl Iterator<Item = &String> {
+    read_order(replicas.len(), monoio::utils::thread_rng_n).map(move |i| &replicas[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +116,25 @@ mod tests {
         for key in [&b"hello"[..], b"helloworld", b"/???", b"", b"ab"] {
             assert!(unstorable(key).is_none(), "{key:?}");
         }
+    }
+
+    #[test]
+    fn read_orders_are_every_order() {
+        use std::collections::HashSet;
+        let mut seen = HashSet::new();
+        for offset in 0..3 {
+            for backwards in 0..2 {
+                let rand = |n: u32| if n == 2 { backwards } else { offset % n };
+                let order: Vec<usize> = read_order(3, rand).collect();
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, [0, 1, 2], "a permutation");
+                seen.insert(order);
+            }
+        }
+        assert_eq!(seen.len(), 6, "all six orders of three replicas");
+        assert_eq!(read_order(1, |_| 0).collect::<Vec<_>>(), [0]);
+        assert_eq!(read_order(0, |_| 0).count(), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One request as an operation sees it, and the helpers that write the
 //! answers operations give.
 
-use http1::{response, RequestHead};
+use http1::{response, Answer, Head, RequestHead};
 
 /// The `Server` header of every answer.
 pub const SERVER: &str = "mkv";
@@ -17,25 +17,26 @@ pub struct Req<'a> {
 
 impl Req<'_> {
     /// Starts an answer in `out`: status line, `Server`, `Date`.
-    pub fn start(&self, out: &mut Vec<u8>, code: u16) {
-        response::start(out, code, SERVER);
+    pub fn start(&self, out: &mut Vec<u8>, code: u16) -> Head {
+        response::start(out, code, SERVER)
     }
 
     /// Ends an answer's head (with `Content-Length`) and appends its body.
-    pub fn finish(&self, out: &mut Vec<u8>, body: &[u8]) {
-        response::header_num(out, "Content-Length", body.len() as u64);
-        response::finish(out, self.keep_alive, self.head.http10);
+    pub fn finish(&self, mut head: Head, out: &mut Vec<u8>, body: &[u8]) -> Answer {
+        head.content_length(out, body.len() as u64);
+        let answer = head.end(out, self.keep_alive, self.head.http10);
         out.extend_from_slice(body);
+        answer
     }
 
     /// A whole answer with no headers of its own (and, for a 204, no
     /// `Content-Length`, which a 204 must not carry).
-    pub fn plain(&self, out: &mut Vec<u8>, code: u16) {
-        self.start(out, code);
+    pub fn plain(&self, out: &mut Vec<u8>, code: u16) -> Answer {
+        let head = self.start(out, code);
         if code == 204 {
-            response::finish(out, self.keep_alive, self.head.http10);
+            head.end(out, self.keep_alive, self.head.http10)
         } else {
-            self.finish(out, b"");
+            self.finish(head, out, b"")
         }
     }
 }

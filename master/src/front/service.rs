@@ -2,7 +2,7 @@
 //! errors answered as the original answers them.
 
 use http1::metrics::{method_label, Timer};
-use http1::{response, Conn, RequestHead, Service, Timeouts};
+use http1::{response, Answer, Conn, RequestHead, Service, Timeouts};
 
 use crate::metrics::METRICS;
 
@@ -42,22 +42,23 @@ impl Service for Local {
         if matches!(e, MasterError::S3(_)) || head.is_some_and(|h| self.is_s3(h)) {
             let resource = head.map(|h| String::from_utf8_lossy(h.path()).into_owned());
             let resource = resource.unwrap_or_default();
-            return s3::error::write(out, &e.to_s3(), &resource, keep_alive, http10);
+            let _ = s3::error::write(out, &e.to_s3(), &resource, keep_alive, http10);
+            return;
         }
         let (content_type, text) = match code {
             403 | 404 | 405 | 409 | 411 => (None, String::new()),
             _ => (Some("text/plain"), format!("{e}\n")),
         };
         let body = text.as_bytes();
-        response::simple(out, code, SERVER, content_type, body, keep_alive, http10);
+        let _ = response::simple(out, code, SERVER, content_type, body, keep_alive, http10);
     }
 
-    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, MasterError> {
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<Answer, MasterError> {
         let mut key = std::mem::take(&mut conn.scratch);
         let timer = Timer::start(conn, head);
         let s3 = self.is_s3(head);
         let result = self.dispatch(conn, head, &mut key, s3).await;
-        let done = timer.finish(conn, result.as_ref().err().map(MasterError::status));
+        let done = timer.finish(conn, result.as_ref().map_err(MasterError::status));
         let api = if s3 { "s3" } else { "mkv" };
         METRICS.http.observe(api, method_label(head), &done);
         if self.app.cluster.verbose {
@@ -89,7 +90,7 @@ impl Local {
         head: &RequestHead,
         key: &mut Vec<u8>,
         s3: bool,
-    ) -> Result<bool, MasterError> {
+    ) -> Result<Answer, MasterError> {
         let keep_alive = head.keep_alive && !self.shutting_down();
         if s3 {
             // Logged by the path as sent (the query may carry a signature).
@@ -105,17 +106,16 @@ impl Local {
         };
         match op {
             // A HEAD's answer is a GET's (a 302 has no body either way).
-            Op::Get | Op::Head => get::serve(self, conn, &req).await?,
-            Op::Put => put::serve(self, conn, &req).await?,
-            Op::Delete => delete::delete(self, conn, &req).await?,
-            Op::Unlink => delete::unlink(self, conn, &req).await?,
-            Op::Rebalance => rebalance::serve(self, conn, &req).await?,
+            Op::Get | Op::Head => get::serve(self, conn, &req).await,
+            Op::Put => put::serve(self, conn, &req).await,
+            Op::Delete => delete::delete(self, conn, &req).await,
+            Op::Unlink => delete::unlink(self, conn, &req).await,
+            Op::Rebalance => rebalance::serve(self, conn, &req).await,
             Op::List {
                 unlinked,
                 start,
                 limit,
-            } => list::serve(self, conn, &req, unlinked, &start, limit).await?,
+            } => list::serve(self, conn, &req, unlinked, &start, limit).await,
         }
-        Ok(keep_alive)
     }
 }

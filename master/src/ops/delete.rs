@@ -10,7 +10,7 @@
 //! UNLINK: the record goes soft-deleted (synced); the files stay.
 
 use futures_util::future::join_all;
-use http1::Conn;
+use http1::{Answer, Conn};
 
 use crate::client::VolumeClient;
 use crate::error::MasterError;
@@ -22,7 +22,7 @@ use crate::placement::key2path;
 use crate::record::Record;
 use crate::state::Local;
 
-pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let app = &local.app;
     let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
     let rec = app.index.get(req.key).await?.ok_or(MasterError::NotFound)?;
@@ -30,8 +30,7 @@ pub async fn delete(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(),
         return Err(MasterError::Forbidden);
     }
     delete_record(local, req.key, rec).await?;
-    req.plain(&mut conn.wbuf, 204);
-    Ok(())
+    Ok(req.plain(&mut conn.wbuf, 204))
 }
 
 /// Deletes a key whose record is `rec` (the caller holds its lock): the
@@ -52,7 +51,7 @@ pub async fn delete_record(local: &Local, key: &[u8], rec: Record) -> Result<(),
     Ok(())
 }
 
-pub async fn unlink(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+pub async fn unlink(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let (_lock, rec) = lock_live(&local.app.locks, &local.app.index, req.key).await?;
     let soft = Record {
         deleted: true,
@@ -63,8 +62,7 @@ pub async fn unlink(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(),
         .index
         .put(req.key, &soft, Durability::Synced)
         .await?;
-    req.plain(&mut conn.wbuf, 204);
-    Ok(())
+    Ok(req.plain(&mut conn.wbuf, 204))
 }
 
 /// Deletes the file at `path` (a `key2path`) on each of `replicas`, all at

@@ -6,15 +6,15 @@
 //! missing keys out without the index lock, and the answer is written into
 //! the connection's reused buffer.
 
-use http1::{response, Conn};
+use http1::{response, Answer, Conn};
 
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::placement::{key2path, key2volume, needs_rebalance};
+use crate::placement::{key2path, key2volume, needs_rebalance, replicas_in_read_order};
 use crate::record::Record;
 use crate::state::Local;
 
-pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let app = &local.app;
     let Some(raw) = app.index.get_raw(req.key).await else {
         return missing(local, conn, req, None);
@@ -29,7 +29,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
     let path = key2path(req.key);
     let found = first_answering(local, &rec.volumes, &path).await;
     let out = &mut conn.wbuf;
-    req.start(out, if found.is_some() { 302 } else { 404 });
+    let head = req.start(out, if found.is_some() { 302 } else { 404 });
     // The hash is of the whole value, whatever part of it is asked for.
     if let Some(hash) = &rec.hash {
         response::header(out, "Content-Md5", hash.as_bytes());
@@ -50,28 +50,12 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
         out.extend_from_slice(path.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    req.finish(out, b"");
-    Ok(())
+    Ok(req.finish(head, out, b""))
 }
 
-/// The first replica, in random order, whose volume answers 200 to a HEAD.
+/// The first replica, in read order, whose volume answers 200 to a HEAD.
 async fn first_answering<'r>(local: &Local, replicas: &'r [String], path: &str) -> Option<&'r str> {
-    let n = replicas.len();
-    let offset = if n > 1 {
-        monoio::utils::thread_rng_n(n as u32) as usize
-    } else {
-        0
-    };
-    // A random rotation, then a random direction: every order of up to three
-    // replicas is equally likely, and no allocation is needed.
-    let backwards = n > 2 && monoio::utils::thread_rng_n(2) == 1;
-    for i in 0..n {
-        let j = if backwards {
-            (offset + n - i) % n
-        } else {
-            (offset + i) % n
-        };
-        let replica = &replicas[j];
+    for replica in replicas_in_read_order(replicas) {
         match local.client.head(replica, path).await {
             Ok(r) if r.status == 200 => return Some(replica),
             Ok(r) => tracing::debug!(%replica, status = r.status, "replica does not have the key"),
@@ -86,10 +70,10 @@ fn missing(
     conn: &mut Conn,
     req: &Req<'_>,
     hash: Option<&str>,
-) -> Result<(), MasterError> {
+) -> Result<Answer, MasterError> {
     let out = &mut conn.wbuf;
     let fallback = local.app.cluster.fallback.as_deref();
-    req.start(out, if fallback.is_some() { 302 } else { 404 });
+    let head = req.start(out, if fallback.is_some() { 302 } else { 404 });
     if let Some(hash) = hash {
         response::header(out, "Content-Md5", hash.as_bytes());
     }
@@ -99,6 +83,5 @@ fn missing(
         out.extend_from_slice(req.head.target());
         out.extend_from_slice(b"\r\n");
     }
-    req.finish(out, b"");
-    Ok(())
+    Ok(req.finish(head, out, b""))
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use http1::{response, Conn};
+use http1::{response, Answer, Conn};
 
 use crate::error::MasterError;
 use crate::front::request::Req;
@@ -23,7 +23,7 @@ pub async fn serve(
     unlinked: bool,
     start: &[u8],
     limit: usize,
-) -> Result<(), MasterError> {
+) -> Result<Answer, MasterError> {
     // On the blocking pool: a listing of many keys takes a while, and each
     // page waits for the index lock; the runtime thread serves on meanwhile.
     let app = local.app.clone();
@@ -35,10 +35,9 @@ pub async fn serve(
     let (next, keys) = listed?;
     let body = list_json(&next, &keys);
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     response::header(out, "Content-Type", b"application/json");
-    req.finish(out, &body);
-    Ok(())
+    Ok(req.finish(head, out, &body))
 }
 
 /// Keys, back to back in one buffer: a listing allocates per page, not per

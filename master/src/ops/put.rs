@@ -21,7 +21,7 @@
 //! the intent (as a failed write's) until they do. Then the 5xx (or the
 //! check's error).
 
-use http1::{BodyReader, Conn, HttpError};
+use http1::{Answer, BodyReader, Conn, HttpError};
 
 use crate::client::fanout::{Fanout, Sent, Target};
 use crate::digests::{Digests, Sums};
@@ -62,7 +62,7 @@ impl Source for BodyReader {
     }
 }
 
-pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let app = &local.app;
     let _lock = app.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
     if !req.head.body.has_bytes() {
@@ -84,8 +84,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
         extra: Vec::new(),
     };
     write_new(local, conn, new, &mut body, digests, |_, _| Ok(())).await?;
-    req.plain(&mut conn.wbuf, 201);
-    Ok(())
+    Ok(req.plain(&mut conn.wbuf, 201))
 }
 
 /// A value about to be written to a key that holds no live one.

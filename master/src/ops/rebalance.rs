@@ -20,7 +20,7 @@
 use std::rc::Rc;
 
 use futures_util::future::join_all;
-use http1::Conn;
+use http1::{Answer, Conn};
 
 use crate::client::copy::Piece;
 use crate::client::fanout::Target;
@@ -54,7 +54,7 @@ impl Moved {
 }
 
 /// `REBALANCE /key`: 204 once moved, 404 for a missing or unlinked key.
-pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), MasterError> {
+pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let app = &local.app;
     let (_lock, rec) = lock_live(&local.app.locks, &local.app.index, req.key).await?;
     rebalance_key(
@@ -66,8 +66,7 @@ pub async fn serve(local: &Local, conn: &mut Conn, req: &Req<'_>) -> Result<(), 
         false,
     )
     .await?;
-    req.plain(&mut conn.wbuf, 204);
-    Ok(())
+    Ok(req.plain(&mut conn.wbuf, 204))
 }
 
 pub async fn rebalance_key(

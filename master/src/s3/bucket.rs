@@ -4,7 +4,7 @@
 //! DeleteBucket (refused while it holds keys), ListBuckets,
 //! GetBucketLocation and GetBucketVersioning (versioning is never on).
 
-use http1::{response, Conn};
+use http1::{response, Answer, Conn};
 
 use super::error::S3Error;
 use super::xml::Xml;
@@ -81,7 +81,7 @@ fn valid_name(name: &str) -> bool {
         && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
-pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let req = &cx.req;
     if !valid_name(&req.bucket) {
         return Err(S3Error::new(
@@ -106,24 +106,22 @@ pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
         .await?;
     }
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     response::header(out, "Location", format!("/{}", req.bucket).as_bytes());
-    req.finish(out, b"");
-    Ok(())
+    Ok(req.finish(head, out, b""))
 }
 
-pub async fn head(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn head(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     if !exists(cx, &cx.req.bucket).await? {
         return Err(S3Error::no_such_bucket().into());
     }
     let out = &mut conn.wbuf;
-    cx.req.start(out, 200);
+    let head = cx.req.start(out, 200);
     response::header(out, "x-amz-bucket-region", b"us-east-1");
-    cx.req.finish(out, b"");
-    Ok(())
+    Ok(cx.req.finish(head, out, b""))
 }
 
-pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let req = &cx.req;
     let marker = meta::bucket_key(&req.bucket);
     let prefix = format!("/{}/", req.bucket).into_bytes();
@@ -144,11 +142,10 @@ pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
         .index
         .delete(&marker, Durability::Synced)
         .await?;
-    req.empty(&mut conn.wbuf, 204);
-    Ok(())
+    Ok(req.empty(&mut conn.wbuf, 204))
 }
 
-pub async fn list_all(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn list_all(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let buckets = super::blocking(cx, all_buckets).await?;
     let mut x = Xml::new("ListAllMyBucketsResult");
     x.open("Owner")
@@ -163,9 +160,9 @@ pub async fn list_all(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
             .close("Bucket");
     }
     x.close("Buckets");
-    cx.req
-        .xml(&mut conn.wbuf, 200, &x.finish("ListAllMyBucketsResult"));
-    Ok(())
+    Ok(cx
+        .req
+        .xml(&mut conn.wbuf, 200, &x.finish("ListAllMyBucketsResult")))
 }
 
 /// Every bucket, by name, with its creation time (for a bucket only keys
@@ -205,7 +202,7 @@ fn all_buckets(index: &Index) -> Result<Vec<(String, u64)>, MasterError> {
     Ok(buckets)
 }
 
-pub async fn location(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn location(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     if !exists(cx, &cx.req.bucket).await? {
         return Err(S3Error::no_such_bucket().into());
     }
@@ -214,18 +211,17 @@ pub async fn location(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\"/>",
         super::xml::NS
     );
-    cx.req.xml(&mut conn.wbuf, 200, body.as_bytes());
-    Ok(())
+    Ok(cx.req.xml(&mut conn.wbuf, 200, body.as_bytes()))
 }
 
-pub async fn versioning(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn versioning(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     if !exists(cx, &cx.req.bucket).await? {
         return Err(S3Error::no_such_bucket().into());
     }
     let x = Xml::new("VersioningConfiguration");
-    cx.req
-        .xml(&mut conn.wbuf, 200, &x.finish("VersioningConfiguration"));
-    Ok(())
+    Ok(cx
+        .req
+        .xml(&mut conn.wbuf, 200, &x.finish("VersioningConfiguration")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! place with the upload's records removed in the same batch.
 
 use futures_util::future::join_all;
-use http1::Conn;
+use http1::{Answer, Conn};
 
 use super::error::S3Error;
 use super::multipart::{self, data_path, file_path, multipart_etag, MIN_PART};
@@ -25,7 +25,7 @@ use crate::time;
 /// The largest CompleteMultipartUpload body taken (10,000 parts fit).
 const MAX_BODY: usize = 4 << 20;
 
-pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
+pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, MasterError> {
     let (local, req) = (cx.local, &cx.req);
     let upload = multipart::upload_of(cx, id).await?;
     let key = req.mkv_key.as_slice();
@@ -68,12 +68,11 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Mast
         .elem("Bucket", &req.bucket)
         .elem("Key", &req.key_text())
         .elem("ETag", &meta.quoted_etag());
-    req.xml(
+    Ok(req.xml(
         &mut conn.wbuf,
         200,
         &x.finish("CompleteMultipartUploadResult"),
-    );
-    Ok(())
+    ))
 }
 
 /// Builds the object on every replica (a failure is undone with the

@@ -1,4 +1,4 @@
-//! CopyObject and DeleteObjects.
+//! CopyObject.
 //!
 //! A copy is done by the store, not the client: the bytes go from a replica
 //! of the source to the destination's replicas through the master (written
@@ -6,25 +6,24 @@
 //! onto itself with `x-amz-metadata-directive: REPLACE` rewrites only the
 //! metadata.
 
-use http1::Conn;
+use http1::{Answer, Conn};
 
-use super::checks::Expected;
+use super::conditions::{self, Verdict};
 use super::error::S3Error;
 use super::get::object_meta;
-use super::object::{delete_key, meta_from_headers};
-use super::xml::{self, Xml};
+use super::object::meta_from_headers;
+use super::xml::Xml;
 use super::Cx;
 use crate::client::copy::{self, Piece};
 use crate::client::fanout::{Sent, Target};
 use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::index::{Durability, Op};
-use crate::meta::Intent;
-use crate::meta::{self, ObjectMeta};
+use crate::meta::{self, Intent, ObjectMeta};
 use crate::ops::install::{self, Installing, Staged};
 use crate::ops::intent;
 use crate::ops::put::{self, meta_of};
-use crate::placement::{key2path, key2volume, unstorable};
+use crate::placement::{key2path, key2volume, replicas_in_read_order, unstorable};
 use crate::record::Record;
 use crate::time;
 
@@ -48,7 +47,7 @@ fn source_key(cx: &Cx<'_>) -> Result<Vec<u8>, S3Error> {
     Ok(key)
 }
 
-pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let (local, req) = (cx.local, &cx.req);
     let source = source_key(cx)?;
     let dest = req.mkv_key.as_slice();
@@ -88,8 +87,7 @@ pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError
     let mut x = Xml::new("CopyObjectResult");
     x.elem("LastModified", &time::iso8601(meta.mtime_ms))
         .elem("ETag", &meta.quoted_etag());
-    req.xml(&mut conn.wbuf, 200, &x.finish("CopyObjectResult"));
-    Ok(())
+    Ok(req.xml(&mut conn.wbuf, 200, &x.finish("CopyObjectResult")))
 }
 
 impl ObjectMeta {
@@ -104,36 +102,13 @@ impl ObjectMeta {
     }
 }
 
+/// The source's conditions: as a GET's, but what a GET answers 304 is a
+/// 412 here (S3's rule).
 fn copy_preconditions(cx: &Cx<'_>, meta: &ObjectMeta) -> Result<(), S3Error> {
-    let failed = || {
-        S3Error::new(
-            412,
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold",
-        )
-    };
-    let etag = meta.quoted_etag();
-    let matches = |v: String| {
-        v.trim() == "*"
-            || v.split(',')
-                .any(|t| t.trim().trim_matches('"') == etag.trim_matches('"'))
-    };
-    let date = |name: &str| cx.req.head.header(name).and_then(time::parse_http_date);
-    let secs = meta.mtime_ms / 1000;
-    if cx
-        .req
-        .header("x-amz-copy-source-if-match")
-        .is_some_and(|v| !matches(v))
-        || cx
-            .req
-            .header("x-amz-copy-source-if-none-match")
-            .is_some_and(matches)
-        || date("x-amz-copy-source-if-unmodified-since").is_some_and(|d| secs > d)
-        || date("x-amz-copy-source-if-modified-since").is_some_and(|d| secs <= d)
-    {
-        return Err(failed());
+    match conditions::evaluate(cx.req.head, &conditions::COPY_SOURCE, meta) {
+        Verdict::Proceed => Ok(()),
+        Verdict::NotModified | Verdict::Failed => Err(conditions::failed()),
     }
-    Ok(())
 }
 
 /// Copies the source's bytes to `dest` (from the first replica that
@@ -222,7 +197,7 @@ async fn copy_from_any(
         "No replica of the source answered.",
     )
     .into();
-    for replica in &rec.volumes {
+    for replica in replicas_in_read_order(&rec.volumes) {
         let pieces = [Piece::whole(replica, &path)];
         match copy::copy(
             &cx.local.client,
@@ -241,42 +216,4 @@ async fn copy_from_any(
         }
     }
     Err(last)
-}
-
-/// The largest DeleteObjects body taken.
-const MAX_DELETE_BODY: usize = 2 << 20;
-
-pub async fn delete_objects(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
-    let req = &cx.req;
-    let body = super::read_small_body(conn, req.head, MAX_DELETE_BODY).await?;
-    Expected::of(req, cx.signer.as_ref())?.check_body(&body)?;
-    let root = xml::parse(&body).map_err(|_| S3Error::malformed_xml())?;
-    let keys: Vec<&str> = root
-        .children_named("Object")
-        .filter_map(|o| o.child_text("Key"))
-        .collect();
-    if root.name != "Delete" || keys.is_empty() || keys.len() > 1000 {
-        return Err(S3Error::malformed_xml().into());
-    }
-    let quiet = root.child_text("Quiet") == Some("true");
-    let mut x = Xml::new("DeleteResult");
-    for key in keys {
-        let mkv_key = format!("/{}/{key}", req.bucket).into_bytes();
-        match delete_key(cx, &mkv_key).await {
-            Ok(()) if quiet => {}
-            Ok(()) => {
-                x.open("Deleted").elem("Key", key).close("Deleted");
-            }
-            Err(e) => {
-                let e = e.to_s3();
-                x.open("Error")
-                    .elem("Key", key)
-                    .elem("Code", e.code)
-                    .elem("Message", &e.message)
-                    .close("Error");
-            }
-        }
-    }
-    req.xml(&mut conn.wbuf, 200, &x.finish("DeleteResult"));
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! S3's errors: a code, a status, a message, written as the XML `<Error>`
 //! every S3 client parses (docs/s3.md, "Errors").
 
-use http1::response;
+use http1::{response, Answer};
 
 use super::xml::Xml;
 use crate::front::request::SERVER;
@@ -129,7 +129,13 @@ pub fn request_id() -> String {
 
 /// Writes a whole error answer; `resource` is the request's path. A HEAD's
 /// answer keeps the head (the connection loop strips the body).
-pub fn write(out: &mut Vec<u8>, e: &S3Error, resource: &str, keep_alive: bool, http10: bool) {
+pub fn write(
+    out: &mut Vec<u8>,
+    e: &S3Error,
+    resource: &str,
+    keep_alive: bool,
+    http10: bool,
+) -> Answer {
     let id = request_id();
     let mut x = Xml::error();
     x.elem("Code", e.code)
@@ -137,10 +143,11 @@ pub fn write(out: &mut Vec<u8>, e: &S3Error, resource: &str, keep_alive: bool, h
         .elem("Resource", resource)
         .elem("RequestId", &id);
     let body = x.finish("Error");
-    response::start(out, e.status, SERVER);
+    let mut head = response::start(out, e.status, SERVER);
     response::header(out, "x-amz-request-id", id.as_bytes());
     response::header(out, "Content-Type", b"application/xml");
-    response::header_num(out, "Content-Length", body.len() as u64);
-    response::finish(out, keep_alive, http10);
+    head.content_length(out, body.len() as u64);
+    let answer = head.end(out, keep_alive, http10);
     out.extend_from_slice(&body);
+    answer
 }

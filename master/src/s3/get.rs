@@ -7,15 +7,16 @@
 //! metadata is in the index.
 
 use http1::range::{self, Span};
-use http1::{response, Conn};
+use http1::{response, Answer, Conn};
 
+use super::conditions::{self, Verdict};
 use super::error::S3Error;
 use super::request::S3Req;
 use super::Cx;
 use crate::client::{Download, VolumeClient};
 use crate::error::MasterError;
 use crate::meta::{self, ObjectMeta};
-use crate::placement::key2path;
+use crate::placement::{key2path, replicas_in_read_order};
 use crate::record::Record;
 use crate::time;
 
@@ -32,7 +33,7 @@ const OVERRIDES: [(&str, &str); 6] = [
     ("response-expires", "Expires"),
 ];
 
-pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<(), MasterError> {
+pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<Answer, MasterError> {
     let (local, req) = (cx.local, &cx.req);
     let key = req.mkv_key.as_slice();
     let rec = match local.app.index.get(key).await? {
@@ -42,15 +43,14 @@ pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<(), 
     let meta = object_meta(&local.client, &local.app.index, key, &rec).await?;
     if let Some(not_modified) = preconditions(req, &meta)? {
         let out = &mut conn.wbuf;
-        req.start(out, not_modified);
+        let head = req.start(out, not_modified);
         response::header(out, "ETag", meta.quoted_etag().as_bytes());
         response::header(
             out,
             "Last-Modified",
             time::http_date(meta.mtime_ms).as_bytes(),
         );
-        response::finish(out, req.keep_alive, req.head.http10);
-        return Ok(());
+        return Ok(req.end(head, out));
     }
     let span = match req.head.header("range") {
         None => Span::Full,
@@ -69,16 +69,15 @@ pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<(), 
         }
     };
     if head_only || len == 0 {
-        write_head(req, &mut conn.wbuf, &meta, code, (start, len));
-        return Ok(());
+        return Ok(write_head(req, &mut conn.wbuf, &meta, code, (start, len)));
     }
     let range = (code == 206).then(|| format!("bytes={start}-{}", start + len - 1));
     let mut download = open_replica(&local.client, &rec, key, range.as_deref(), len).await?;
-    write_head(req, &mut conn.wbuf, &meta, code, (start, len));
+    let answer = write_head(req, &mut conn.wbuf, &meta, code, (start, len));
     conn.flush().await?;
     relay(conn, &mut download).await?;
     download.done();
-    Ok(())
+    Ok(answer)
 }
 
 /// The object's metadata: from the index when it is there and belongs to
@@ -125,41 +124,11 @@ fn unavailable() -> MasterError {
 
 /// A 304 or a 412 for the conditional headers, in RFC 9110's order.
 fn preconditions(req: &S3Req<'_>, meta: &ObjectMeta) -> Result<Option<u16>, S3Error> {
-    let etag = meta.quoted_etag();
-    let secs = meta.mtime_ms / 1000;
-    let failed = || {
-        S3Error::new(
-            412,
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold",
-        )
-    };
-    let date = |name: &str| req.head.header(name).and_then(time::parse_http_date);
-    if let Some(im) = req.head.header("if-match") {
-        if !tag_listed(im, &etag) {
-            return Err(failed());
-        }
-    } else if date("if-unmodified-since").is_some_and(|d| secs > d) {
-        return Err(failed());
+    match conditions::evaluate(req.head, &conditions::READ, meta) {
+        Verdict::Proceed => Ok(None),
+        Verdict::NotModified => Ok(Some(304)),
+        Verdict::Failed => Err(conditions::failed()),
     }
-    if let Some(inm) = req.head.header("if-none-match") {
-        if tag_listed(inm, &etag) {
-            return Ok(Some(304));
-        }
-    } else if date("if-modified-since").is_some_and(|d| secs <= d) {
-        return Ok(Some(304));
-    }
-    Ok(None)
-}
-
-/// Whether a list of entity tags (or `*`) names `etag`.
-fn tag_listed(list: &[u8], etag: &str) -> bool {
-    let list = String::from_utf8_lossy(list);
-    list.trim() == "*"
-        || list.split(',').any(|t| {
-            let t = t.trim();
-            t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == etag.trim_matches('"')
-        })
 }
 
 /// The answer's head: status, length, validators, type, stored headers and
@@ -170,8 +139,8 @@ fn write_head(
     meta: &ObjectMeta,
     code: u16,
     (start, len): (u64, u64),
-) {
-    req.start(out, code);
+) -> Answer {
+    let mut head = req.start(out, code);
     let content_type = meta
         .content_type
         .as_deref()
@@ -203,8 +172,8 @@ fn write_head(
         let range = format!("bytes {start}-{}/{}", start + len - 1, meta.size);
         response::header(out, "Content-Range", range.as_bytes());
     }
-    response::header_num(out, "Content-Length", len);
-    response::finish(out, req.keep_alive, req.head.http10);
+    head.content_length(out, len);
+    req.end(head, out)
 }
 
 /// A GET of the value (or of `range`) from the first replica, in random
@@ -217,15 +186,8 @@ async fn open_replica<'c>(
     len: u64,
 ) -> Result<Download<'c>, MasterError> {
     let path = key2path(key);
-    let n = rec.volumes.len();
-    let offset = if n > 1 {
-        monoio::utils::thread_rng_n(n as u32) as usize
-    } else {
-        0
-    };
     let want = if range.is_some() { 206 } else { 200 };
-    for i in 0..n {
-        let replica = &rec.volumes[(offset + i) % n];
+    for replica in replicas_in_read_order(&rec.volumes) {
         match client.start_get_range(replica, &path, range).await {
             Ok(d) if d.reply().status == want && d.reply().content_length == Some(len) => {
                 return Ok(d)

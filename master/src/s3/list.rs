@@ -7,6 +7,7 @@
 //! prefix are skipped with a seek, not read. Scans run on the blocking pool.
 
 use base64::Engine;
+use http1::Answer;
 
 mod scan;
 
@@ -158,7 +159,7 @@ fn contents(cx: &Cx<'_>, x: &mut Xml, page: &Page, tag: &str) {
     }
 }
 
-pub async fn v2(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterError> {
+pub async fn v2(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, MasterError> {
     let (q, token) = query(cx, true, "")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListBucketResult");
@@ -179,12 +180,12 @@ pub async fn v2(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterError> 
     }
     contents(cx, &mut x, &page, "Contents");
     prefixes(cx, &mut x, &page);
-    cx.req
-        .xml(&mut conn.wbuf, 200, &x.finish("ListBucketResult"));
-    Ok(())
+    Ok(cx
+        .req
+        .xml(&mut conn.wbuf, 200, &x.finish("ListBucketResult")))
 }
 
-pub async fn v1(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterError> {
+pub async fn v1(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, MasterError> {
     let (q, _) = query(cx, false, "marker")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListBucketResult");
@@ -198,12 +199,12 @@ pub async fn v1(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterError> 
     }
     contents(cx, &mut x, &page, "Contents");
     prefixes(cx, &mut x, &page);
-    cx.req
-        .xml(&mut conn.wbuf, 200, &x.finish("ListBucketResult"));
-    Ok(())
+    Ok(cx
+        .req
+        .xml(&mut conn.wbuf, 200, &x.finish("ListBucketResult")))
 }
 
-pub async fn versions(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterError> {
+pub async fn versions(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, MasterError> {
     let (q, _) = query(cx, false, "key-marker")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListVersionsResult");
@@ -222,7 +223,7 @@ pub async fn versions(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<(), MasterE
     }
     contents(cx, &mut x, &page, "Version");
     prefixes(cx, &mut x, &page);
-    cx.req
-        .xml(&mut conn.wbuf, 200, &x.finish("ListVersionsResult"));
-    Ok(())
+    Ok(cx
+        .req
+        .xml(&mut conn.wbuf, 200, &x.finish("ListVersionsResult")))
 }

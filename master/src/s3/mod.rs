@@ -5,8 +5,9 @@
 //! - `auth`, `sigv4` and `sigv2`: signatures; `payload`: request bodies,
 //!   `aws-chunked` ones decoded and checked on the fly; `checks`: the
 //!   checksums a write announces; `xml`: reading and writing XML.
-//! - The operations: `bucket`, `list`, `object` (PutObject, DeleteObject),
-//!   `get` (GetObject, HeadObject), `copy` (CopyObject, DeleteObjects),
+//! - The operations: `bucket`, `list`, `object` (PutObject),
+//!   `get` (GetObject, HeadObject), `copy` (CopyObject), `delete`
+//!   (DeleteObject, DeleteObjects), `conditions` (If-Match and friends),
 //!   `multipart` and `complete`, `uploads` (ListMultipartUploads). A value
 //!   over a live one is staged and installed by `ops::install`.
 
@@ -14,7 +15,9 @@ pub mod auth;
 pub mod bucket;
 pub mod checks;
 pub mod complete;
+pub mod conditions;
 pub mod copy;
+pub mod delete;
 pub mod error;
 pub mod get;
 pub mod list;
@@ -28,7 +31,7 @@ pub mod sigv4;
 pub mod uploads;
 pub mod xml;
 
-use http1::{BodyReader, Conn, RequestHead};
+use http1::{Answer, BodyReader, Conn, RequestHead};
 
 use crate::error::MasterError;
 use crate::index::Index;
@@ -52,16 +55,15 @@ pub async fn serve(
     conn: &mut Conn,
     head: &RequestHead,
     keep_alive: bool,
-) -> Result<bool, MasterError> {
+) -> Result<Answer, MasterError> {
     let req = S3Req::parse(head, keep_alive)?;
     let signer = auth::verify(local.app.s3.credentials.as_ref(), &req)?;
     let op = router::route(&req)?;
     let cx = Cx { local, req, signer };
-    dispatch(&cx, conn, op).await?;
-    Ok(keep_alive)
+    dispatch(&cx, conn, op).await
 }
 
-async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<(), MasterError> {
+async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, MasterError> {
     match op {
         Op::ListBuckets => bucket::list_all(cx, conn).await,
         Op::CreateBucket => bucket::create(cx, conn).await,
@@ -73,12 +75,12 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<(), MasterErro
         Op::ListObjectsV2 => list::v2(cx, conn).await,
         Op::ListObjectVersions => list::versions(cx, conn).await,
         Op::ListMultipartUploads => uploads::list_uploads(cx, conn).await,
-        Op::DeleteObjects => copy::delete_objects(cx, conn).await,
+        Op::DeleteObjects => delete::delete_objects(cx, conn).await,
         Op::PutObject => object::put(cx, conn).await,
         Op::CopyObject => copy::copy_object(cx, conn).await,
         Op::GetObject => get::serve(cx, conn, false).await,
         Op::HeadObject => get::serve(cx, conn, true).await,
-        Op::DeleteObject => object::delete(cx, conn).await,
+        Op::DeleteObject => delete::delete(cx, conn).await,
         Op::CreateMultipartUpload => multipart::create(cx, conn).await,
         Op::UploadPart { upload_id, part } => {
             multipart::upload_part(cx, conn, &upload_id, part).await

@@ -12,7 +12,7 @@
 //! overwrite is (`install`), the upload's records go in the same batch as
 //! the object's, and every staging file of the upload is deleted.
 
-use http1::{BodyKind, Conn};
+use http1::{Answer, BodyKind, Conn};
 use md5::{Digest, Md5};
 
 use super::checks::Expected;
@@ -51,7 +51,7 @@ pub(super) async fn upload_of(cx: &Cx<'_>, id: &str) -> Result<Upload, MasterErr
     }
 }
 
-pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let (app, req) = (&cx.local.app, &cx.req);
     if let Some(why) = unstorable(&req.mkv_key) {
         return Err(S3Error::new(400, "KeyTooLongError", why).into());
@@ -72,12 +72,11 @@ pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
     x.elem("Bucket", &req.bucket)
         .elem("Key", &req.key_text())
         .elem("UploadId", &id);
-    req.xml(
+    Ok(req.xml(
         &mut conn.wbuf,
         200,
         &x.finish("InitiateMultipartUploadResult"),
-    );
-    Ok(())
+    ))
 }
 
 /// The size the part announces, when it does.
@@ -94,7 +93,7 @@ pub async fn upload_part(
     conn: &mut Conn,
     id: &str,
     number: u32,
-) -> Result<(), MasterError> {
+) -> Result<Answer, MasterError> {
     let (app, req) = (&cx.local.app, &cx.req);
     let upload = upload_of(cx, id).await?;
     let part_key = meta::part_key(id, number);
@@ -144,13 +143,12 @@ pub async fn upload_part(
     };
     record_part(cx, &upload, part_key, &part, old).await?;
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     http1::response::header(out, "ETag", format!("\"{}\"", part.etag).as_bytes());
     for (name, value) in expected.reply_headers(&sent.sums) {
         http1::response::header(out, name, value.as_bytes());
     }
-    req.finish(out, b"");
-    Ok(())
+    Ok(req.finish(head, out, b""))
 }
 
 /// Records an uploaded part (synced), and removes the file of the part it
@@ -304,7 +302,7 @@ pub(super) fn staging_files(id: &str, parts: &[(u32, Part)]) -> Vec<String> {
     files
 }
 
-pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
+pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, MasterError> {
     let upload = upload_of(cx, id).await?;
     let owned = id.to_string();
     let all = super::blocking(cx, move |index| parts(index, &owned)).await?;
@@ -314,8 +312,7 @@ pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterE
     let mut ops = vec![Op::Delete(meta::upload_key(id))];
     ops.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
     cx.local.app.index.apply(ops, Durability::Synced).await?;
-    cx.req.empty(&mut conn.wbuf, 204);
-    Ok(())
+    Ok(cx.req.empty(&mut conn.wbuf, 204))
 }
 
 /// The multipart ETag: the md5 of the parts' md5s, and their count.

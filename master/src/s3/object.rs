@@ -1,11 +1,12 @@
-//! PutObject and DeleteObject (GetObject and HeadObject are in `get`).
+//! PutObject (GetObject and HeadObject are in `get`, the deletes in
+//! `delete`).
 //!
 //! A PUT to a key without a live value is the plain API's PUT
 //! ([`crate::ops::put::write_new`]); over a live value the new one is
 //! staged on the replicas first and installed only once all have it
 //! (`install`), so a failed overwrite leaves the old value whole.
 
-use http1::{response, BodyKind, Conn};
+use http1::{response, Answer, BodyKind, Conn};
 
 use super::checks::Expected;
 use super::error::S3Error;
@@ -16,7 +17,6 @@ use crate::client::fanout::{Sent, Target};
 use crate::error::MasterError;
 use crate::index::Op;
 use crate::meta::{self, ObjectMeta};
-use crate::ops::delete::delete_record;
 use crate::ops::install::{self, Staged};
 use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
 use crate::placement::key2volume;
@@ -77,7 +77,7 @@ pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
 }
 
 /// PutObject.
-pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let (app, req) = (&cx.local.app, &cx.req);
     let key = req.mkv_key.as_slice();
     let _lock = app.locks.try_lock(key).ok_or_else(S3Error::busy)?;
@@ -112,13 +112,12 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
         }
     };
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     response::header(out, "ETag", meta.quoted_etag().as_bytes());
     for (name, value) in expected.reply_headers(&sent.sums) {
         response::header(out, name, value.as_bytes());
     }
-    req.finish(out, b"");
-    Ok(())
+    Ok(req.finish(head, out, b""))
 }
 
 /// A new value over a live one: staged, then installed.
@@ -170,28 +169,4 @@ async fn overwrite<S: Source>(
     };
     installing.finish(index, client, &staged, commit).await?;
     Ok((sent, meta))
-}
-
-/// DeleteObject: 204 whether or not the key was there.
-pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
-    delete_key(cx, &cx.req.mkv_key).await?;
-    cx.req.empty(&mut conn.wbuf, 204);
-    Ok(())
-}
-
-/// Deletes one key as S3 does (missing is fine); with `-protect` a live
-/// key must be unlinked first.
-pub async fn delete_key(cx: &Cx<'_>, key: &[u8]) -> Result<(), MasterError> {
-    let app = &cx.local.app;
-    let _lock = app.locks.try_lock(key).ok_or_else(S3Error::busy)?;
-    let Some(rec) = app.index.get(key).await? else {
-        return Ok(());
-    };
-    if app.cluster.protect && !rec.deleted {
-        return Err(S3Error::access_denied(
-            "the master protects live keys (-protect): UNLINK first",
-        )
-        .into());
-    }
-    delete_record(cx.local, key, rec).await
 }

@@ -1,7 +1,7 @@
 //! One S3 request as the operations see it: bucket, key, decoded query,
 //! its request id; and how an answer starts and ends.
 
-use http1::{percent, response, RequestHead};
+use http1::{percent, response, Answer, Head, RequestHead};
 
 use super::error::S3Error;
 use crate::front::request::SERVER;
@@ -79,32 +79,40 @@ impl<'a> S3Req<'a> {
     }
 
     /// Status line, `Server`, `Date` and `x-amz-request-id`.
-    pub fn start(&self, out: &mut Vec<u8>, code: u16) {
-        response::start(out, code, SERVER);
+    pub fn start(&self, out: &mut Vec<u8>, code: u16) -> Head {
+        let head = response::start(out, code, SERVER);
         response::header(out, "x-amz-request-id", self.id.as_bytes());
+        head
+    }
+
+    /// Ends the head without a length (a chunked body, or one whose
+    /// `Content-Length` was written with [`Head::content_length`]).
+    pub fn end(&self, head: Head, out: &mut Vec<u8>) -> Answer {
+        head.end(out, self.keep_alive, self.head.http10)
     }
 
     /// Ends the head with `Content-Length` and appends the body.
-    pub fn finish(&self, out: &mut Vec<u8>, body: &[u8]) {
-        response::header_num(out, "Content-Length", body.len() as u64);
-        response::finish(out, self.keep_alive, self.head.http10);
+    pub fn finish(&self, mut head: Head, out: &mut Vec<u8>, body: &[u8]) -> Answer {
+        head.content_length(out, body.len() as u64);
+        let answer = self.end(head, out);
         out.extend_from_slice(body);
+        answer
     }
 
     /// A whole answer with an XML body.
-    pub fn xml(&self, out: &mut Vec<u8>, code: u16, body: &[u8]) {
-        self.start(out, code);
+    pub fn xml(&self, out: &mut Vec<u8>, code: u16, body: &[u8]) -> Answer {
+        let head = self.start(out, code);
         response::header(out, "Content-Type", b"application/xml");
-        self.finish(out, body);
+        self.finish(head, out, body)
     }
 
     /// A whole answer with no body (a 204 carries no `Content-Length`).
-    pub fn empty(&self, out: &mut Vec<u8>, code: u16) {
-        self.start(out, code);
+    pub fn empty(&self, out: &mut Vec<u8>, code: u16) -> Answer {
+        let head = self.start(out, code);
         if code == 204 {
-            response::finish(out, self.keep_alive, self.head.http10);
+            self.end(head, out)
         } else {
-            self.finish(out, b"");
+            self.finish(head, out, b"")
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Listings of multipart uploads in progress: ListParts of one upload, and
 //! ListMultipartUploads of a bucket.
 
-use http1::Conn;
+use http1::{Answer, Conn};
 
 use super::multipart::{parts, upload_of};
 use super::xml::Xml;
@@ -11,7 +11,7 @@ use crate::index::Index;
 use crate::meta::{self, Part, Upload};
 use crate::time;
 
-pub async fn list_parts(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), MasterError> {
+pub async fn list_parts(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, MasterError> {
     let req = &cx.req;
     upload_of(cx, id).await?;
     let marker: u32 = req
@@ -47,11 +47,10 @@ pub async fn list_parts(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<(), Ma
             .elem("Size", &p.size.to_string())
             .close("Part");
     }
-    req.xml(&mut conn.wbuf, 200, &x.finish("ListPartsResult"));
-    Ok(())
+    Ok(req.xml(&mut conn.wbuf, 200, &x.finish("ListPartsResult")))
 }
 
-pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterError> {
+pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let req = &cx.req;
     let base = format!("/{}/", req.bucket).into_bytes();
     let prefix = req.param("prefix").unwrap_or_default().to_string();
@@ -89,8 +88,7 @@ pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), MasterErro
             .elem("StorageClass", "STANDARD")
             .close("Upload");
     }
-    req.xml(&mut conn.wbuf, 200, &x.finish("ListMultipartUploadsResult"));
-    Ok(())
+    Ok(req.xml(&mut conn.wbuf, 200, &x.finish("ListMultipartUploadsResult")))
 }
 
 /// The uploads of keys under `base` (`/bucket/`): key under it, id, upload.

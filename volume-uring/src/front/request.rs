@@ -1,7 +1,7 @@
 //! What a handler knows about a request beyond its head, and the answers
 //! without a body that several handlers give.
 
-use http1::{response, Conn, HttpError, RequestHead};
+use http1::{response, Answer, Conn, Head, HttpError, RequestHead};
 
 use crate::state::Ctx;
 use crate::store::checksum;
@@ -35,27 +35,24 @@ impl Request<'_> {
     }
 
     /// Starts an answer in `out`: status line, `Server`, `Date`.
-    pub fn start(&self, out: &mut Vec<u8>, code: u16) {
-        response::start(out, code, SERVER);
+    pub fn start(&self, out: &mut Vec<u8>, code: u16) -> Head {
+        response::start(out, code, SERVER)
     }
 
-    /// Ends an answer's head; returns whether the connection stays open.
-    pub fn finish(&self, out: &mut Vec<u8>) -> bool {
-        let keep = self.keep_alive();
-        response::finish(out, keep, self.head.http10);
-        keep
+    /// Ends an answer's head, keeping the connection open if it may.
+    pub fn finish(&self, head: Head, out: &mut Vec<u8>) -> Answer {
+        head.end(out, self.keep_alive(), self.head.http10)
     }
 
-    /// A whole answer with no body, with the file's CRC when there is one;
-    /// returns whether the connection stays open.
-    pub fn empty(&self, out: &mut Vec<u8>, code: u16, crc: Option<u32>) -> bool {
-        self.start(out, code);
+    /// A whole answer with no body, with the file's CRC when there is one.
+    pub fn empty(&self, out: &mut Vec<u8>, code: u16, crc: Option<u32>) -> Answer {
+        let mut head = self.start(out, code);
         if let Some(crc) = crc {
             response::header(out, checksum::CRC_HEADER, &checksum::to_hex(crc));
         }
         if code != 204 {
-            response::header_num(out, "Content-Length", 0);
+            head.content_length(out, 0);
         }
-        self.finish(out)
+        self.finish(head, out)
     }
 }

@@ -1,7 +1,7 @@
 //! The volume as a [`Service`]: decode the path once, route by method.
 
 use http1::metrics::{method_label, Timer};
-use http1::{response, Conn, Method, RequestHead, Service, Timeouts};
+use http1::{response, Answer, Conn, Method, RequestHead, Service, Timeouts};
 
 use crate::admin::metrics::METRICS;
 
@@ -35,18 +35,18 @@ impl Service for Ctx {
         head: Option<&RequestHead>,
         keep_alive: bool,
     ) {
-        response::start(out, code, SERVER);
+        let mut answer = response::start(out, code, SERVER);
         if code == 405 {
             response::header(out, "Allow", b"GET, HEAD, PUT, DELETE");
         }
         let text = format!("{e}\n");
         response::header(out, "Content-Type", b"text/plain");
-        response::header_num(out, "Content-Length", text.len() as u64);
-        response::finish(out, keep_alive, head.is_some_and(|h| h.http10));
+        answer.content_length(out, text.len() as u64);
+        let _ = answer.end(out, keep_alive, head.is_some_and(|h| h.http10));
         out.extend_from_slice(text.as_bytes());
     }
 
-    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<bool, VolumeError> {
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<Answer, VolumeError> {
         let timer = Timer::start(conn, head);
         let mut rel = std::mem::take(&mut conn.scratch);
         let result = match fspath::decode(head.path(), &mut rel) {
@@ -54,8 +54,7 @@ impl Service for Ctx {
             Err(e) => Err(e),
         };
         conn.scratch = rel;
-        let failed = result.as_ref().err().map(VolumeError::status);
-        let done = timer.finish(conn, failed);
+        let done = timer.finish(conn, result.as_ref().map_err(VolumeError::status));
         METRICS.http.observe("files", method_label(head), &done);
         result
     }
@@ -67,7 +66,7 @@ async fn route(
     ctx: &Ctx,
     rel: &[u8],
     dir_wanted: bool,
-) -> Result<bool, VolumeError> {
+) -> Result<Answer, VolumeError> {
     if rel
         .split(|&c| c == b'/')
         .any(|s| s.starts_with(TEMP_PREFIX))

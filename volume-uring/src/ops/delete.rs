@@ -4,13 +4,13 @@
 //! With fsync on, the 204 comes after the unlink is on disk (the folder is
 //! synced through the group commit).
 
-use http1::Conn;
+use http1::{Answer, Conn};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
 use crate::store::fspath::split_parent;
 
-pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<Answer, VolumeError> {
     if req.dir_wanted || req.rel.is_empty() {
         return Err(VolumeError::Conflict("folders are not deleted"));
     }

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use monoio::buf::IoBufMut;
 use rustix::fs::{FileType, OFlags};
 
-use http1::{response, Conn, HttpError, Method};
+use http1::{response, Answer, Conn, HttpError, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
@@ -22,7 +22,7 @@ const INLINE_MAX: u64 = 64 * 1024;
 /// Larger files are read and sent in pieces of this size, two at a time.
 const STREAM_CHUNK: usize = 256 * 1024;
 
-pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<Answer, VolumeError> {
     let root = &req.ctx.root;
     // NONBLOCK: opening a FIFO must not hang the thread.
     let fd = root.open_beneath(root.fd(), req.rel, OFlags::RDONLY | OFlags::NONBLOCK)?;
@@ -43,9 +43,9 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
         head.header("if-modified-since"),
     ) {
         let out = &mut conn.wbuf;
-        req.start(out, 304);
+        let answer = req.start(out, 304);
         write_validators(out, &validators);
-        return Ok(req.finish(out));
+        return Ok(req.finish(answer, out));
     }
     let span = if validators.range_applies(head.header("if-range")) {
         range::resolve(head.header("range"), size)
@@ -63,7 +63,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
         }
         _ => None,
     };
-    let keep = write_head(
+    let answer = write_head(
         conn,
         req,
         &fd,
@@ -79,7 +79,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeErr
         conn.flush().await?;
         stream_file(conn, &fd, start, len).await?;
     }
-    Ok(keep)
+    Ok(answer)
 }
 
 fn write_validators(out: &mut Vec<u8>, v: &Validators) {
@@ -94,12 +94,12 @@ fn write_head(
     (code, check): (u16, Option<&str>),
     v: &Validators,
     span: (u64, u64, u64),
-) -> bool {
+) -> Answer {
     let (start, len, size) = span;
     let out = &mut conn.wbuf;
-    req.start(out, code);
+    let mut answer = req.start(out, code);
     response::header(out, "Content-Type", b"application/octet-stream");
-    response::header_num(out, "Content-Length", len);
+    answer.content_length(out, len);
     write_validators(out, v);
     if code == 206 {
         out.extend_from_slice(b"Content-Range: bytes ");
@@ -119,28 +119,28 @@ fn write_head(
             response::header(out, verify::CHECK_HEADER, check.as_bytes());
         }
     }
-    req.finish(out)
+    req.finish(answer, out)
 }
 
-fn not_satisfiable(conn: &mut Conn, req: &Request<'_>, size: u64) -> bool {
+fn not_satisfiable(conn: &mut Conn, req: &Request<'_>, size: u64) -> Answer {
     let out = &mut conn.wbuf;
-    req.start(out, 416);
+    let mut answer = req.start(out, 416);
     out.extend_from_slice(b"Content-Range: bytes */");
     response::push_num(out, size);
     out.extend_from_slice(b"\r\n");
-    response::header_num(out, "Content-Length", 0);
-    req.finish(out)
+    answer.content_length(out, 0);
+    req.finish(answer, out)
 }
 
 /// `GET /folder` without the slash: nginx answers 301 to `/folder/`.
-fn redirect_to_folder(conn: &mut Conn, req: &Request<'_>) -> bool {
+fn redirect_to_folder(conn: &mut Conn, req: &Request<'_>) -> Answer {
     let out = &mut conn.wbuf;
-    req.start(out, 301);
+    let mut answer = req.start(out, 301);
     out.extend_from_slice(b"Location: ");
     out.extend_from_slice(req.head.path());
     out.extend_from_slice(b"/\r\n");
-    response::header_num(out, "Content-Length", 0);
-    req.finish(out)
+    answer.content_length(out, 0);
+    req.finish(answer, out)
 }
 
 /// Appends `len` bytes of the file at `start` to the response buffer.

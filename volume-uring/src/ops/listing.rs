@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
-use http1::{chunked, response, Conn, HttpError, Method};
+use http1::{chunked, response, Answer, Conn, HttpError, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
@@ -107,7 +107,11 @@ fn push_json_escaped(out: &mut Vec<u8>, name: &[u8]) {
     }
 }
 
-pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<bool, VolumeError> {
+pub async fn serve(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    dir: OwnedFd,
+) -> Result<Answer, VolumeError> {
     let recursive = req
         .head
         .query()
@@ -126,7 +130,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     let is_chunked = !req.head.http10;
     let keep_alive = req.keep_alive() && is_chunked;
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     response::header(out, "Content-Type", b"application/json");
     if is_chunked {
         response::header(out, "Transfer-Encoding", b"chunked");
@@ -134,9 +138,9 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     if is_head && req.rel.is_empty() {
         write_space(out, req);
     }
-    response::finish(out, keep_alive, req.head.http10);
+    let answer = head.end(out, keep_alive, req.head.http10);
     if is_head {
-        return Ok(keep_alive);
+        return Ok(answer);
     }
     let mut body = Vec::with_capacity(CHUNK + 512);
     body.extend_from_slice(b"[\r\n");
@@ -160,7 +164,7 @@ pub async fn serve(conn: &mut Conn, req: &Request<'_>, dir: OwnedFd) -> Result<b
     if is_chunked {
         chunked::push_last(&mut conn.wbuf, &[]);
     }
-    Ok(keep_alive)
+    Ok(answer)
 }
 
 /// `GET /folder/?recursive`: every file below the folder, streamed, one
@@ -172,18 +176,18 @@ async fn serve_recursive(
     conn: &mut Conn,
     req: &Request<'_>,
     dir: OwnedFd,
-) -> Result<bool, VolumeError> {
+) -> Result<Answer, VolumeError> {
     let permit = walk::Permit::take().ok_or(VolumeError::Busy(
         "too many recursive listings at once; retry",
     ))?;
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let head = req.start(out, 200);
     response::header(out, "Content-Type", b"application/json");
     response::header(out, "Transfer-Encoding", b"chunked");
     response::header(out, "X-Mkv-Listing", b"recursive");
-    let keep_alive = req.finish(out);
+    let answer = req.finish(head, out);
     if req.head.method == Method::Head {
-        return Ok(keep_alive);
+        return Ok(answer);
     }
     // Errors from here on come after the head went out: the connection can
     // only close, and the client sees the listing cut off.
@@ -210,7 +214,7 @@ async fn serve_recursive(
     });
     push_body(conn, &body, true);
     chunked::push_last(&mut conn.wbuf, &[]);
-    Ok(keep_alive)
+    Ok(answer)
 }
 
 /// The regular files of `folder`; its subfolders are pushed on `folders`.

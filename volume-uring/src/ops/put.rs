@@ -16,7 +16,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use http1::{BodyKind, Conn};
+use http1::{Answer, BodyKind, Conn};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
@@ -25,7 +25,7 @@ use crate::store::fspath::split_parent;
 use crate::store::place::{ensure_space, place, At};
 use crate::store::upload::{self, TempFile};
 
-pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+pub async fn serve(conn: &mut Conn, req: &Request<'_>) -> Result<Answer, VolumeError> {
     let ctx = req.ctx;
     if req.dir_wanted || req.rel.is_empty() {
         return Err(VolumeError::Conflict("cannot PUT a folder"));

@@ -21,7 +21,7 @@
 
 use std::os::fd::OwnedFd;
 
-use http1::{BodyKind, BodyReader, Conn};
+use http1::{Answer, BodyKind, BodyReader, Conn};
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::VolumeError;
@@ -51,7 +51,7 @@ pub async fn ranged_put(
     conn: &mut Conn,
     req: &Request<'_>,
     offset: u64,
-) -> Result<bool, VolumeError> {
+) -> Result<Answer, VolumeError> {
     let ctx = req.ctx;
     if req.dir_wanted || !in_staging(req.rel) {
         return Err(VolumeError::Forbidden(
@@ -101,7 +101,7 @@ struct Range {
 }
 
 /// `POST /target?mkv-assemble`.
-pub async fn assemble(conn: &mut Conn, req: &Request<'_>) -> Result<bool, VolumeError> {
+pub async fn assemble(conn: &mut Conn, req: &Request<'_>) -> Result<Answer, VolumeError> {
     let ctx = req.ctx;
     if req.dir_wanted || req.rel.is_empty() {
         return Err(VolumeError::Conflict("cannot assemble a folder"));

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use http1::{percent, response, Conn, Method};
+use http1::{percent, response, Answer, Conn, Method};
 
 use crate::error::VolumeError;
 use crate::front::request::Request;
@@ -45,7 +45,7 @@ pub async fn serve(
     req: &Request<'_>,
     op: TempOp,
     age: Duration,
-) -> Result<bool, VolumeError> {
+) -> Result<Answer, VolumeError> {
     // A walk of the whole tree: it counts among the recursive listings'.
     let permit = walk::Permit::take().ok_or(VolumeError::Busy(
         "too many walks of the volume at once; retry",
@@ -57,12 +57,12 @@ pub async fn serve(
     })
     .await?;
     let out = &mut conn.wbuf;
-    req.start(out, 200);
+    let mut head = req.start(out, 200);
     response::header(out, "Content-Type", b"application/json");
-    response::header_num(out, "Content-Length", body.len() as u64);
-    let keep = req.finish(out);
+    head.content_length(out, body.len() as u64);
+    let answer = req.finish(head, out);
     out.extend_from_slice(&body);
-    Ok(keep)
+    Ok(answer)
 }
 
 /// Lists or removes the leftover temporary files (on a thread of its own).

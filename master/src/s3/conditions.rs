@@ -1,0 +1,161 @@
+//! The conditions a request puts on an object's ETag and time, evaluated
+//! once for GetObject, HeadObject and CopyObject's source, as S3 (and RFC
+//! 9110) does: `If-Match` is decided before `If-Unmodified-Since` and
+//! overrides it, `If-None-Match` before `If-Modified-Since`; entity tags
+//! compare weakly (a `W/` prefix is dropped) and `*` matches any object.
+
+use http1::RequestHead;
+
+use super::error::S3Error;
+use crate::meta::ObjectMeta;
+use crate::time;
+
+/// The four condition headers under their names for one kind of request.
+pub struct Names {
+    pub if_match: &'static str,
+    pub if_none_match: &'static str,
+    pub if_modified_since: &'static str,
+    pub if_unmodified_since: &'static str,
+}
+
+/// GetObject and HeadObject.
+pub const READ: Names = Names {
+    if_match: "if-match",
+    if_none_match: "if-none-match",
+    if_modified_since: "if-modified-since",
+    if_unmodified_since: "if-unmodified-since",
+};
+
+/// CopyObject's source.
+pub const COPY_SOURCE: Names = Names {
+    if_match: "x-amz-copy-source-if-match",
+    if_none_match: "x-amz-copy-source-if-none-match",
+    if_modified_since: "x-amz-copy-source-if-modified-since",
+    if_unmodified_since: "x-amz-copy-source-if-unmodified-since",
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Proceed,
+    /// `If-None-Match` named the object, or it is not modified since: a
+    /// read answers 304, a copy 412.
+    NotModified,
+    /// `If-Match` did not name the object, or it was modified since.
+    Failed,
+}
+
+/// What the request's conditions say of `meta`.
+pub fn evaluate(head: &RequestHead, names: &Names, meta: &ObjectMeta) -> Verdict {
+    let etag = meta.quoted_etag();
+    let secs = meta.mtime_ms / 1000;
+    let date = |name: &str| head.header(name).and_then(time::parse_http_date);
+    if let Some(im) = head.header(names.if_match) {
+        if !tag_listed(im, &etag) {
+            return Verdict::Failed;
+        }
+    } else if date(names.if_unmodified_since).is_some_and(|d| secs > d) {
+        return Verdict::Failed;
+    }
+    if let Some(inm) = head.header(names.if_none_match) {
+        if tag_listed(inm, &etag) {
+            return Verdict::NotModified;
+        }
+    } else if date(names.if_modified_since).is_some_and(|d| secs <= d) {
+        return Verdict::NotModified;
+    }
+    Verdict::Proceed
+}
+
+/// The 412 S3 answers a failed condition with.
+pub fn failed() -> S3Error {
+    S3Error::new(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+    )
+}
+
+/// Whether a list of entity tags (or `*`) names `etag`.
+pub fn tag_listed(list: &[u8], etag: &str) -> bool {
+    let list = String::from_utf8_lossy(list);
+    list.trim() == "*"
+        || list.split(',').any(|t| {
+            let t = t.trim();
+            t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == etag.trim_matches('"')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[(&str, &str)]) -> RequestHead {
+        let mut raw = String::from("GET /b/k HTTP/1.1\r\nHost: x\r\n");
+        for (n, v) in headers {
+            raw += &format!("{n}: {v}\r\n");
+        }
+        raw += "\r\n";
+        let mut h = RequestHead::default();
+        http1::request::parse(raw.as_bytes(), &mut h, &http1::HeadLimits::default())
+            .expect("a request head")
+            .expect("complete");
+        h
+    }
+
+    fn meta() -> ObjectMeta {
+        ObjectMeta {
+            size: 1,
+            mtime_ms: 1_700_000_000_000,
+            etag: "5d41402abc4b2a76b9719d911017c592".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn read_and_copy_conditions_agree() {
+        let etag = "\"5d41402abc4b2a76b9719d911017c592\"";
+        let weak = "W/\"5d41402abc4b2a76b9719d911017c592\"";
+        let before = "Mon, 13 Nov 2023 00:00:00 GMT";
+        let after = "Wed, 15 Nov 2023 00:00:00 GMT";
+        let cases: &[(&[(&str, &str)], Verdict)] = &[
+            (&[], Verdict::Proceed),
+            (&[("if-match", etag)], Verdict::Proceed),
+            (&[("if-match", weak)], Verdict::Proceed),
+            (&[("if-match", "\"other\", *")], Verdict::Proceed),
+            (&[("if-match", "\"other\"")], Verdict::Failed),
+            (&[("if-none-match", weak)], Verdict::NotModified),
+            (&[("if-none-match", "\"other\"")], Verdict::Proceed),
+            (&[("if-unmodified-since", before)], Verdict::Failed),
+            (&[("if-unmodified-since", after)], Verdict::Proceed),
+            (&[("if-modified-since", after)], Verdict::NotModified),
+            (&[("if-modified-since", before)], Verdict::Proceed),
+            // If-Match decides over If-Unmodified-Since, If-None-Match over
+            // If-Modified-Since.
+            (
+                &[("if-match", etag), ("if-unmodified-since", before)],
+                Verdict::Proceed,
+            ),
+            (
+                &[("if-none-match", "\"other\""), ("if-modified-since", after)],
+                Verdict::Proceed,
+            ),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(
+                evaluate(&head(headers), &READ, &meta()),
+                *want,
+                "{headers:?}"
+            );
+            let copy: Vec<(String, &str)> = headers
+                .iter()
+                .map(|(n, v)| (format!("x-amz-copy-source-{n}"), *v))
+                .collect();
+            let copy: Vec<(&str, &str)> = copy.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            assert_eq!(
+                evaluate(&head(&copy), &COPY_SOURCE, &meta()),
+                *want,
+                "{copy:?}"
+            );
+        }
+    }
+}
