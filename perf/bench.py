@@ -354,7 +354,8 @@ def versus(args, tmp):
     side by side, on the request paths a change must not slow down:
     missing-key GET and existing-key GET through the master (wrk -t2 -c100),
     the 16-worker PUT+GET+DELETE mix through the master (thrasher), volume
-    4 KiB GET (wrk), volume 1 GiB cached GET (curl)."""
+    4 KiB GET (wrk), volume 1 GiB cached GET (curl), and ListObjectsV2 pages
+    over --list-keys keys (1 and 8 clients)."""
     if not args.baseline:
         raise SystemExit("versus needs --baseline DIR (a folder with the other build's mkv and volume)")
     builds = {"before": args.baseline, "after": harness.RELEASE}
@@ -396,6 +397,41 @@ def versus(args, tmp):
     for b in builds:
         res[f"mkv peak RSS {b} (KiB)"] = masters[b].peak_rss_kib()
         res[f"volume peak RSS {b} (KiB)"] = vols[b].peak_rss_kib()
+        harness.stop(masters[b])
+    res.update(listing_versus(args, tmp, builds))
+    return res
+
+
+def listing_versus(args, tmp, builds):
+    """ListObjectsV2 pages of 1,000 keys from random places in an index of
+    --list-keys (perf/seed-index), each build's master over a copy of it
+    (wrk -t1, 1 and 8 connections)."""
+    seeder = os.path.join(tmp, "seed-index")
+    go_build(os.path.join(harness.PERF, "seed-index"), seeder)
+    vols = harness.three_volumes(tmp, 1, prefix="list-")
+    names = ",".join(v.hostport for v in vols)
+    seed = os.path.join(tmp, "list-seed")
+    subprocess.run([seeder, seed, str(args.list_keys), names], check=True)
+    masters = {}
+    for b, d in builds.items():
+        shutil.copytree(seed, os.path.join(tmp, f"list-{b}-index"))
+        masters[b] = harness.start_mkv(tmp, vols, args.threads, name=f"list-{b}", bindir=d)
+    v2 = dict(os.environ, LIST="v2")
+
+    def pages(m, connections):
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration}s", "-s",
+               os.path.join(harness.PERF, "list_pages.lua"), m.url + "/"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=v2).stdout
+        if "Non-2xx" in out or "Socket errors" in out:
+            raise SystemExit(f"listing saw errors:\n{out}")
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    res = {}
+    for c in (1, 8):
+        res[f"ListObjectsV2 pages, {c} clients"] = median_pair(
+            {b: (lambda m=m, c=c: pages(m, c)) for b, m in masters.items()}, args.rounds, "pages/s")
+    for b, m in masters.items():
+        res[f"mkv peak RSS {b}, listing (KiB)"] = m.peak_rss_kib()
+        harness.stop(m)
     return res
 
 
