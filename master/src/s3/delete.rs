@@ -4,7 +4,7 @@
 use http1::{Answer, Conn};
 
 use super::checks::Expected;
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::xml::{self, Xml};
 use super::Cx;
 use crate::error::MasterError;
@@ -41,10 +41,13 @@ pub async fn delete_objects(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Mast
     let body = super::read_small_body(conn, req.head, MAX_DELETE_BODY).await?;
     Expected::of(req, cx.signer.as_ref())?.check_body(&body)?;
     let root = xml::parse(&body).map_err(|_| S3Error::malformed_xml())?;
-    let keys: Vec<&str> = root
+    // Keys exactly as sent (white space is part of a key); an object
+    // without one makes the whole request malformed, as on S3.
+    let keys: Option<Vec<&str>> = root
         .children_named("Object")
-        .filter_map(|o| o.child_text("Key"))
+        .map(|o| o.child_exact("Key"))
         .collect();
+    let keys = keys.unwrap_or_default();
     if root.name != "Delete" || keys.is_empty() || keys.len() > 1000 {
         return Err(S3Error::malformed_xml().into());
     }
@@ -52,7 +55,11 @@ pub async fn delete_objects(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Mast
     let mut x = Xml::new("DeleteResult");
     for key in keys {
         let mkv_key = format!("/{}/{key}", req.bucket).into_bytes();
-        match delete_key(cx, &mkv_key).await {
+        let deleted = match key.is_empty() {
+            true => Err(S3Error::new(Code::UserKeyMustBeSpecified, "A key must be given.").into()),
+            false => delete_key(cx, &mkv_key).await,
+        };
+        match deleted {
             Ok(()) if quiet => {}
             Ok(()) => {
                 x.open("Deleted").elem("Key", key).close("Deleted");
@@ -61,7 +68,7 @@ pub async fn delete_objects(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Mast
                 let e = e.to_s3();
                 x.open("Error")
                     .elem("Key", key)
-                    .elem("Code", e.code)
+                    .elem("Code", e.code.as_str())
                     .elem("Message", &e.message)
                     .close("Error");
             }

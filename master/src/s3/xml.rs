@@ -148,9 +148,15 @@ impl Element {
         self.children.iter().filter(move |c| c.name == name)
     }
 
-    /// The trimmed text of the named child.
+    /// The trimmed text of the named child (numbers, flags, ETags).
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.trim())
+    }
+
+    /// The named child's text exactly as sent, white space included: for
+    /// keys, which are bytes (`" "` and `"\n"` are keys of their own).
+    pub fn child_exact(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
     }
 }
 
@@ -262,6 +268,12 @@ mod tests {
             .collect();
         assert_eq!(keys, ["a&b", "c d"]);
         assert_eq!(root.child_text("Quiet"), Some("true"));
+        let spaced = parse(b"<Delete><Object><Key> </Key></Object><Object><Key>\n</Key></Object><Object><Key>_ </Key></Object></Delete>").unwrap();
+        let keys: Vec<&str> = spaced
+            .children_named("Object")
+            .filter_map(|o| o.child_exact("Key"))
+            .collect();
+        assert_eq!(keys, [" ", "\n", "_ "], "keys are kept exactly");
     }
 
     #[test]

@@ -156,6 +156,23 @@ class Objects(unittest.TestCase):
                 self.s3.head_object(Bucket=self.bucket, Key=k)
             self.assertEqual(files_of(f"/{self.bucket}/{k}"), [])
 
+    def test_delete_objects_keeps_keys_exactly(self):
+        # White space is part of a key: the usual list-and-delete loop
+        # empties a bucket holding such keys.
+        bucket = "white-space-keys"
+        self.s3.create_bucket(Bucket=bucket)
+        keys = [" ", "_ ", "\n", " lead", "trail ", "a  b"]
+        for k in keys:
+            self.s3.put_object(Bucket=bucket, Key=k, Body=b"v")
+        listed = self.s3.list_objects_v2(Bucket=bucket)
+        self.assertEqual(sorted(o["Key"] for o in listed["Contents"]), sorted(keys))
+        r = self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        self.assertNotIn("Errors", r)
+        self.assertNotIn("Contents", self.s3.list_objects_v2(Bucket=bucket))
+        for k in keys:
+            self.assertEqual(files_of(f"/{bucket}/{k}"), [], repr(k))
+        self.s3.delete_bucket(Bucket=bucket)
+
     def test_server_side_copy(self):
         data = body(300_000, 3)
         self.s3.put_object(Bucket=self.bucket, Key="src", Body=data, ContentType="a/b", Metadata={"m": "1"})
