@@ -4,7 +4,7 @@ use http1::HttpError;
 
 use crate::client::ClientError;
 use crate::index::IndexError;
-use crate::s3::error::S3Error;
+use crate::s3::error::{Code, S3Error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -77,12 +77,12 @@ impl MasterError {
             MasterError::S3(e) => e.clone(),
             MasterError::NotFound => S3Error::no_such_key(),
             MasterError::Busy => S3Error::busy(),
-            MasterError::Unstorable(why) => S3Error::new(400, "KeyTooLongError", why.clone()),
+            MasterError::Unstorable(why) => S3Error::new(Code::KeyTooLongError, why.clone()),
             MasterError::Replica(_) if status == 507 => {
-                S3Error::new(507, "InsufficientStorage", "A replica has no space left.")
+                S3Error::new(Code::InsufficientStorage, "A replica has no space left.")
             }
             MasterError::Http(HttpError::IncompleteBody) => {
-                S3Error::new(400, "IncompleteBody", "The body ended before its length.")
+                S3Error::new(Code::IncompleteBody, "The body ended before its length.")
             }
             _ if status >= 500 => S3Error::internal(self),
             _ => S3Error::from_status(status, self.to_string()),

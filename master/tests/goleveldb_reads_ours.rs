@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mkv::index::{Durability, Index, Op};
+use mkv::index::{Durability, Index, Write};
 use mkv::record::Record;
 
 /// Builds tests/goleveldb-dump with Debian's Go and goleveldb packages.
@@ -64,7 +64,7 @@ fn goleveldb_opens_our_index() {
                     Some(format!("{:032x}", i)),
                 );
                 want.insert(key.clone(), String::from_utf8(rec.encode()).unwrap());
-                ops.push(Op::Put(key.into_bytes(), rec.encode()));
+                ops.push(Write::Put(key.into_bytes(), rec.encode()));
             }
             index.apply_blocking(ops, Durability::Relaxed).unwrap();
         }
@@ -78,7 +78,7 @@ fn goleveldb_opens_our_index() {
             want.insert(key.to_string(), String::from_utf8(rec.encode()).unwrap());
             index
                 .apply_blocking(
-                    vec![Op::Put(key.as_bytes().to_vec(), rec.encode())],
+                    vec![Write::Put(key.as_bytes().to_vec(), rec.encode())],
                     Durability::Synced,
                 )
                 .unwrap();
@@ -86,7 +86,7 @@ fn goleveldb_opens_our_index() {
         let gone = "/bulk/0/00007/".to_string() + &"x".repeat(40);
         want.remove(&gone);
         index
-            .apply_blocking(vec![Op::Delete(gone.into_bytes())], Durability::Synced)
+            .apply_blocking(vec![Write::Delete(gone.into_bytes())], Durability::Synced)
             .unwrap();
     }
     let tables = std::fs::read_dir(&db).unwrap().filter(|e| {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mkv::index::{Durability, Index, Op};
+use mkv::index::{Durability, Index, Write};
 use mkv::record::Record;
 
 fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -96,8 +96,8 @@ fn opens_with_exact_records(name: &str) {
     index
         .apply_blocking(
             vec![
-                Op::Put(b"/added".to_vec(), rec.encode()),
-                Op::Delete(b"/a b".to_vec()),
+                Write::Put(b"/added".to_vec(), rec.encode()),
+                Write::Delete(b"/a b".to_vec()),
             ],
             Durability::Synced,
         )
@@ -124,11 +124,11 @@ fn tables_fixture() {
 fn prefix_scans_page_through_the_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let index = Index::open(&tmp.path().join("db"), true).unwrap();
-    let ops: Vec<Op> = (0..5000)
-        .map(|i| Op::Put(format!("/p/{i:05}").into_bytes(), b"v".to_vec()))
+    let ops: Vec<Write> = (0..5000)
+        .map(|i| Write::Put(format!("/p/{i:05}").into_bytes(), b"v".to_vec()))
         .chain([
-            Op::Put(b"/o".to_vec(), b"v".to_vec()),
-            Op::Put(b"/q".to_vec(), b"v".to_vec()),
+            Write::Put(b"/o".to_vec(), b"v".to_vec()),
+            Write::Put(b"/q".to_vec(), b"v".to_vec()),
         ])
         .collect();
     index.apply_blocking(ops, Durability::Relaxed).unwrap();
@@ -252,7 +252,7 @@ fn listing_over_a_million_keys_needs_a_limit() {
         for batch in 0..101 {
             let ops = (0..10_000)
                 .map(|i| {
-                    Op::Put(
+                    Write::Put(
                         format!("/many/{batch:03}/{i:05}").into_bytes(),
                         b"localhost:3001".to_vec(),
                     )

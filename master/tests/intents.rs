@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{split_url, Backend, Cluster};
-use mkv::index::{Durability, Index, Op};
+use mkv::index::{Durability, Index, Write};
 use mkv::meta::{self, Intent, LegacyInstall};
 use mkv::placement::{key2path, key2volume};
 use mkv::record::Record;
@@ -37,7 +37,7 @@ fn get_on(replica: &str, path: &str) -> Option<Vec<u8>> {
     (r.status == 200).then_some(r.body)
 }
 
-fn write_index(db: &Path, ops: Vec<Op>) {
+fn write_index(db: &Path, ops: Vec<Write>) {
     let index = Index::open(db, false).expect("open index");
     index
         .apply_blocking(ops, Durability::Synced)
@@ -55,7 +55,7 @@ fn read_index(db: &Path, key: &[u8]) -> Option<Vec<u8>> {
 /// What a crash left in the index: the key's record and an intent.
 fn crash_left(c: &Cluster, rec: &Record, intent: &Intent) {
     let ops = vec![
-        Op::Put(KEY.to_vec(), rec.encode()),
+        Write::Put(KEY.to_vec(), rec.encode()),
         meta::put_op(meta::intent_key(KEY), intent),
     ];
     write_index(&c.db, ops);
@@ -186,7 +186,7 @@ fn legacy_install_is_undone(backend: Backend) {
     write_index(
         &c.db,
         vec![
-            Op::Put(KEY.to_vec(), Record::live(replicas.clone(), None).encode()),
+            Write::Put(KEY.to_vec(), Record::live(replicas.clone(), None).encode()),
             meta::put_op(record.clone(), &legacy),
         ],
     );

@@ -8,7 +8,7 @@ use http1::{Method, RequestHead};
 use crate::error::MasterError;
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Op {
+pub enum Route {
     Get,
     Head,
     Put,
@@ -24,7 +24,7 @@ pub enum Op {
 
 /// Decodes the key (the URL path, percent-decoded, leading `/` kept) into
 /// `key` and returns the operation.
-pub fn route(head: &RequestHead, key: &mut Vec<u8>) -> Result<Op, MasterError> {
+pub fn route(head: &RequestHead, key: &mut Vec<u8>) -> Result<Route, MasterError> {
     percent::decode(head.path(), key).map_err(bad_escape)?;
     // A query makes a GET a query operation; on other methods the original
     // ignores it, and so do we.
@@ -35,13 +35,13 @@ pub fn route(head: &RequestHead, key: &mut Vec<u8>) -> Result<Op, MasterError> {
         return list_op(query);
     }
     Ok(match head.method {
-        Method::Get => Op::Get,
-        Method::Head => Op::Head,
-        Method::Put => Op::Put,
-        Method::Delete => Op::Delete,
+        Method::Get => Route::Get,
+        Method::Head => Route::Head,
+        Method::Put => Route::Put,
+        Method::Delete => Route::Delete,
         Method::Other => match head.method_name() {
-            "UNLINK" => Op::Unlink,
-            "REBALANCE" => Op::Rebalance,
+            "UNLINK" => Route::Unlink,
+            "REBALANCE" => Route::Rebalance,
             _ => return Err(MasterError::MethodNotAllowed),
         },
         _ => return Err(MasterError::MethodNotAllowed),
@@ -52,7 +52,7 @@ fn bad_escape(_: percent::BadEscape) -> MasterError {
     MasterError::BadRequest("invalid URL escape".into())
 }
 
-fn list_op(query: &[u8]) -> Result<Op, MasterError> {
+fn list_op(query: &[u8]) -> Result<Route, MasterError> {
     let operation = query.split(|&c| c == b'&').next().unwrap_or_default();
     let unlinked = match operation {
         b"list" => false,
@@ -67,7 +67,7 @@ fn list_op(query: &[u8]) -> Result<Op, MasterError> {
             _ => {}
         }
     }
-    Ok(Op::List {
+    Ok(Route::List {
         unlinked,
         start,
         limit,
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
     use http1::request::{self, HeadLimits};
 
-    fn route_of(raw: &str) -> (Result<Op, MasterError>, Vec<u8>) {
+    fn route_of(raw: &str) -> (Result<Route, MasterError>, Vec<u8>) {
         let mut h = RequestHead::default();
         request::parse(raw.as_bytes(), &mut h, &HeadLimits::default())
             .unwrap()
@@ -104,16 +104,19 @@ mod tests {
     #[test]
     fn methods_and_keys() {
         let (op, key) = route_of("GET /a%20b+c%2F%3F HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!((op.unwrap(), key.as_slice()), (Op::Get, &b"/a b+c/?"[..]));
+        assert_eq!(
+            (op.unwrap(), key.as_slice()),
+            (Route::Get, &b"/a b+c/?"[..])
+        );
         assert_eq!(
             route_of("UNLINK /k HTTP/1.1\r\nHost: x\r\n\r\n").0.unwrap(),
-            Op::Unlink
+            Route::Unlink
         );
         assert_eq!(
             route_of("REBALANCE /k HTTP/1.1\r\nHost: x\r\n\r\n")
                 .0
                 .unwrap(),
-            Op::Rebalance
+            Route::Rebalance
         );
         assert!(matches!(
             route_of("POST /k HTTP/1.1\r\nHost: x\r\n\r\n").0,
@@ -125,7 +128,7 @@ mod tests {
         ));
         assert_eq!(
             route_of("GET /k? HTTP/1.1\r\nHost: x\r\n\r\n").0.unwrap(),
-            Op::Get,
+            Route::Get,
             "an empty query is no query"
         );
     }
@@ -137,7 +140,7 @@ mod tests {
         assert_eq!(key, b"/pre");
         assert_eq!(
             op.unwrap(),
-            Op::List {
+            Route::List {
                 unlinked: false,
                 start: b"/pre x".to_vec(),
                 limit: 10
@@ -146,7 +149,7 @@ mod tests {
         let (op, _) = route_of("GET /?unlinked&limit=-1 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
             op.unwrap(),
-            Op::List {
+            Route::List {
                 unlinked: true,
                 start: vec![],
                 limit: 0
@@ -159,7 +162,7 @@ mod tests {
         let (op, _) = route_of("GET /?list&limit= HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
             op.unwrap(),
-            Op::List {
+            Route::List {
                 unlinked: false,
                 start: vec![],
                 limit: 0
@@ -174,14 +177,14 @@ mod tests {
             route_of("PUT /k?list HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
                 .0
                 .unwrap(),
-            Op::Put,
+            Route::Put,
             "as the original: a query on a PUT is ignored"
         );
         assert_eq!(
             route_of("UNLINK /k?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
                 .0
                 .unwrap(),
-            Op::Unlink
+            Route::Unlink
         );
     }
 }

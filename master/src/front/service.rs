@@ -8,7 +8,7 @@ use crate::metrics::METRICS;
 
 use crate::error::MasterError;
 use crate::front::request::{Req, SERVER};
-use crate::front::router::{self, Op};
+use crate::front::router::{self, Route};
 use crate::ops::{delete, get, list, put, rebalance};
 use crate::s3;
 use crate::state::Local;
@@ -106,12 +106,12 @@ impl Local {
         };
         match op {
             // A HEAD's answer is a GET's (a 302 has no body either way).
-            Op::Get | Op::Head => get::serve(self, conn, &req).await,
-            Op::Put => put::serve(self, conn, &req).await,
-            Op::Delete => delete::delete(self, conn, &req).await,
-            Op::Unlink => delete::unlink(self, conn, &req).await,
-            Op::Rebalance => rebalance::serve(self, conn, &req).await,
-            Op::List {
+            Route::Get | Route::Head => get::serve(self, conn, &req).await,
+            Route::Put => put::serve(self, conn, &req).await,
+            Route::Delete => delete::delete(self, conn, &req).await,
+            Route::Unlink => delete::unlink(self, conn, &req).await,
+            Route::Rebalance => rebalance::serve(self, conn, &req).await,
+            Route::List {
                 unlinked,
                 start,
                 limit,

@@ -89,7 +89,7 @@ pub enum Step {
     Seek(Vec<u8>),
 }
 
-pub enum Op {
+pub enum Write {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
 }
@@ -215,29 +215,34 @@ impl Index {
         rec: &Record,
         durability: Durability,
     ) -> Result<(), IndexError> {
-        self.apply(vec![Op::Put(key.to_vec(), rec.encode())], durability)
+        self.apply(vec![Write::Put(key.to_vec(), rec.encode())], durability)
             .await
     }
 
     pub async fn delete(&self, key: &[u8], durability: Durability) -> Result<(), IndexError> {
-        self.apply(vec![Op::Delete(key.to_vec())], durability).await
+        self.apply(vec![Write::Delete(key.to_vec())], durability)
+            .await
     }
 
     /// Writes `ops` as one atomic batch (on the writer thread); returns
     /// once it is visible, and with `Synced` once it is on disk.
-    pub async fn apply(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
+    pub async fn apply(&self, ops: Vec<Write>, durability: Durability) -> Result<(), IndexError> {
         self.submit(ops, durability)?.await_applied().await
     }
 
     /// [`Index::apply`] for threads outside a runtime (the offline tools).
-    pub fn apply_blocking(&self, ops: Vec<Op>, durability: Durability) -> Result<(), IndexError> {
+    pub fn apply_blocking(
+        &self,
+        ops: Vec<Write>,
+        durability: Durability,
+    ) -> Result<(), IndexError> {
         self.submit(ops, durability)?.wait_blocking()
     }
 
     /// Queues `ops` as one atomic batch for the writer thread and returns at
     /// once: a bulk writer prepares its next batch while this one is
     /// applied. Batches are applied in the order they were queued.
-    pub fn submit(&self, ops: Vec<Op>, durability: Durability) -> Result<Submitted, IndexError> {
+    pub fn submit(&self, ops: Vec<Write>, durability: Durability) -> Result<Submitted, IndexError> {
         let (done, wait) = oneshot::channel();
         let job = Job::Write {
             ops,

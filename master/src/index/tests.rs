@@ -17,7 +17,7 @@ fn miss_filter_grows_under_writes_without_losing_keys() {
             std::thread::spawn(move || {
                 for i in 0..3_000 {
                     let rec = Record::live(vec![format!("v{w}")], None);
-                    let op = Op::Put(format!("/w{w}/{i}").into_bytes(), rec.encode());
+                    let op = Write::Put(format!("/w{w}/{i}").into_bytes(), rec.encode());
                     index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
                 }
             })
@@ -64,7 +64,7 @@ fn a_slow_write_does_not_block_the_caller() {
     let tmp = tempfile::tempdir().unwrap();
     let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
     let rec = Record::live(vec!["v".to_string()], None).encode();
-    let put = |key: &[u8]| vec![Op::Put(key.to_vec(), rec.clone())];
+    let put = |key: &[u8]| vec![Write::Put(key.to_vec(), rec.clone())];
     index.apply_blocking(put(b"a"), Durability::Synced).unwrap();
     assert!(
         index.get_raw_blocking(b"a").is_some(),
@@ -95,7 +95,7 @@ fn a_lookup_during_a_write_waits_without_blocking_the_caller() {
     let tmp = tempfile::tempdir().unwrap();
     let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
     let rec = Record::live(vec!["v".to_string()], None).encode();
-    let op = Op::Put(b"c".to_vec(), rec.clone());
+    let op = Write::Put(b"c".to_vec(), rec.clone());
     index.apply_blocking(vec![op], Durability::Synced).unwrap();
 
     // As the writer thread stands during a long write: flag up, lock held.
@@ -129,7 +129,7 @@ fn lookups_see_every_returned_write_through_the_cache() {
             std::thread::spawn(move || {
                 let put = |key: &str, volume: &str| {
                     let rec = Record::live(vec![volume.to_string()], None);
-                    let op = Op::Put(key.as_bytes().to_vec(), rec.encode());
+                    let op = Write::Put(key.as_bytes().to_vec(), rec.encode());
                     index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
                 };
                 let volumes = |key: &str| {
@@ -145,7 +145,7 @@ fn lookups_see_every_returned_write_through_the_cache() {
                     put(&key, &format!("b{i}"));
                     assert_eq!(volumes(&key), Some(vec![format!("b{i}")]));
                     if i % 3 == 0 {
-                        let op = Op::Delete(key.as_bytes().to_vec());
+                        let op = Write::Delete(key.as_bytes().to_vec());
                         index.apply_blocking(vec![op], Durability::Relaxed).unwrap();
                         assert_eq!(volumes(&key), None, "{key} deleted");
                     }
@@ -171,11 +171,11 @@ fn scans_cross_pages_seek_and_stop() {
     let tmp = tempfile::tempdir().unwrap();
     let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
     let n = 3 * core::SCAN_PAGE + 17;
-    let ops = (0..n).map(|i| Op::Put(key(i), b"v".to_vec())).collect();
+    let ops = (0..n).map(|i| Write::Put(key(i), b"v".to_vec())).collect();
     index.apply_blocking(ops, Durability::Relaxed).unwrap();
     let outside = vec![
-        Op::Put(b"/r/x".to_vec(), b"v".to_vec()),
-        Op::Put(b"/t/x".to_vec(), b"v".to_vec()),
+        Write::Put(b"/r/x".to_vec(), b"v".to_vec()),
+        Write::Put(b"/t/x".to_vec(), b"v".to_vec()),
     ];
     index.apply_blocking(outside, Durability::Relaxed).unwrap();
 
@@ -183,7 +183,7 @@ fn scans_cross_pages_seek_and_stop() {
         let index = index.clone();
         std::thread::spawn(move || {
             for j in 0..200 {
-                let late = vec![Op::Put(key(n + 1 + j), b"v".to_vec())];
+                let late = vec![Write::Put(key(n + 1 + j), b"v".to_vec())];
                 index.apply_blocking(late, Durability::Relaxed).unwrap();
             }
         })
@@ -225,16 +225,18 @@ fn scans_cross_views_under_writes_and_compactions() {
     let tmp = tempfile::tempdir().unwrap();
     let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
     let n = 3 * views::MEM_ENTRIES + 123;
-    let ops = (0..n).map(|i| Op::Put(key(i), vec![b'v'; 100])).collect();
+    let ops = (0..n)
+        .map(|i| Write::Put(key(i), vec![b'v'; 100]))
+        .collect();
     index.apply_blocking(ops, Durability::Relaxed).unwrap();
-    let gone = vec![Op::Delete(key(7)), Op::Delete(key(n - 1))];
+    let gone = vec![Write::Delete(key(7)), Write::Delete(key(n - 1))];
     index.apply_blocking(gone, Durability::Relaxed).unwrap();
     let writer = {
         let index = index.clone();
         std::thread::spawn(move || {
             for j in 0..300 {
-                let ops =
-                    (0..100).map(|i| Op::Put(format!("/w/{j}/{i}").into_bytes(), vec![b'w'; 400]));
+                let ops = (0..100)
+                    .map(|i| Write::Put(format!("/w/{j}/{i}").into_bytes(), vec![b'w'; 400]));
                 index
                     .apply_blocking(ops.collect(), Durability::Relaxed)
                     .unwrap();
@@ -273,7 +275,7 @@ fn a_view_that_lost_its_tables_is_finished_under_the_lock() {
     let index = Index::open_with(&tmp.path().join("db"), None, CACHE_BYTES).unwrap();
     let write_all = |fill: u8| {
         let ops = (0..3000)
-            .map(|i| Op::Put(key(i), vec![fill; 200]))
+            .map(|i| Write::Put(key(i), vec![fill; 200]))
             .collect();
         index.apply_blocking(ops, Durability::Relaxed).unwrap();
         index.core.lock().compact_range(b"/s/", b"/t/").unwrap();

@@ -14,12 +14,12 @@ use futures_channel::oneshot;
 use rusty_leveldb::WriteBatch;
 
 use super::core::{spawn_filter_scan, Core};
-use super::Op;
+use super::Write;
 
 /// Work for the writer thread, and where to answer.
 pub(super) enum Job {
     Write {
-        ops: Vec<Op>,
+        ops: Vec<Write>,
         synced: bool,
         done: oneshot::Sender<Result<(), String>>,
     },
@@ -108,16 +108,16 @@ fn append(core: &Core, group: Vec<Job>) -> (Result<(), String>, Vec<Waiter>, boo
 /// other. Written keys leave the record cache (lookups bring them back, so
 /// a stream of writes cannot push out the records being read). Returns
 /// whether the filter is full.
-fn stage(core: &Core, batch: &mut WriteBatch, ops: Vec<Op>) -> bool {
+fn stage(core: &Core, batch: &mut WriteBatch, ops: Vec<Write>) -> bool {
     let mut filter_full = false;
     for op in ops {
         match op {
-            Op::Put(k, v) => {
+            Write::Put(k, v) => {
                 filter_full |= core.filter.insert(&k);
                 core.cache.remove(&k);
                 batch.put(&k, &v);
             }
-            Op::Delete(k) => {
+            Write::Delete(k) => {
                 core.cache.remove(&k);
                 batch.delete(&k);
             }

@@ -21,7 +21,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MasterError;
-use crate::index::{Durability, Index, Op};
+use crate::index::{Durability, Index, Write};
 
 mod intent;
 mod listed;
@@ -225,8 +225,8 @@ pub fn scan_all<T: for<'de> Deserialize<'de>>(
 }
 
 /// The index operation that writes a record.
-pub fn put_op<T: Serialize>(key: Vec<u8>, value: &T) -> Op {
-    Op::Put(key, serde_json::to_vec(value).unwrap_or_default())
+pub fn put_op<T: Serialize>(key: Vec<u8>, value: &T) -> Write {
+    Write::Put(key, serde_json::to_vec(value).unwrap_or_default())
 }
 
 pub async fn put<T: Serialize>(

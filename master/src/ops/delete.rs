@@ -15,7 +15,7 @@ use http1::{Answer, Conn};
 use crate::client::VolumeClient;
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::{Durability, Op};
+use crate::index::{Durability, Write};
 use crate::meta;
 use crate::ops::locks::lock_live;
 use crate::placement::key2path;
@@ -46,7 +46,10 @@ pub async fn delete_record(local: &Local, key: &[u8], rec: Record) -> Result<(),
         index.put(key, &soft, Durability::Relaxed).await?;
     }
     remove_files(&local.client, &key2path(key), &rec.volumes).await?;
-    let ops = vec![Op::Delete(key.to_vec()), Op::Delete(meta::object_key(key))];
+    let ops = vec![
+        Write::Delete(key.to_vec()),
+        Write::Delete(meta::object_key(key)),
+    ];
     index.apply(ops, Durability::Synced).await?;
     Ok(())
 }

@@ -28,7 +28,7 @@ use crate::client::fanout::Target;
 use crate::client::{StagedRange, VolumeClient};
 use crate::digests::Digests;
 use crate::error::MasterError;
-use crate::index::{Durability, Index, Op};
+use crate::index::{Durability, Index, Write};
 use crate::meta::{Intent, Kind};
 use crate::ops::intent;
 use crate::placement::key2path;
@@ -109,7 +109,7 @@ impl Installing {
         index: &Index,
         client: &VolumeClient,
         staged: &Staged,
-        mut commit: Vec<Op>,
+        mut commit: Vec<Write>,
     ) -> Result<(), MasterError> {
         let dest = key2path(&self.key);
         let old = self.intent.old_replicas();

@@ -21,7 +21,7 @@ use futures_util::future::join_all;
 
 use crate::client::VolumeClient;
 use crate::error::MasterError;
-use crate::index::{Durability, Index, Op};
+use crate::index::{Durability, Index, Write};
 use crate::meta::{self, Intent, Kind, LegacyInstall};
 use crate::ops::install;
 use crate::ops::locks::KeyLocks;
@@ -37,11 +37,11 @@ pub struct Found {
 }
 
 /// The operation that removes the key's intent, for the commit's batch.
-pub fn done_op(key: &[u8]) -> Op {
-    Op::Delete(meta::intent_key(key))
+pub fn done_op(key: &[u8]) -> Write {
+    Write::Delete(meta::intent_key(key))
 }
 
-fn put_op(record: Vec<u8>, intent: &Intent) -> Op {
+fn put_op(record: Vec<u8>, intent: &Intent) -> Write {
     meta::put_op(record, intent)
 }
 
@@ -61,7 +61,7 @@ pub async fn begin(
     client: &VolumeClient,
     key: &[u8],
     old: Option<Record>,
-    make: impl FnOnce(Option<&Record>) -> (Intent, Vec<Op>),
+    make: impl FnOnce(Option<&Record>) -> (Intent, Vec<Write>),
 ) -> Result<(Intent, Option<Record>), MasterError> {
     let old = match get(index, key).await? {
         None => old,
@@ -108,13 +108,13 @@ async fn undo_at(
     let mut ops = Vec::new();
     if intent.kind() == Kind::Put && !intent.failed {
         ops.push(match intent.old_record()? {
-            Some(old) => Op::Put(key.to_vec(), old.encode()),
-            None => Op::Delete(key.to_vec()),
+            Some(old) => Write::Put(key.to_vec(), old.encode()),
+            None => Write::Delete(key.to_vec()),
         });
     }
     let settled = left.is_empty();
     if settled {
-        ops.push(Op::Delete(record));
+        ops.push(Write::Delete(record));
     } else if !matches!(intent.kind(), Kind::Install { .. }) {
         // An install is kept whole: its old replicas are what it restores.
         ops.push(put_op(record, &intent.remaining(left)));

@@ -27,7 +27,7 @@ use crate::client::fanout::{Fanout, Sent, Target};
 use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::{Durability, Op};
+use crate::index::{Durability, Write};
 use crate::meta::{self, Intent, ObjectMeta};
 use crate::ops::intent;
 use crate::placement::{key2path, key2volume, unstorable};
@@ -95,7 +95,7 @@ pub struct NewValue<'k> {
     /// Content type and metadata; size, time and ETag are filled in.
     pub meta: ObjectMeta,
     /// More writes for the batch that makes the value live.
-    pub extra: Vec<Op>,
+    pub extra: Vec<Write>,
 }
 
 /// Streams `source` to the key's replicas and makes it live, as above; the
@@ -128,7 +128,7 @@ pub async fn write_new<S: Source>(
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(new.meta, &sent, hash.clone());
     let mut ops = vec![
-        Op::Put(
+        Write::Put(
             new.key.to_vec(),
             Record::live(replicas.clone(), hash).encode(),
         ),
@@ -158,7 +158,7 @@ pub async fn begin(
         volumes: replicas.to_vec(),
     };
     let (writing, _) = intent::begin(&local.app.index, &local.client, key, old, |old| {
-        let also = vec![Op::Put(key.to_vec(), soft.encode())];
+        let also = vec![Write::Put(key.to_vec(), soft.encode())];
         (Intent::put(replicas, old), also)
     })
     .await?;

@@ -29,7 +29,7 @@ use crate::config::Cluster;
 use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::{Durability, Index, Op};
+use crate::index::{Durability, Index, Write};
 use crate::meta::Intent;
 use crate::ops::delete::remove_files;
 use crate::ops::intent;
@@ -117,7 +117,7 @@ pub async fn rebalance_key(
             volumes,
             ..rec.clone()
         };
-        Op::Put(key.to_vec(), rec.encode())
+        Write::Put(key.to_vec(), rec.encode())
     };
     if !surplus.is_empty() {
         let mut listed = wanted.clone();

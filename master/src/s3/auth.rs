@@ -9,7 +9,7 @@ use std::path::Path;
 
 use http1::RequestHead;
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::request::S3Req;
 use super::sigv2;
 use super::sigv4::{self, Canonical, Claim};
@@ -74,7 +74,7 @@ pub fn verify(creds: Option<&Credentials>, req: &S3Req<'_>) -> Result<Option<Sig
         return Ok(None);
     }
     let presigned = sigv4::parse_presigned(|name| req.param(name).map(str::to_string))
-        .map_err(|e| S3Error::new(400, "AuthorizationQueryParametersError", e.0))?;
+        .map_err(|e| S3Error::new(Code::AuthorizationQueryParametersError, e.0))?;
     let claim = match presigned {
         Some(claim) => claim,
         None => header_claim(head)?,
@@ -82,15 +82,13 @@ pub fn verify(creds: Option<&Credentials>, req: &S3Req<'_>) -> Result<Option<Sig
     check_time(&claim)?;
     if claim.service != "s3" {
         return Err(S3Error::new(
-            400,
-            "AuthorizationHeaderMalformed",
+            Code::AuthorizationHeaderMalformed,
             "the credential scope's service must be s3",
         ));
     }
     let secret = creds.secrets.get(&claim.access_key).ok_or_else(|| {
         S3Error::new(
-            403,
-            "InvalidAccessKeyId",
+            Code::InvalidAccessKeyId,
             "The AWS Access Key Id you provided does not exist in our records.",
         )
     })?;
@@ -195,8 +193,7 @@ fn v2_header(req: &S3Req<'_>, auth: &[u8]) -> Result<(String, String, String), S
 
 fn unknown_key() -> S3Error {
     S3Error::new(
-        403,
-        "InvalidAccessKeyId",
+        Code::InvalidAccessKeyId,
         "The AWS Access Key Id you provided does not exist in our records.",
     )
 }
@@ -215,7 +212,7 @@ fn header_claim(head: &RequestHead) -> Result<Claim, S3Error> {
             .ok_or_else(|| S3Error::access_denied("the request has no date"))?,
     };
     sigv4::parse_authorization(&auth, &amz_date)
-        .map_err(|e| S3Error::new(400, "AuthorizationHeaderMalformed", e.0))
+        .map_err(|e| S3Error::new(Code::AuthorizationHeaderMalformed, e.0))
 }
 
 /// `yyyymmddThhmmssZ` of a time.
@@ -251,8 +248,7 @@ fn check_time(claim: &Claim) -> Result<(), S3Error> {
 
 fn too_skewed() -> S3Error {
     S3Error::new(
-        403,
-        "RequestTimeTooSkewed",
+        Code::RequestTimeTooSkewed,
         "The difference between the request time and the server's time is too large.",
     )
 }

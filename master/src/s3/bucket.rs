@@ -6,11 +6,11 @@
 
 use http1::{response, Answer, Conn};
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::xml::Xml;
 use super::Cx;
 use crate::error::MasterError;
-use crate::index::{Durability, Index, Op, Step};
+use crate::index::{Durability, Index, Step, Write};
 use crate::meta::{self, BucketMeta, ObjectMeta};
 use crate::record::Record;
 use crate::time;
@@ -39,7 +39,7 @@ pub fn has_live_key(index: &Index, prefix: &[u8]) -> Result<bool, MasterError> {
 
 /// The write that marks the request's bucket as created, when it is not
 /// yet: a bucket S3 writes into stays when its keys are deleted, as S3's do.
-pub async fn marker_op(cx: &Cx<'_>) -> Option<Op> {
+pub async fn marker_op(cx: &Cx<'_>) -> Option<Write> {
     let key = meta::bucket_key(&cx.req.bucket);
     if cx.local.app.index.get_raw(&key).await.is_some() {
         return None;
@@ -85,8 +85,7 @@ pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError>
     let req = &cx.req;
     if !valid_name(&req.bucket) {
         return Err(S3Error::new(
-            400,
-            "InvalidBucketName",
+            Code::InvalidBucketName,
             "The specified bucket is not valid.",
         )
         .into());
@@ -128,8 +127,7 @@ pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError>
     let holds_keys = super::blocking(cx, move |index| has_live_key(index, &prefix)).await?;
     if holds_keys {
         return Err(S3Error::new(
-            409,
-            "BucketNotEmpty",
+            Code::BucketNotEmpty,
             "The bucket you tried to delete is not empty.",
         )
         .into());

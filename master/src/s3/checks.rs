@@ -8,7 +8,7 @@
 use base64::Engine;
 
 use super::auth::Signer;
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::request::S3Req;
 use crate::digests::{Algorithm, Digests, Sums};
 use crate::error::MasterError;
@@ -37,8 +37,7 @@ impl Expected {
         if let Some(md5) = req.header("content-md5") {
             let md5 = b64(&md5).filter(|m| m.len() == 16).ok_or_else(|| {
                 S3Error::new(
-                    400,
-                    "InvalidDigest",
+                    Code::InvalidDigest,
                     "The Content-MD5 you specified was invalid.",
                 )
             })?;
@@ -126,8 +125,7 @@ impl Expected {
         if let Some(want) = &self.payload_sha256 {
             if sums.get(Algorithm::Sha256) != Some(want.as_slice()) {
                 return Err(S3Error::new(
-                    400,
-                    "XAmzContentSHA256Mismatch",
+                    Code::XAmzContentSHA256Mismatch,
                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
                 )
                 .into());

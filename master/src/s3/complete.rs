@@ -7,7 +7,7 @@
 use futures_util::future::join_all;
 use http1::{Answer, Conn};
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::multipart::{self, data_path, file_path, multipart_etag, MIN_PART};
 use super::xml::{self, Xml};
 use super::Cx;
@@ -16,7 +16,7 @@ use crate::client::fanout::Target;
 use crate::client::StagedRange;
 use crate::digests::Digests;
 use crate::error::MasterError;
-use crate::index::Op;
+use crate::index::Write;
 use crate::meta::{self, ObjectMeta, Part};
 use crate::ops::install::{self, Staged};
 use crate::record::Record;
@@ -53,7 +53,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, 
         ..upload.meta.clone()
     };
     let mut commit = vec![
-        Op::Put(
+        Write::Put(
             key.to_vec(),
             Record::live(upload.replicas.clone(), None).encode(),
         ),
@@ -89,11 +89,11 @@ async fn build_all(
 }
 
 /// The index operations that remove an upload and its part records.
-fn forget_upload<'a>(id: &'a str, parts: &'a [(u32, Part)]) -> impl Iterator<Item = Op> + 'a {
+fn forget_upload<'a>(id: &'a str, parts: &'a [(u32, Part)]) -> impl Iterator<Item = Write> + 'a {
     let records = parts.iter().map(move |(n, _)| meta::part_key(id, *n));
     std::iter::once(meta::upload_key(id))
         .chain(records)
-        .map(Op::Delete)
+        .map(Write::Delete)
 }
 
 /// The object the chosen parts make, staged under the upload's name: its
@@ -141,12 +141,12 @@ fn choose<'p>(
     all: &'p [(u32, Part)],
 ) -> Result<Vec<(u32, &'p Part)>, S3Error> {
     let invalid = || {
-        S3Error::new(400, "InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")
+        S3Error::new(Code::InvalidPart, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")
     };
     let mut chosen = Vec::with_capacity(listed.len());
     for (i, (number, etag)) in listed.iter().enumerate() {
         if i > 0 && *number <= listed[i - 1].0 {
-            return Err(S3Error::new(400, "InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order of the part number."));
+            return Err(S3Error::new(Code::InvalidPartOrder, "The list of parts was not in ascending order. The parts list must be specified in order of the part number."));
         }
         let part = all
             .iter()
@@ -163,8 +163,7 @@ fn choose<'p>(
         .any(|(_, p)| p.size < MIN_PART)
     {
         return Err(S3Error::new(
-            400,
-            "EntityTooSmall",
+            Code::EntityTooSmall,
             "Your proposed upload is smaller than the minimum allowed object size.",
         ));
     }
@@ -283,7 +282,8 @@ mod tests {
         assert_eq!(
             listed_parts(b"<CompleteMultipartUpload/>")
                 .unwrap_err()
-                .code,
+                .code
+                .as_str(),
             "MalformedXML"
         );
         let big = Part {
@@ -296,7 +296,7 @@ mod tests {
         };
         let all = vec![(1, big.clone()), (2, small.clone())];
         assert!(choose(&[(1, "ab".into()), (2, "cd".into())], &all).is_ok());
-        let code = |l: &[(u32, String)]| choose(l, &all).unwrap_err().code;
+        let code = |l: &[(u32, String)]| choose(l, &all).unwrap_err().code.as_str();
         assert_eq!(
             code(&[(2, "cd".into()), (1, "ab".into())]),
             "InvalidPartOrder"
@@ -316,7 +316,8 @@ mod tests {
         assert_eq!(
             choose(&[(1, "cd".into()), (2, "ef".into())], &all_small)
                 .unwrap_err()
-                .code,
+                .code
+                .as_str(),
             "EntityTooSmall"
         );
     }

@@ -6,7 +6,7 @@
 
 use http1::RequestHead;
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use crate::meta::ObjectMeta;
 use crate::time;
 
@@ -69,8 +69,7 @@ pub fn evaluate(head: &RequestHead, names: &Names, meta: &ObjectMeta) -> Verdict
 /// The 412 S3 answers a failed condition with.
 pub fn failed() -> S3Error {
     S3Error::new(
-        412,
-        "PreconditionFailed",
+        Code::PreconditionFailed,
         "At least one of the pre-conditions you specified did not hold",
     )
 }
@@ -121,7 +120,14 @@ mod tests {
             (&[], Verdict::Proceed),
             (&[("if-match", etag)], Verdict::Proceed),
             (&[("if-match", weak)], Verdict::Proceed),
-            (&[("if-match", "\"other\", *")], Verdict::Proceed),
+            (&[("if-match", "*")], Verdict::Proceed),
+            (
+                &[(
+                    "if-match",
+                    "\"other\", W/\"5d41402abc4b2a76b9719d911017c592\"",
+                )],
+                Verdict::Proceed,
+            ),
             (&[("if-match", "\"other\"")], Verdict::Failed),
             (&[("if-none-match", weak)], Verdict::NotModified),
             (&[("if-none-match", "\"other\"")], Verdict::Proceed),

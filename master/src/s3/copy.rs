@@ -9,7 +9,7 @@
 use http1::{Answer, Conn};
 
 use super::conditions::{self, Verdict};
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::get::object_meta;
 use super::object::meta_from_headers;
 use super::xml::Xml;
@@ -18,7 +18,7 @@ use crate::client::copy::{self, Piece};
 use crate::client::fanout::{Sent, Target};
 use crate::digests::Digests;
 use crate::error::MasterError;
-use crate::index::{Durability, Op};
+use crate::index::{Durability, Write};
 use crate::meta::{self, Intent, ObjectMeta};
 use crate::ops::install::{self, Installing, Staged};
 use crate::ops::intent;
@@ -122,7 +122,7 @@ async fn copy_bytes(
 ) -> Result<ObjectMeta, MasterError> {
     let local = cx.local;
     if let Some(why) = unstorable(dest) {
-        return Err(S3Error::new(400, "KeyTooLongError", why).into());
+        return Err(S3Error::new(Code::KeyTooLongError, why).into());
     }
     let c = &local.app.cluster;
     let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);
@@ -153,7 +153,7 @@ async fn copy_bytes(
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(meta, &sent, hash.clone());
     let mut commit = vec![
-        Op::Put(dest.to_vec(), Record::live(replicas.clone(), hash).encode()),
+        Write::Put(dest.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(dest), &meta),
     ];
     commit.extend(super::bucket::marker_op(cx).await);
@@ -192,8 +192,7 @@ async fn copy_from_any(
 ) -> Result<Sent, MasterError> {
     let path = key2path(source);
     let mut last = S3Error::new(
-        503,
-        "ServiceUnavailable",
+        Code::ServiceUnavailable,
         "No replica of the source answered.",
     )
     .into();

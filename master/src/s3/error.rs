@@ -6,112 +6,185 @@ use http1::{response, Answer};
 use super::xml::Xml;
 use crate::front::request::SERVER;
 
+/// Every S3 error code this server answers, each with the status S3 gives
+/// it: the one place a code's name and status are written.
+macro_rules! codes {
+    ($($name:ident = $status:literal),* $(,)?) => {
+        #[allow(clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Code {
+            $($name),*
+        }
+
+        impl Code {
+            /// The code as S3 writes it in `<Code>`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => stringify!($name)),*
+                }
+            }
+
+            pub fn status(self) -> u16 {
+                match self {
+                    $(Code::$name => $status),*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    AccessDenied = 403,
+    AuthorizationHeaderMalformed = 400,
+    AuthorizationQueryParametersError = 400,
+    BadDigest = 400,
+    BucketNotEmpty = 409,
+    EntityTooLarge = 400,
+    EntityTooSmall = 400,
+    IncompleteBody = 400,
+    InsufficientStorage = 507,
+    InternalError = 500,
+    InvalidAccessKeyId = 403,
+    InvalidArgument = 400,
+    InvalidBucketName = 400,
+    InvalidDigest = 400,
+    InvalidPart = 400,
+    InvalidPartOrder = 400,
+    InvalidRange = 416,
+    InvalidRequest = 400,
+    KeyTooLongError = 400,
+    MalformedXML = 400,
+    MaxMessageLengthExceeded = 400,
+    MetadataTooLarge = 400,
+    MethodNotAllowed = 405,
+    MissingContentLength = 411,
+    NoSuchBucket = 404,
+    NoSuchKey = 404,
+    NoSuchUpload = 404,
+    NoSuchVersion = 404,
+    NotImplemented = 501,
+    OperationAborted = 409,
+    PreconditionFailed = 412,
+    RequestHeaderSectionTooLarge = 431,
+    RequestTimeTooSkewed = 403,
+    ServiceUnavailable = 503,
+    SignatureDoesNotMatch = 403,
+    SlowDown = 503,
+    UserKeyMustBeSpecified = 400,
+    XAmzContentSHA256Mismatch = 400,
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct S3Error {
-    pub code: &'static str,
+    pub code: Code,
+    /// The code's status, but for an HTTP-level refusal answered with its
+    /// own ([`S3Error::from_status`]).
     pub status: u16,
     pub message: String,
 }
 
 impl S3Error {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> S3Error {
+    pub fn new(code: Code, message: impl Into<String>) -> S3Error {
         S3Error {
             code,
-            status,
+            status: code.status(),
             message: message.into(),
         }
     }
 
     pub fn no_such_key() -> S3Error {
-        S3Error::new(404, "NoSuchKey", "The specified key does not exist.")
+        S3Error::new(Code::NoSuchKey, "The specified key does not exist.")
     }
 
     pub fn no_such_bucket() -> S3Error {
-        S3Error::new(404, "NoSuchBucket", "The specified bucket does not exist.")
+        S3Error::new(Code::NoSuchBucket, "The specified bucket does not exist.")
     }
 
     pub fn no_such_upload() -> S3Error {
         S3Error::new(
-            404,
-            "NoSuchUpload",
+            Code::NoSuchUpload,
             "The specified multipart upload does not exist.",
         )
     }
 
     pub fn access_denied(why: &str) -> S3Error {
-        S3Error::new(403, "AccessDenied", format!("Access Denied: {why}"))
+        S3Error::new(Code::AccessDenied, format!("Access Denied: {why}"))
     }
 
     pub fn signature_mismatch() -> S3Error {
         S3Error::new(
-            403,
-            "SignatureDoesNotMatch",
+            Code::SignatureDoesNotMatch,
             "The request signature we calculated does not match the signature you provided.",
         )
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> S3Error {
-        S3Error::new(400, "InvalidArgument", message)
+        S3Error::new(Code::InvalidArgument, message)
     }
 
     pub fn invalid_request(message: impl Into<String>) -> S3Error {
-        S3Error::new(400, "InvalidRequest", message)
+        S3Error::new(Code::InvalidRequest, message)
     }
 
     pub fn malformed_xml() -> S3Error {
-        S3Error::new(
-            400,
-            "MalformedXML",
+        S3Error::new(Code::MalformedXML,
             "The XML you provided was not well-formed or did not validate against our published schema.",
         )
     }
 
     pub fn bad_digest(what: &str) -> S3Error {
         S3Error::new(
-            400,
-            "BadDigest",
+            Code::BadDigest,
             format!("The {what} you specified did not match the calculated checksum."),
         )
     }
 
     pub fn busy() -> S3Error {
         S3Error::new(
-            409,
-            "OperationAborted",
+            Code::OperationAborted,
             "A conflicting operation is in progress against this key. Please try again.",
         )
     }
 
     pub fn not_implemented(what: &str) -> S3Error {
-        S3Error::new(501, "NotImplemented", format!("{what} is not implemented."))
+        S3Error::new(Code::NotImplemented, format!("{what} is not implemented."))
     }
 
     pub fn internal(why: impl std::fmt::Display) -> S3Error {
         S3Error::new(
-            500,
-            "InternalError",
+            Code::InternalError,
             format!("We encountered an internal error: {why}"),
         )
     }
 
-    /// The code of an error whose S3 name is not known, from its status.
+    /// The code of an error whose S3 name is not known, from its status
+    /// (which it keeps).
     pub fn from_status(status: u16, message: impl Into<String>) -> S3Error {
         let code = match status {
-            400 => "InvalidRequest",
-            403 => "AccessDenied",
-            404 => "NoSuchKey",
-            405 => "MethodNotAllowed",
-            409 => "OperationAborted",
-            411 => "MissingContentLength",
-            413 => "EntityTooLarge",
-            414 | 431 => "RequestHeaderSectionTooLarge",
-            501 => "NotImplemented",
-            503 => "SlowDown",
-            507 => "InsufficientStorage",
-            _ => "InternalError",
+            400 => Code::InvalidRequest,
+            403 => Code::AccessDenied,
+            404 => Code::NoSuchKey,
+            405 => Code::MethodNotAllowed,
+            409 => Code::OperationAborted,
+            411 => Code::MissingContentLength,
+            413 => Code::EntityTooLarge,
+            414 | 431 => Code::RequestHeaderSectionTooLarge,
+            501 => Code::NotImplemented,
+            503 => Code::SlowDown,
+            507 => Code::InsufficientStorage,
+            _ => Code::InternalError,
         };
-        S3Error::new(status, code, message)
+        S3Error {
+            status,
+            ..S3Error::new(code, message)
+        }
     }
 }
 
@@ -138,7 +211,7 @@ pub fn write(
 ) -> Answer {
     let id = request_id();
     let mut x = Xml::error();
-    x.elem("Code", e.code)
+    x.elem("Code", e.code.as_str())
         .elem("Message", &e.message)
         .elem("Resource", resource)
         .elem("RequestId", &id);

@@ -10,7 +10,7 @@ use http1::range::{self, Span};
 use http1::{response, Answer, Conn};
 
 use super::conditions::{self, Verdict};
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::request::S3Req;
 use super::Cx;
 use crate::client::{Download, VolumeClient};
@@ -60,12 +60,9 @@ pub async fn serve(cx: &Cx<'_>, conn: &mut Conn, head_only: bool) -> Result<Answ
         Span::Full => (200, 0, meta.size),
         Span::Part { start, end } => (206, start, end - start + 1),
         Span::Unsatisfiable => {
-            return Err(S3Error::new(
-                416,
-                "InvalidRange",
-                "The requested range is not satisfiable",
+            return Err(
+                S3Error::new(Code::InvalidRange, "The requested range is not satisfiable").into(),
             )
-            .into())
         }
     };
     if head_only || len == 0 {
@@ -115,8 +112,7 @@ pub async fn object_meta(
 
 fn unavailable() -> MasterError {
     S3Error::new(
-        503,
-        "ServiceUnavailable",
+        Code::ServiceUnavailable,
         "No replica of the object answered; please try again.",
     )
     .into()

@@ -37,7 +37,7 @@ use crate::error::MasterError;
 use crate::index::Index;
 use crate::state::Local;
 use auth::Signer;
-use error::S3Error;
+use error::{Code, S3Error};
 use request::S3Req;
 use router::Op;
 
@@ -119,7 +119,7 @@ pub async fn read_small_body(
         }
         if buf.len() >= max {
             return Err(
-                S3Error::new(400, "MaxMessageLengthExceeded", "Your request was too big.").into(),
+                S3Error::new(Code::MaxMessageLengthExceeded, "Your request was too big.").into(),
             );
         }
         buf.reserve(64 * 1024);

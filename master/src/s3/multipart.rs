@@ -16,7 +16,7 @@ use http1::{Answer, BodyKind, Conn};
 use md5::{Digest, Md5};
 
 use super::checks::Expected;
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::object::meta_from_headers;
 use super::payload::{self, Payload};
 use super::request::S3Req;
@@ -24,7 +24,7 @@ use super::xml::Xml;
 use super::Cx;
 use crate::client::fanout::Target;
 use crate::error::MasterError;
-use crate::index::{Durability, Index, Op};
+use crate::index::{Durability, Index, Write};
 use crate::meta::{self, Part, Upload};
 use crate::ops::put::replicate;
 use crate::placement::{key2volume, unstorable};
@@ -54,7 +54,7 @@ pub(super) async fn upload_of(cx: &Cx<'_>, id: &str) -> Result<Upload, MasterErr
 pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let (app, req) = (&cx.local.app, &cx.req);
     if let Some(why) = unstorable(&req.mkv_key) {
-        return Err(S3Error::new(400, "KeyTooLongError", why).into());
+        return Err(S3Error::new(Code::KeyTooLongError, why).into());
     }
     let meta = meta_from_headers(req)?;
     let c = &app.cluster;
@@ -309,8 +309,11 @@ pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, Mas
     if !remove(cx, &upload.replicas, &staging_files(id, &all)).await {
         return Err(S3Error::internal("a replica could not delete the parts; try again").into());
     }
-    let mut ops = vec![Op::Delete(meta::upload_key(id))];
-    ops.extend(all.iter().map(|(n, _)| Op::Delete(meta::part_key(id, *n))));
+    let mut ops = vec![Write::Delete(meta::upload_key(id))];
+    ops.extend(
+        all.iter()
+            .map(|(n, _)| Write::Delete(meta::part_key(id, *n))),
+    );
     cx.local.app.index.apply(ops, Durability::Synced).await?;
     Ok(cx.req.empty(&mut conn.wbuf, 204))
 }

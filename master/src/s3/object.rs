@@ -9,13 +9,13 @@
 use http1::{response, Answer, BodyKind, Conn};
 
 use super::checks::Expected;
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::payload::{self, Payload};
 use super::request::S3Req;
 use super::Cx;
 use crate::client::fanout::{Sent, Target};
 use crate::error::MasterError;
-use crate::index::Op;
+use crate::index::Write;
 use crate::meta::{self, ObjectMeta};
 use crate::ops::install::{self, Staged};
 use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
@@ -68,8 +68,7 @@ pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
     }
     if size > MAX_USER_META {
         return Err(S3Error::new(
-            400,
-            "MetadataTooLarge",
+            Code::MetadataTooLarge,
             "Your metadata headers exceed the maximum allowed metadata size.",
         ));
     }
@@ -83,8 +82,7 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, MasterError> {
     let _lock = app.locks.try_lock(key).ok_or_else(S3Error::busy)?;
     if req.head.body == BodyKind::Empty {
         return Err(S3Error::new(
-            411,
-            "MissingContentLength",
+            Code::MissingContentLength,
             "You must provide the Content-Length HTTP header.",
         )
         .into());
@@ -158,7 +156,7 @@ async fn overwrite<S: Source>(
     let hash = sent.md5().filter(|_| c.md5sum);
     let meta = meta_of(meta, &sent, hash.clone());
     let mut commit = vec![
-        Op::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
+        Write::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(key), &meta),
     ];
     commit.extend(super::bucket::marker_op(cx).await);

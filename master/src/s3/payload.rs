@@ -11,7 +11,7 @@ use http1::{BodyKind, BodyReader, Conn};
 use sha2::{Digest, Sha256};
 
 use super::auth::Signer;
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::sigv4;
 use crate::error::MasterError;
 
@@ -95,8 +95,7 @@ pub struct Payload<'s> {
 
 fn malformed(why: &str) -> MasterError {
     S3Error::new(
-        400,
-        "IncompleteBody",
+        Code::IncompleteBody,
         format!("The aws-chunked body is malformed: {why}"),
     )
     .into()
@@ -173,8 +172,7 @@ impl<'s> Payload<'s> {
     fn check_length(&self) -> Result<(), MasterError> {
         match self.expect {
             Some(n) if n != self.decoded => Err(S3Error::new(
-                400,
-                "IncompleteBody",
+                Code::IncompleteBody,
                 format!(
                     "The body had {} bytes, not the {n} announced.",
                     self.decoded

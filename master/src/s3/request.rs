@@ -3,7 +3,7 @@
 
 use http1::{percent, response, Answer, Head, RequestHead};
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use crate::front::request::SERVER;
 
 pub struct S3Req<'a> {
@@ -34,7 +34,7 @@ impl<'a> S3Req<'a> {
             None => (rest.to_vec(), Vec::new()),
         };
         let bucket = String::from_utf8(bucket)
-            .map_err(|_| S3Error::new(400, "InvalidBucketName", "The bucket name is not UTF-8."))?;
+            .map_err(|_| S3Error::new(Code::InvalidBucketName, "The bucket name is not UTF-8."))?;
         let mut mkv_key = Vec::with_capacity(path.len());
         mkv_key.push(b'/');
         mkv_key.extend_from_slice(bucket.as_bytes());

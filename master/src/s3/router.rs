@@ -2,7 +2,7 @@
 
 use http1::{percent, Method, RequestHead};
 
-use super::error::S3Error;
+use super::error::{Code, S3Error};
 use super::request::S3Req;
 
 /// Query parameters only S3 requests carry: sub-resources, listing and
@@ -133,8 +133,7 @@ pub fn route(req: &S3Req<'_>) -> Result<Op, S3Error> {
         .filter(|v| !v.is_empty() && *v != "null")
     {
         return Err(S3Error::new(
-            404,
-            "NoSuchVersion",
+            Code::NoSuchVersion,
             format!("Version {v} does not exist: versioning is off."),
         ));
     }
@@ -154,8 +153,7 @@ pub fn route(req: &S3Req<'_>) -> Result<Op, S3Error> {
 
 fn method_not_allowed() -> S3Error {
     S3Error::new(
-        405,
-        "MethodNotAllowed",
+        Code::MethodNotAllowed,
         "The specified method is not allowed against this resource.",
     )
 }
@@ -280,15 +278,24 @@ mod tests {
             }
         );
         assert_eq!(
-            r("PUT", "/b/k?partNumber=0&uploadId=u").unwrap_err().code,
+            r("PUT", "/b/k?partNumber=0&uploadId=u")
+                .unwrap_err()
+                .code
+                .as_str(),
             "InvalidArgument"
         );
-        assert_eq!(r("GET", "/b/k?acl").unwrap_err().code, "NotImplemented");
         assert_eq!(
-            r("GET", "/b/k?versionId=3").unwrap_err().code,
+            r("GET", "/b/k?acl").unwrap_err().code.as_str(),
+            "NotImplemented"
+        );
+        assert_eq!(
+            r("GET", "/b/k?versionId=3").unwrap_err().code.as_str(),
             "NoSuchVersion"
         );
-        assert_eq!(r("POST", "/b/k").unwrap_err().code, "MethodNotAllowed");
+        assert_eq!(
+            r("POST", "/b/k").unwrap_err().code.as_str(),
+            "MethodNotAllowed"
+        );
         let h = head("GET /b/a%2Fb+c?prefix=x+y HTTP/1.1\r\nHost: x\r\n\r\n");
         let req = S3Req::parse(&h, true).unwrap();
         assert_eq!(

@@ -16,7 +16,7 @@ use super::crawl::NO_SUBVOLUME;
 use super::runs::Runs;
 use super::Found;
 use crate::config::Cluster;
-use crate::index::{Durability, Index, Op, Submitted};
+use crate::index::{Durability, Index, Submitted, Write};
 use crate::meta::{self, ObjectMeta};
 use crate::placement::ranked;
 use crate::record::Record;
@@ -79,7 +79,10 @@ pub(super) fn write_index(
             let replicas = replica_names(cluster, key, &found.replicas);
             let md5 = found.md5.map(|m| crate::digests::hex(&m));
             written += 1;
-            out.push(Op::Put(key.to_vec(), Record::live(replicas, md5).encode()))
+            out.push(Write::Put(
+                key.to_vec(),
+                Record::live(replicas, md5).encode(),
+            ))
         },
         Some(disagreements),
     )?;
@@ -105,7 +108,7 @@ pub(super) fn write_index(
 /// next is made.
 struct Batches<'a> {
     index: &'a Index,
-    ops: Vec<Op>,
+    ops: Vec<Write>,
     in_flight: Option<Submitted>,
 }
 
@@ -118,7 +121,7 @@ impl<'a> Batches<'a> {
         }
     }
 
-    fn push(&mut self, op: Op) -> Result<(), String> {
+    fn push(&mut self, op: Write) -> Result<(), String> {
         self.ops.push(op);
         if self.ops.len() < BATCH {
             return Ok(());
@@ -197,7 +200,7 @@ fn empty(index: &Index, prefix: &[u8]) -> Result<(), String> {
         let Some(last) = doomed.last().cloned() else {
             return Ok(());
         };
-        let ops = doomed.into_iter().map(Op::Delete).collect();
+        let ops = doomed.into_iter().map(Write::Delete).collect();
         index
             .apply_blocking(ops, Durability::Relaxed)
             .map_err(|e| e.to_string())?;
@@ -232,9 +235,9 @@ mod tests {
         let index = Index::open_bulk(&cluster.db).unwrap();
         let stale = Record::live(vec!["a:1".into()], None).encode();
         let before = vec![
-            Op::Put(b"/old".to_vec(), stale),
-            Op::Put(meta::object_key(b"/old"), b"{}".to_vec()),
-            Op::Put(b"bbucket".to_vec(), b"{}".to_vec()),
+            Write::Put(b"/old".to_vec(), stale),
+            Write::Put(meta::object_key(b"/old"), b"{}".to_vec()),
+            Write::Put(b"bbucket".to_vec(), b"{}".to_vec()),
         ];
         index.apply_blocking(before, Durability::Relaxed).unwrap();
         let n = 2 * BATCH + 123;
