@@ -417,18 +417,11 @@ def listing_versus(args, tmp, builds):
         shutil.copytree(seed, os.path.join(tmp, f"list-{b}-index"))
         masters[b] = harness.start_mkv(tmp, vols, args.threads, name=f"list-{b}", bindir=d)
     v2 = dict(os.environ, LIST="v2")
-
-    def pages(m, connections):
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration}s", "-s",
-               os.path.join(harness.PERF, "list_pages.lua"), m.url + "/"]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=v2).stdout
-        if "Non-2xx" in out or "Socket errors" in out:
-            raise SystemExit(f"listing saw errors:\n{out}")
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     res = {}
     for c in (1, 8):
         res[f"ListObjectsV2 pages, {c} clients"] = median_pair(
-            {b: (lambda m=m, c=c: pages(m, c)) for b, m in masters.items()}, args.rounds, "pages/s")
+            {b: (lambda m=m, c=c: list_pages(m, c, args.duration, v2)) for b, m in masters.items()},
+            args.rounds, "pages/s")
     for b, m in masters.items():
         res[f"mkv peak RSS {b}, listing (KiB)"] = m.peak_rss_kib()
         harness.stop(m)
@@ -604,6 +597,17 @@ def wrk_bg(url, duration, script, connections, env=None):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
 
 
+def list_pages(server, connections, duration, env=None):
+    """Pages/s of perf/list_pages.lua against `server` (wrk -t1); with
+    env LIST=v2, ListObjectsV2 pages."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s",
+           os.path.join(harness.PERF, "list_pages.lua"), server.url + "/"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"listing saw errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
 @workload
 def listing(args, tmp):
     """Pages of 1,000 keys from 1,000,000 (an index perf/seed-index writes):
@@ -628,12 +632,7 @@ def listing(args, tmp):
     v2 = dict(os.environ, LIST="v2")
 
     def pages(server, connections, env=None):
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration}s", "-s",
-               os.path.join(harness.PERF, "list_pages.lua"), server.url + "/"]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-        if "Non-2xx" in out or "Socket errors" in out:
-            raise SystemExit(f"listing saw errors:\n{out}")
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        return list_pages(server, connections, args.duration, env)
 
     res = {}
     for c in (1, 8):

@@ -41,10 +41,6 @@ pub fn done_op(key: &[u8]) -> Write {
     Write::Delete(meta::intent_key(key))
 }
 
-fn put_op(record: Vec<u8>, intent: &Intent) -> Write {
-    meta::put_op(record, intent)
-}
-
 /// The key's intent record, if a write of it is under way or failed.
 pub async fn get(index: &Index, key: &[u8]) -> Result<Option<Intent>, MasterError> {
     meta::get(index, &meta::intent_key(key)).await
@@ -74,7 +70,7 @@ pub async fn begin(
         }
     };
     let (intent, mut ops) = make(old.as_ref());
-    ops.push(put_op(meta::intent_key(key), &intent));
+    ops.push(meta::put_op(meta::intent_key(key), &intent));
     index.apply(ops, Durability::Synced).await?;
     Ok((intent, old))
 }
@@ -117,7 +113,7 @@ async fn undo_at(
         ops.push(Write::Delete(record));
     } else if !matches!(intent.kind(), Kind::Install { .. }) {
         // An install is kept whole: its old replicas are what it restores.
-        ops.push(put_op(record, &intent.remaining(left)));
+        ops.push(meta::put_op(record, &intent.remaining(left)));
     }
     if !ops.is_empty() {
         index.apply(ops, Durability::Synced).await?;
