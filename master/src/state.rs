@@ -1,22 +1,21 @@
 //! The master's state: `App`, shared by every thread, and `Local`, what one
 //! runtime thread owns.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use http1::{Shutdown, Timeouts};
 
-use crate::client::VolumeClient;
 use crate::config::{Cluster, S3Config};
 use crate::health::Health;
 use crate::index::Index;
 use crate::ops::locks::KeyLocks;
+use crate::Store;
 
 /// State shared by every thread.
 pub struct App {
-    pub cluster: Cluster,
+    pub cluster: Arc<Cluster>,
     pub index: Arc<Index>,
-    pub locks: KeyLocks,
+    pub locks: Arc<KeyLocks>,
     pub shutdown: Arc<Shutdown>,
     pub timeouts: Timeouts,
     /// Client connections open at once (per listener); 0: half the
@@ -31,9 +30,9 @@ impl App {
     pub fn new(cluster: Cluster, index: Arc<Index>, s3: S3Config) -> App {
         App {
             health: Arc::new(Health::new(&cluster.volumes)),
-            cluster,
+            cluster: Arc::new(cluster),
             index,
-            locks: KeyLocks::default(),
+            locks: Arc::default(),
             shutdown: Shutdown::new(),
             timeouts: Timeouts::default(),
             max_connections: 0,
@@ -60,18 +59,19 @@ impl App {
 /// State of one runtime thread.
 pub struct Local {
     pub app: Arc<App>,
-    /// Pooled connections to the volumes, for this thread's requests.
-    pub client: Rc<VolumeClient>,
+    /// The index, cluster and locks, with this thread's pooled
+    /// connections to the volumes.
+    pub store: Store,
     /// Every request on this listener is an S3 request (`--s3-port`).
     pub s3_only: bool,
 }
 
 impl Local {
     pub fn new(app: Arc<App>, s3_only: bool) -> Local {
-        let client = VolumeClient::new(app.cluster.voltimeout, app.cluster.volume_timeout);
+        let store = Store::new(app.cluster.clone(), app.index.clone(), app.locks.clone());
         Local {
             app,
-            client: Rc::new(client),
+            store,
             s3_only,
         }
     }

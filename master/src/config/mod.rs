@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use http1::duration;
+pub use mkv_s3::Config as S3Config;
+pub use mkv_store::cluster::Cluster;
 
 pub use args::normalize;
 
@@ -244,34 +246,12 @@ pub struct DevArgs {
     pub values: ValueArgs,
 }
 
-/// Flags every command that touches a cluster needs, checked.
-#[derive(Clone, Debug)]
-pub struct Cluster {
-    pub db: PathBuf,
-    pub volumes: Vec<String>,
-    pub replicas: usize,
-    pub subvolumes: u32,
-    pub protect: bool,
-    pub md5sum: bool,
-    pub fallback: Option<String>,
-    pub voltimeout: Duration,
-    pub volume_timeout: Duration,
-    pub verbose: bool,
-}
-
-/// The S3 API's settings.
-#[derive(Default)]
-pub struct S3Config {
-    /// With credentials, S3 requests must be signed by one of them.
-    pub credentials: Option<crate::s3::auth::Credentials>,
-}
-
 impl ListenArgs {
     /// The S3 API's settings: the credentials file read, if one is given.
     pub fn s3(&self) -> Result<S3Config, String> {
         let credentials = match &self.s3_credentials {
             Some(path) => Some(
-                crate::s3::auth::Credentials::load(path)
+                mkv_s3::auth::Credentials::load(path)
                     .map_err(|e| format!("--s3-credentials {}: {e}", path.display()))?,
             ),
             None => None,

@@ -3,8 +3,7 @@
 
 use http1::{response, Answer, Head, RequestHead};
 
-/// The `Server` header of every answer.
-pub const SERVER: &str = "mkv";
+pub use mkv_store::SERVER;
 
 pub struct Req<'a> {
     pub head: &'a RequestHead,

@@ -2,19 +2,43 @@
 //! errors answered as the original answers them.
 
 use http1::metrics::{method_label, Timer};
-use http1::{response, Answer, Conn, RequestHead, Service, Timeouts};
-
-use crate::metrics::METRICS;
+use http1::{response, Answer, Conn, HttpError, RequestHead, Service, Timeouts};
+use mkv_s3 as s3;
 
 use crate::error::MasterError;
 use crate::front::request::{Req, SERVER};
 use crate::front::router::{self, Route};
-use crate::ops::{delete, get, list, put, rebalance};
-use crate::s3;
+use crate::metrics::METRICS;
+use crate::plain::{delete, get, list, put, rebalance};
 use crate::state::Local;
 
+/// Why a request failed: a plain API request's error (or the connection's,
+/// before a request was read), or an S3 request's.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontError {
+    #[error(transparent)]
+    Plain(#[from] MasterError),
+    #[error(transparent)]
+    S3(#[from] s3::error::Error),
+}
+
+impl From<HttpError> for FrontError {
+    fn from(e: HttpError) -> FrontError {
+        FrontError::Plain(e.into())
+    }
+}
+
+impl FrontError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FrontError::Plain(e) => e.status(),
+            FrontError::S3(e) => e.status(),
+        }
+    }
+}
+
 impl Service for Local {
-    type Error = MasterError;
+    type Error = FrontError;
 
     fn timeouts(&self) -> Timeouts {
         self.app.timeouts
@@ -24,7 +48,7 @@ impl Service for Local {
         self.app.shutdown.is_triggered()
     }
 
-    fn error_status(&self, e: &MasterError) -> Option<u16> {
+    fn error_status(&self, e: &FrontError) -> Option<u16> {
         e.status()
     }
 
@@ -34,15 +58,22 @@ impl Service for Local {
         &self,
         out: &mut Vec<u8>,
         code: u16,
-        e: &MasterError,
+        e: &FrontError,
         head: Option<&RequestHead>,
         keep_alive: bool,
     ) {
         let http10 = head.is_some_and(|h| h.http10);
-        if matches!(e, MasterError::S3(_)) || head.is_some_and(|h| self.is_s3(h)) {
+        let s3 = match e {
+            FrontError::S3(e) => Some(e.to_s3()),
+            FrontError::Plain(e) if head.is_some_and(|h| self.is_s3(h)) => {
+                Some(s3::error::of_store(e))
+            }
+            FrontError::Plain(_) => None,
+        };
+        if let Some(s3) = s3 {
             let resource = head.map(|h| String::from_utf8_lossy(h.path()).into_owned());
             let resource = resource.unwrap_or_default();
-            let _ = s3::error::write(out, &e.to_s3(), &resource, keep_alive, http10);
+            let _ = s3::error::write(out, &s3, &resource, keep_alive, http10);
             return;
         }
         let (content_type, text) = match code {
@@ -53,12 +84,12 @@ impl Service for Local {
         let _ = response::simple(out, code, SERVER, content_type, body, keep_alive, http10);
     }
 
-    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<Answer, MasterError> {
+    async fn call(&self, conn: &mut Conn, head: &RequestHead) -> Result<Answer, FrontError> {
         let mut key = std::mem::take(&mut conn.scratch);
         let timer = Timer::start(conn, head);
         let s3 = self.is_s3(head);
         let result = self.dispatch(conn, head, &mut key, s3).await;
-        let done = timer.finish(conn, result.as_ref().map_err(MasterError::status));
+        let done = timer.finish(conn, result.as_ref().map_err(FrontError::status));
         let api = if s3 { "s3" } else { "mkv" };
         METRICS.http.observe(api, method_label(head), &done);
         if self.app.cluster.verbose {
@@ -90,13 +121,14 @@ impl Local {
         head: &RequestHead,
         key: &mut Vec<u8>,
         s3: bool,
-    ) -> Result<Answer, MasterError> {
+    ) -> Result<Answer, FrontError> {
         let keep_alive = head.keep_alive && !self.shutting_down();
         if s3 {
             // Logged by the path as sent (the query may carry a signature).
             key.clear();
             key.extend_from_slice(head.path());
-            return s3::serve(self, conn, head, keep_alive).await;
+            let config = &self.app.s3;
+            return Ok(s3::serve(&self.store, config, conn, head, keep_alive).await?);
         }
         let op = router::route(head, key)?;
         let req = Req {
@@ -104,18 +136,20 @@ impl Local {
             key,
             keep_alive,
         };
-        match op {
+        let store = &self.store;
+        let answer = match op {
             // A HEAD's answer is a GET's (a 302 has no body either way).
-            Route::Get | Route::Head => get::serve(self, conn, &req).await,
-            Route::Put => put::serve(self, conn, &req).await,
-            Route::Delete => delete::delete(self, conn, &req).await,
-            Route::Unlink => delete::unlink(self, conn, &req).await,
-            Route::Rebalance => rebalance::serve(self, conn, &req).await,
+            Route::Get | Route::Head => get::serve(store, conn, &req).await,
+            Route::Put => put::serve(store, conn, &req).await,
+            Route::Delete => delete::delete(store, conn, &req).await,
+            Route::Unlink => delete::unlink(store, conn, &req).await,
+            Route::Rebalance => rebalance::serve(store, conn, &req).await,
             Route::List {
                 unlinked,
                 start,
                 limit,
-            } => list::serve(self, conn, &req, unlinked, &start, limit).await,
-        }
+            } => list::serve(store, conn, &req, unlinked, &start, limit).await,
+        };
+        Ok(answer?)
     }
 }

@@ -1,0 +1,42 @@
+//! DELETE and UNLINK.
+//!
+//! DELETE: `ops::delete` (the record soft-deleted, the files removed, then
+//! the record and the metadata gone), then the 204; a replica that cannot
+//! delete makes it a 500 and leaves the key soft-deleted, so a retried
+//! DELETE finishes the job. With `--protect`, a live key is a 403.
+//!
+//! UNLINK: the record goes soft-deleted (synced); the files stay.
+
+use http1::{Answer, Conn};
+
+use crate::error::MasterError;
+use crate::front::request::Req;
+use crate::index::Durability;
+use crate::ops::delete::delete_record;
+use crate::ops::locks::lock_live;
+use crate::record::Record;
+use crate::Store;
+
+pub async fn delete(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let _lock = store.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
+    let rec = store
+        .index
+        .get(req.key)
+        .await?
+        .ok_or(MasterError::NotFound)?;
+    if store.cluster.protect && !rec.deleted {
+        return Err(MasterError::Forbidden);
+    }
+    delete_record(store, req.key, rec).await?;
+    Ok(req.plain(&mut conn.wbuf, 204))
+}
+
+pub async fn unlink(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let (_lock, rec) = lock_live(&store.locks, &store.index, req.key).await?;
+    let soft = Record {
+        deleted: true,
+        ..rec
+    };
+    store.index.put(req.key, &soft, Durability::Synced).await?;
+    Ok(req.plain(&mut conn.wbuf, 204))
+}

@@ -1,0 +1,170 @@
+//! PutObject (GetObject and HeadObject are in `get`, the deletes in
+//! `delete`).
+//!
+//! A PUT to a key without a live value is the plain API's PUT
+//! ([`crate::ops::put::write_new`]); over a live value the new one is
+//! staged on the replicas first and installed only once all have it
+//! (`install`), so a failed overwrite leaves the old value whole.
+
+use http1::{response, Answer, BodyKind, Conn};
+
+use super::checks::Expected;
+use super::error::{Code, S3Error};
+use super::payload::{self, Payload};
+use super::request::S3Req;
+use super::Cx;
+use crate::client::fanout::{Sent, Target};
+use crate::error::Error;
+use crate::index::Write;
+use crate::meta::{self, ObjectMeta};
+use crate::ops::install::{self, Staged};
+use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
+use crate::placement::key2volume;
+use crate::record::Record;
+
+/// Headers kept with an object and given back with it.
+pub const STORED_HEADERS: [&str; 5] = [
+    "content-disposition",
+    "content-encoding",
+    "cache-control",
+    "content-language",
+    "expires",
+];
+/// The most `x-amz-meta-*` an object may carry, names and values together.
+const MAX_USER_META: usize = 2048;
+
+/// The content type, stored headers and user metadata a request gives.
+pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
+    let mut meta = ObjectMeta {
+        content_type: req.header("content-type"),
+        ..ObjectMeta::default()
+    };
+    for name in STORED_HEADERS {
+        let Some(mut value) = req.header(name) else {
+            continue;
+        };
+        if name == "content-encoding" {
+            value = value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.eq_ignore_ascii_case("aws-chunked"))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        if !value.is_empty() {
+            meta.headers.push((name.to_string(), value));
+        }
+    }
+    let mut size = 0;
+    for (name, value) in req.head.headers() {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if let Some(short) = name.strip_prefix("x-amz-meta-") {
+            size += short.len() + value.len();
+            meta.user.push((
+                short.to_string(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+    }
+    if size > MAX_USER_META {
+        return Err(S3Error::new(
+            Code::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(meta)
+}
+
+/// PutObject.
+pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
+    let (store, req) = (cx.store, &cx.req);
+    let key = req.mkv_key.as_slice();
+    let _lock = store.locks.try_lock(key).ok_or_else(S3Error::busy)?;
+    if req.head.body == BodyKind::Empty {
+        return Err(S3Error::new(
+            Code::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+        .into());
+    }
+    let meta = meta_from_headers(req)?;
+    let (framing, decoded) = payload::framing(req)?;
+    let expected = Expected::of(req, cx.signer.as_ref())?;
+    if req.head.expect_continue {
+        conn.wbuf.extend_from_slice(response::CONTINUE);
+    }
+    let mut body = Payload::new(req.head.body, framing, cx.signer.as_ref(), decoded);
+    let old = store.index.get(key).await?;
+    let (sent, meta) = match old {
+        Some(rec) if !rec.deleted => overwrite(cx, conn, rec, &mut body, &expected, meta).await?,
+        old => {
+            let extra = super::bucket::marker_op(cx).await.into_iter().collect();
+            let new = NewValue {
+                key,
+                old,
+                meta,
+                extra,
+            };
+            let check = |s: &_, src: &Payload<'_>| expected.check(s, src);
+            write_new(cx.store, conn, new, &mut body, expected.digests(), check).await?
+        }
+    };
+    let out = &mut conn.wbuf;
+    let head = req.start(out, 200);
+    response::header(out, "ETag", meta.quoted_etag().as_bytes());
+    for (name, value) in expected.reply_headers(&sent.sums) {
+        response::header(out, name, value.as_bytes());
+    }
+    Ok(req.finish(head, out, b""))
+}
+
+/// A new value over a live one: staged, then installed.
+async fn overwrite<S: Source<Error = Error>>(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    old: Record,
+    source: &mut S,
+    expected: &Expected,
+    meta: ObjectMeta,
+) -> Result<(Sent, ObjectMeta), Error> {
+    let (store, key) = (cx.store, cx.req.mkv_key.as_slice());
+    let c = &store.cluster;
+    let replicas = key2volume(key, &c.volumes, c.replicas, c.subvolumes);
+    let (index, client) = (&store.index, &store.client);
+    let stage = format!("/.mkv-parts/{}.stage", install::new_id());
+    let (installing, _) = install::begin(index, client, key, Some(old), &replicas, &stage).await?;
+    let targets = Target::each(&replicas, installing.stage());
+    let mut landed = Vec::new();
+    let check = |s: &_, src: &S| expected.check(s, src);
+    let staged = replicate(
+        store,
+        conn,
+        &targets,
+        source,
+        expected.digests(),
+        check,
+        &mut landed,
+    )
+    .await;
+    let sent = match staged {
+        Ok(sent) => sent,
+        Err(e) => {
+            installing.abort(index, client).await;
+            return Err(e);
+        }
+    };
+    let hash = sent.md5().filter(|_| c.md5sum);
+    let meta = meta_of(meta, &sent, hash.clone());
+    let mut commit = vec![
+        Write::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
+        meta::put_op(meta::object_key(key), &meta),
+    ];
+    commit.extend(super::bucket::marker_op(cx).await);
+    let staged = Staged {
+        path: stage,
+        len: sent.bytes,
+        crc: sent.crc32,
+    };
+    installing.finish(index, client, &staged, commit).await?;
+    Ok((sent, meta))
+}
