@@ -25,18 +25,17 @@ import argparse
 import itertools
 import json
 import os
-import re
-import shutil
-import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import median_pair, wrk  # noqa: E402
 import bigvalues  # noqa: E402
 import rebuilds  # noqa: E402
+import s3bench  # noqa: E402
+import listings  # noqa: E402
+from listings import listing_versus, start_original  # noqa: E402
 
 WORKLOADS = {}
 
@@ -122,15 +121,10 @@ def volume_put(args, tmp):
     return res
 
 
-def nginx_404(tmp, threads):
-    return harness.start_nginx(tmp, tmp, threads, name="nginx-404",
-                               template=os.path.join(harness.PERF, "nginx-return404.conf"))
-
-
 @workload
 def master_missing(args, tmp):
     """GET of missing keys through the master vs nginx `return 404;` (wrk -t2 -c100)."""
-    ngx = nginx_404(tmp, args.threads)
+    ngx = harness.nginx_404(tmp, args.threads)
     mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
     harness.http("PUT", mkv.url + "/present", b"x")
     sides = {
@@ -144,7 +138,7 @@ def master_missing(args, tmp):
 @workload
 def master_existing(args, tmp):
     """GET of existing keys (302 after a HEAD to a volume) vs nginx `return 404;`."""
-    ngx = nginx_404(tmp, args.threads)
+    ngx = harness.nginx_404(tmp, args.threads)
     mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
     for i in range(1000):
         assert harness.http("PUT", f"{mkv.url}/key/{i}", b"value") == 201
@@ -211,7 +205,7 @@ def mix_floor(args, tmp):
     without fsync. Index writes and the load generator's own work are not
     counted, so the real need is higher. "New folders" is a fresh cluster,
     as the mix workload runs: most keys get a new xx/yy folder."""
-    ngx = nginx_404(tmp, args.threads)
+    ngx = harness.nginx_404(tmp, args.threads)
     fsfloor = os.path.join(harness.RELEASE, "fsfloor")
 
     def exchange_us():
@@ -280,74 +274,6 @@ def put_1g(args, tmp):
     return res
 
 
-def fill(server, count, size):
-    thrasher = os.path.join(harness.RELEASE, "thrasher")
-    subprocess.run([thrasher, "--master", server.hostport, "--count", str(count), "--fill", str(size)],
-                   check=True, capture_output=True)
-
-
-@workload
-def rebuild(args, tmp):
-    """mkv rebuild of 30,000 keys (3 replicas, 10 subvolumes) over 4 volumes:
-    volume-uring volumes (one recursive listing each) and nginx volumes
-    (crawled folder by folder); keys/s against the original's rate here."""
-    res = {}
-    for kind in ("volume-uring", "nginx"):
-        if kind == "nginx":
-            vols = [harness.start_nginx(os.path.join(tmp, f"rn{i}"), tmp, 1, name=f"rebuild-nginx{i}") for i in range(4)]
-        else:
-            vols = [harness.start_volume(os.path.join(tmp, f"ru{i}"), tmp, 1, ["--no-fsync"], name=f"rebuild-vol{i}")
-                    for i in range(4)]
-        mkv = harness.start_mkv(tmp, vols, args.threads, name=f"fill-{kind}")
-        fill(mkv, args.rebuild_keys, 100)
-        harness.stop(mkv)
-        names = ",".join(v.hostport for v in vols)
-
-        def run(kind=kind, names=names):
-            db = os.path.join(tmp, f"rebuilt-{kind}")
-            shutil.rmtree(db, ignore_errors=True)
-            secs, rss = harness.timed_rss([os.path.join(harness.RELEASE, "mkv"), "-volumes", names, "-db", db,
-                                           "rebuild"])
-            rates.setdefault(kind, []).append(rss)
-            return args.rebuild_keys / secs
-
-        rates = {}
-        res[f"rebuild over {kind} volumes"] = harness.median_many({kind: run}, args.rounds, "keys/s")[kind]
-        res[f"rebuild over {kind} volumes"]["peak RSS (KiB)"] = max(rates[kind])
-    res["original (PERF.md anchor, 65k keys)"] = {"median": 6200, "unit": "keys/s"}
-    for kind in ("volume-uring", "nginx"):
-        res[f"{kind} / original"] = round(res[f"rebuild over {kind} volumes"]["median"] / 6200, 2)
-    return res
-
-
-@workload
-def rebalance(args, tmp):
-    """mkv rebalance from 4 volume-uring volumes to 3 and back: keys/s for
-    small values, and peak RSS of the command moving 1 GiB values."""
-    vols = [harness.start_volume(os.path.join(tmp, f"b{i}"), tmp, 1, ["--no-fsync"], name=f"bal{i}") for i in range(4)]
-    mkv = harness.start_mkv(tmp, vols, args.threads, name="fill-small")
-    fill(mkv, args.rebuild_keys, 100)
-    harness.stop(mkv)
-    mkvbin = os.path.join(harness.RELEASE, "mkv")
-    four = ",".join(v.hostport for v in vols)
-    three = ",".join(v.hostport for v in vols[:3])
-    db = os.path.join(tmp, "fill-small-index")
-    res = {}
-    for label, names in (("4 -> 3", three), ("3 -> 4", four)):
-        secs, rss = harness.timed_rss([mkvbin, "-volumes", names, "-db", db, "rebalance"])
-        res[f"rebalance {label}, {args.rebuild_keys} keys of 100 B"] = {
-            "keys/s": round(args.rebuild_keys / secs), "seconds": round(secs, 2), "peak RSS (KiB)": rss}
-    big = [harness.start_volume(os.path.join(tmp, f"g{i}"), tmp, 1, ["--no-fsync"], name=f"big{i}") for i in range(4)]
-    mkv = harness.start_mkv(tmp, big, args.threads, name="fill-big")
-    fill(mkv, 4, 1 << 30)
-    harness.stop(mkv)
-    db = os.path.join(tmp, "fill-big-index")
-    three = ",".join(v.hostport for v in big[:3])
-    secs, rss = harness.timed_rss([mkvbin, "-volumes", three, "-db", db, "rebalance"])
-    res["rebalance 4 -> 3, 4 keys of 1 GiB"] = {"seconds": round(secs, 2), "peak RSS (KiB)": rss}
-    return res
-
-
 @workload
 def versus(args, tmp):
     """This build against another (--baseline DIR with its `mkv` and `volume`),
@@ -402,268 +328,10 @@ def versus(args, tmp):
     return res
 
 
-def listing_versus(args, tmp, builds):
-    """ListObjectsV2 pages of 1,000 keys from random places in an index of
-    --list-keys (perf/seed-index), each build's master over a copy of it
-    (wrk -t1, 1 and 8 connections)."""
-    seeder = os.path.join(tmp, "seed-index")
-    go_build(os.path.join(harness.PERF, "seed-index"), seeder)
-    vols = harness.three_volumes(tmp, 1, prefix="list-")
-    names = ",".join(v.hostport for v in vols)
-    seed = os.path.join(tmp, "list-seed")
-    subprocess.run([seeder, seed, str(args.list_keys), names], check=True)
-    masters = {}
-    for b, d in builds.items():
-        shutil.copytree(seed, os.path.join(tmp, f"list-{b}-index"))
-        masters[b] = harness.start_mkv(tmp, vols, args.threads, name=f"list-{b}", bindir=d)
-    v2 = dict(os.environ, LIST="v2")
-    res = {}
-    for c in (1, 8):
-        res[f"ListObjectsV2 pages, {c} clients"] = median_pair(
-            {b: (lambda m=m, c=c: list_pages(m, c, args.duration, v2)) for b, m in masters.items()},
-            args.rounds, "pages/s")
-    for b, m in masters.items():
-        res[f"mkv peak RSS {b}, listing (KiB)"] = m.peak_rss_kib()
-        harness.stop(m)
-    return res
-
-
-def venv_tool(name):
-    """A tool from the virtualenv `.ci/run` makes (the aws CLI)."""
-    path = os.path.join(harness.ROOT, ".venv", "bin", name)
-    if not os.path.exists(path):
-        raise SystemExit(f"{path} is missing: .ci/run makes the virtualenv")
-    return path
-
-
-S3_HEADERS = ["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
-
-
-def curl_s3_get(url):
-    """Bytes/s of an S3 GetObject (unsigned: the master has no credentials)."""
-    out = subprocess.run(["curl", "-sf", *S3_HEADERS, "-o", "/dev/null", "-w", "%{speed_download}", url],
-                         check=True, capture_output=True, text=True).stdout
-    return float(out)
-
-
-@workload
-def s3_get(args, tmp):
-    """S3 GetObject of a 1 GiB object through the master (the master streams
-    it from a volume) against a GET straight from that volume, curl -o
-    /dev/null; then 16 such GetObjects at once, for the master's peak RSS."""
-    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads)
-    big = os.path.join(tmp, "big")
-    harness.make_big_file(big, 1 << 30)
-    subprocess.run(["curl", "-sf", "-T", big, mkv.url + "/bench/big"], check=True)
-    os.remove(big)
-    location = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{redirect_url}", mkv.url + "/bench/big"],
-                              check=True, capture_output=True, text=True).stdout
-    for i in range(3):  # every replica into the page cache: the master picks one
-        for root, _, files in os.walk(os.path.join(tmp, f"v{i}")):
-            for name in files:
-                harness.cat_to_null(os.path.join(root, name))
-    sides = {
-        "volume GET": lambda: harness.curl_get_bytes_per_s(location) / 1e9,
-        "S3 GetObject via mkv": lambda: curl_s3_get(mkv.url + "/bench/big") / 1e9,
-    }
-    res = {"1 GiB GET": median_pair(sides, args.rounds, "GB/s")}
-    start = time.perf_counter()
-    procs = [subprocess.Popen(["curl", "-sf", *S3_HEADERS, "-o", "/dev/null", mkv.url + "/bench/big"])
-             for _ in range(16)]
-    for p in procs:
-        if p.wait() != 0:
-            raise SystemExit("a concurrent GetObject failed")
-    res["16 concurrent GetObjects of 1 GiB (s)"] = round(time.perf_counter() - start, 2)
-    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
-    return res
-
-
-def complete_seconds(log):
-    """The elapsed time of the last CompleteMultipartUpload in a -v log."""
-    found = None
-    with open(log) as f:
-        for line in f:
-            if 'method="POST"' in line and " status=200 " in line:
-                m = re.search(r" ms=([\d.]+)", line)
-                if m:
-                    found = float(m.group(1)) / 1e3
-    if found is None:
-        raise SystemExit(f"no CompleteMultipartUpload in {log}")
-    return found
-
-
-@workload
-def s3_multipart(args, tmp):
-    """A 1 GiB upload with `aws s3 cp` (its defaults: 8 MiB parts, 10 at a
-    time, so multipart) against a plain PUT of the same file through the
-    master (curl -T) and against one PutObject of it from the same aws CLI
-    (`s3api put-object`: the client's own checksums and signing, no
-    parts), 3 volume-uring replicas; and how long Complete took, from the
-    master's -v log."""
-    aws = venv_tool("aws")
-    mkv = harness.start_mkv(tmp, harness.three_volumes(tmp, 1), args.threads, extra=["-v"])
-    log = os.path.join(tmp, "mkv.log")
-    big = os.path.join(tmp, "big")
-    harness.make_big_file(big, 1 << 30)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1")
-    subprocess.run([aws, "--endpoint-url", mkv.url, "s3", "mb", "s3://bench"], env=env,
-                   check=True, capture_output=True)
-    counter = itertools.count()
-    completes = []
-
-    def multipart():
-        key = f"s3://bench/mp{next(counter)}"
-        start = time.perf_counter()
-        subprocess.run([aws, "--endpoint-url", mkv.url, "s3", "cp", "--quiet", big, key], env=env, check=True)
-        secs = time.perf_counter() - start
-        completes.append(complete_seconds(log))
-        return secs
-
-    def plain():
-        return harness.timed(["curl", "-sf", "-o", "/dev/null", "-T", big, f"{mkv.url}/bench/plain{next(counter)}"])
-
-    def aws_single():
-        key = f"plain-aws{next(counter)}"
-        return harness.timed([aws, "--endpoint-url", mkv.url, "s3api", "put-object", "--bucket", "bench",
-                              "--key", key, "--body", big], env=env)
-
-    def lean():
-        start = time.perf_counter()
-        lean_multipart(mkv.hostport, f"/bench/lean{next(counter)}", big)
-        return time.perf_counter() - start
-
-    sides = {"plain PUT": plain, "aws s3api put-object (one PUT)": aws_single,
-             "aws s3 cp (multipart)": multipart, "lean client multipart": lean}
-    res = {"1 GiB upload": harness.median_many(sides, args.rounds, "s")}
-    up = res["1 GiB upload"]
-    for name in ("aws s3 cp (multipart)", "lean client multipart", "aws s3api put-object (one PUT)"):
-        res[f"{name} / plain PUT"] = round(up[name]["median"] / up["plain PUT"]["median"], 3)
-    res["aws s3 cp (multipart) / aws s3api put-object (one PUT)"] = round(
-        up["aws s3 cp (multipart)"]["median"] / up["aws s3api put-object (one PUT)"]["median"], 3)
-    res["CompleteMultipartUpload (s)"] = {"median": statistics.median(completes), "samples": completes}
-    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
-    return res
-
-
-def lean_multipart(hostport, key, path, part=8 << 20, parallel=10):
-    """A multipart upload as the aws CLI makes it (8 MiB parts, 10 at a
-    time) from a client that spends next to no CPU: no checksums, no
-    signatures (the master has no credentials), parts sent from a mmap."""
-    import concurrent.futures
-    import http.client
-    import mmap
-
-    def call(method, target, body=b""):
-        c = http.client.HTTPConnection(hostport)
-        c.request(method, target, body=body, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
-        r = c.getresponse()
-        data, etag = r.read(), r.getheader("ETag")
-        c.close()
-        if r.status != 200:
-            raise SystemExit(f"{method} {target}: {r.status} {data[:200]!r}")
-        return data, etag
-
-    upload = re.search(rb"<UploadId>([^<]+)</UploadId>", call("POST", key + "?uploads")[0]).group(1).decode()
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
-        view = memoryview(m)
-        offsets = range(0, len(m), part)
-        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-            etags = list(pool.map(
-                lambda i_off: call("PUT", f"{key}?partNumber={i_off[0] + 1}&uploadId={upload}",
-                                   view[i_off[1]:i_off[1] + part])[1],
-                enumerate(offsets)))
-        view.release()
-    body = "".join(f"<Part><PartNumber>{i + 1}</PartNumber><ETag>{e}</ETag></Part>" for i, e in enumerate(etags))
-    call("POST", f"{key}?uploadId={upload}", f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode())
-
-
-def go_build(src, out):
-    """Builds a Go program with Debian's Go and goleveldb packages."""
-    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOCACHE=os.path.join(os.path.dirname(out), "gocache"))
-    subprocess.run(["go", "build", "-o", out, "."], cwd=src, env=env, check=True)
-
-
-def start_original(binary, db, volumes, tmp):
-    port = harness.free_port()
-    p = harness.spawn([binary, "-port", str(port), "-db", db, "-volumes", volumes, "server"],
-                      os.path.join(tmp, "original.log"))
-    harness.wait_port(port, p, "original mkv")
-    return harness.Server("original", p, f"127.0.0.1:{port}")
-
-
-def wrk_bg(url, duration, script, connections, env=None):
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", os.path.join(harness.PERF, script), url]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
-
-
-def list_pages(server, connections, duration, env=None):
-    """Pages/s of perf/list_pages.lua against `server` (wrk -t1); with
-    env LIST=v2, ListObjectsV2 pages."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s",
-           os.path.join(harness.PERF, "list_pages.lua"), server.url + "/"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise SystemExit(f"listing saw errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-
-@workload
-def listing(args, tmp):
-    """Pages of 1,000 keys from 1,000,000 (an index perf/seed-index writes):
-    mkv's `?list` and ListObjectsV2 against the original master's `?list`
-    (--original: a build of the original), wrk -t1 with 1 and 8 connections
-    from random places (perf/list_pages.lua); then missing-key GETs (wrk -t1
-    -c50) on mkv while 8 clients list, against nginx `return 404;` under the
-    same listing load."""
-    if not args.original:
-        raise SystemExit("listing needs --original BINARY (the original master, built with Go)")
-    seeder = os.path.join(tmp, "seed-index")
-    go_build(os.path.join(harness.PERF, "seed-index"), seeder)
-    vols = harness.three_volumes(tmp, 1)
-    names = ",".join(v.hostport for v in vols)
-    seed = os.path.join(tmp, "seed")
-    subprocess.run([seeder, seed, str(args.list_keys), names], check=True)
-    mine, theirs = os.path.join(tmp, "mkv-index"), os.path.join(tmp, "original-index")
-    shutil.copytree(seed, mine)
-    shutil.copytree(seed, theirs)
-    orig = start_original(args.original, theirs, names, tmp)
-    mkv = harness.start_mkv(tmp, vols, args.threads)
-    v2 = dict(os.environ, LIST="v2")
-
-    def pages(server, connections, env=None):
-        return list_pages(server, connections, args.duration, env)
-
-    res = {}
-    for c in (1, 8):
-        sides = {
-            "original ?list": lambda c=c: pages(orig, c),
-            "mkv ?list": lambda c=c: pages(mkv, c),
-            "mkv ListObjectsV2": lambda c=c: pages(mkv, c, v2),
-        }
-        out = harness.median_many(sides, args.rounds, "pages/s")
-        base = out["original ?list"]["median"]
-        for name in ("mkv ?list", "mkv ListObjectsV2"):
-            out[f"{name} / original"] = round(out[name]["median"] / base, 3)
-        res[f"{c} client(s)"] = out
-    ngx = nginx_404(tmp, args.threads)
-
-    def misses_during_listing(target):
-        bg = wrk_bg(mkv.url + "/", args.duration + 2, "list_pages.lua", 8)
-        try:
-            return wrk(target.url + "/missing", args.duration, connections=50, threads=1, allow_errors=True)
-        finally:
-            bg.wait()
-
-    res["missing-key GET while 8 clients list"] = median_pair(
-        {"nginx return 404": lambda: misses_during_listing(ngx),
-         "mkv": lambda: misses_during_listing(mkv)}, args.rounds, "req/s")
-    res["mkv peak RSS (KiB)"] = mkv.peak_rss_kib()
-    return res
-
-
 bigvalues.register(workload, start_original)
 rebuilds.register(workload, start_original)
+s3bench.register(workload)
+listings.register(workload)
 
 
 def main():

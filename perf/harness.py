@@ -289,3 +289,8 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_404(tmp, threads):
+    return start_nginx(tmp, tmp, threads, name="nginx-404",
+                               template=os.path.join(PERF, "nginx-return404.conf"))

@@ -1,5 +1,8 @@
-"""Rebuild at scale for bench.py: `mkv rebuild` against the original's
-rebuild of the same volumes, side by side in one run.
+"""Rebuilds and rebalances for bench.py: `mkv rebuild` and `mkv rebalance`
+of --rebuild-keys keys, and rebuild at scale, `mkv rebuild` against the
+original's rebuild of the same volumes, side by side in one run.
+
+    python3 perf/bench.py rebuild|rebalance [--rebuild-keys N]
 
     python3 perf/bench.py rebuild-1m --original BIN [--rebuild-1m-keys N] [--cold] [--rounds 5]
     python3 perf/bench.py rebuild-1m --baseline DIR [--cold]   # against another build
@@ -40,8 +43,76 @@ def start_volumes(tmp, ports, bindir):
             for i, port in enumerate(ports)]
 
 
+def fill(server, count, size):
+    thrasher = os.path.join(harness.RELEASE, "thrasher")
+    subprocess.run([thrasher, "--master", server.hostport, "--count", str(count), "--fill", str(size)],
+                   check=True, capture_output=True)
+
+
+def rebuild(args, tmp):
+    """mkv rebuild of 30,000 keys (3 replicas, 10 subvolumes) over 4 volumes:
+    volume-uring volumes (one recursive listing each) and nginx volumes
+    (crawled folder by folder); keys/s against the original's rate here."""
+    res = {}
+    for kind in ("volume-uring", "nginx"):
+        if kind == "nginx":
+            vols = [harness.start_nginx(os.path.join(tmp, f"rn{i}"), tmp, 1, name=f"rebuild-nginx{i}") for i in range(4)]
+        else:
+            vols = [harness.start_volume(os.path.join(tmp, f"ru{i}"), tmp, 1, ["--no-fsync"], name=f"rebuild-vol{i}")
+                    for i in range(4)]
+        mkv = harness.start_mkv(tmp, vols, args.threads, name=f"fill-{kind}")
+        fill(mkv, args.rebuild_keys, 100)
+        harness.stop(mkv)
+        names = ",".join(v.hostport for v in vols)
+
+        def run(kind=kind, names=names):
+            db = os.path.join(tmp, f"rebuilt-{kind}")
+            shutil.rmtree(db, ignore_errors=True)
+            secs, rss = harness.timed_rss([os.path.join(harness.RELEASE, "mkv"), "-volumes", names, "-db", db,
+                                           "rebuild"])
+            rates.setdefault(kind, []).append(rss)
+            return args.rebuild_keys / secs
+
+        rates = {}
+        res[f"rebuild over {kind} volumes"] = harness.median_many({kind: run}, args.rounds, "keys/s")[kind]
+        res[f"rebuild over {kind} volumes"]["peak RSS (KiB)"] = max(rates[kind])
+    res["original (PERF.md anchor, 65k keys)"] = {"median": 6200, "unit": "keys/s"}
+    for kind in ("volume-uring", "nginx"):
+        res[f"{kind} / original"] = round(res[f"rebuild over {kind} volumes"]["median"] / 6200, 2)
+    return res
+
+
+def rebalance(args, tmp):
+    """mkv rebalance from 4 volume-uring volumes to 3 and back: keys/s for
+    small values, and peak RSS of the command moving 1 GiB values."""
+    vols = [harness.start_volume(os.path.join(tmp, f"b{i}"), tmp, 1, ["--no-fsync"], name=f"bal{i}") for i in range(4)]
+    mkv = harness.start_mkv(tmp, vols, args.threads, name="fill-small")
+    fill(mkv, args.rebuild_keys, 100)
+    harness.stop(mkv)
+    mkvbin = os.path.join(harness.RELEASE, "mkv")
+    four = ",".join(v.hostport for v in vols)
+    three = ",".join(v.hostport for v in vols[:3])
+    db = os.path.join(tmp, "fill-small-index")
+    res = {}
+    for label, names in (("4 -> 3", three), ("3 -> 4", four)):
+        secs, rss = harness.timed_rss([mkvbin, "-volumes", names, "-db", db, "rebalance"])
+        res[f"rebalance {label}, {args.rebuild_keys} keys of 100 B"] = {
+            "keys/s": round(args.rebuild_keys / secs), "seconds": round(secs, 2), "peak RSS (KiB)": rss}
+    big = [harness.start_volume(os.path.join(tmp, f"g{i}"), tmp, 1, ["--no-fsync"], name=f"big{i}") for i in range(4)]
+    mkv = harness.start_mkv(tmp, big, args.threads, name="fill-big")
+    fill(mkv, 4, 1 << 30)
+    harness.stop(mkv)
+    db = os.path.join(tmp, "fill-big-index")
+    three = ",".join(v.hostport for v in big[:3])
+    secs, rss = harness.timed_rss([mkvbin, "-volumes", three, "-db", db, "rebalance"])
+    res["rebalance 4 -> 3, 4 keys of 1 GiB"] = {"seconds": round(secs, 2), "peak RSS (KiB)": rss}
+    return res
+
+
 def register(workload, start_original):
     del start_original  # the rebuilds are commands, not servers
+    workload(rebuild)
+    workload(rebalance)
 
     @workload
     def rebuild_1m(args, tmp):

@@ -2,7 +2,8 @@
 //! (`proc`), hostile requests both servers must withstand (`hostile`), a
 //! blocking HTTP/1.1 client that sends exact bytes (`client`), stock nginx
 //! configured as minikeyvalue's volume server (`nginx`), and a tmpfs for tests
-//! that fill a disk (`mount`).
+//! that fill a disk (`mount`), and independent references (a CRC32, an HTTP
+//! date) to check answers against (`reference`).
 //!
 //! Tests in tiers: plain `cargo test` runs the unit tests and every
 //! integration test that needs only this workspace's binaries. The tests
@@ -21,6 +22,7 @@ pub mod hostile;
 pub mod mount;
 pub mod nginx;
 pub mod proc;
+pub mod reference;
 
 pub use client::{Client, Response};
 pub use proc::{free_port, Proc};

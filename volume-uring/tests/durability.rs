@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{pattern, Driver, Volume};
 use md5::{Digest, Md5};
 use testkit::client::{request, Client};
+use testkit::reference;
 
 fn one_gib_round_trip(driver: Driver) {
     let v = Volume::start(driver, &[]);
@@ -20,7 +21,7 @@ fn one_gib_round_trip(driver: Driver) {
     c.send(
         format!("PUT /big/value HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes(),
     );
-    let (mut sent_md5, mut crc) = (Md5::new(), crc32fast_like::Crc::new());
+    let (mut sent_md5, mut crc) = (Md5::new(), reference::Crc::new());
     for i in 0..SIZE / piece.len() {
         let mut p = piece.clone();
         p[..8].copy_from_slice(&(i as u64).to_le_bytes());
@@ -81,36 +82,6 @@ fn one_gib_round_trip(driver: Driver) {
     assert_eq!(r.body, &expected[5..105]);
 }
 
-/// An IEEE CRC32 computed here, independently of the server's.
-mod crc32fast_like {
-    pub struct Crc(u32, [u32; 256]);
-    impl Crc {
-        pub fn new() -> Crc {
-            let mut table = [0u32; 256];
-            for (i, t) in table.iter_mut().enumerate() {
-                let mut c = i as u32;
-                for _ in 0..8 {
-                    c = if c & 1 == 1 {
-                        (c >> 1) ^ 0xedb8_8320
-                    } else {
-                        c >> 1
-                    };
-                }
-                *t = c;
-            }
-            Crc(0xffff_ffff, table)
-        }
-        pub fn update(&mut self, data: &[u8]) {
-            for &b in data {
-                self.0 = self.1[((self.0 ^ u32::from(b)) & 0xff) as usize] ^ (self.0 >> 8);
-            }
-        }
-        pub fn finalize(&self) -> u32 {
-            !self.0
-        }
-    }
-}
-
 /// Values past 8 MiB are written partly with O_DIRECT: sizes that are not
 /// whole blocks, chunked bodies with odd chunk sizes and trailers, and a
 /// smaller overwrite all come back byte for byte, with the right CRC and md5.
@@ -124,7 +95,7 @@ fn large_values_with_odd_sizes(driver: Driver) {
     ];
     for (i, &size) in sizes.iter().enumerate() {
         let body = pattern(i as u64 + 7, size);
-        let mut crc = crc32fast_like::Crc::new();
+        let mut crc = reference::Crc::new();
         crc.update(&body);
         let want_crc = format!("{:08x}", crc.finalize());
         // The same path each time: the last two replace the first.
