@@ -38,11 +38,21 @@ fn run_suite(c: &Cluster, suite: &str, env: &[(&str, String)]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // unittest reports to stderr; a suite that found no test passes too.
+    let report = String::from_utf8_lossy(&out.stderr);
+    let ran = report.lines().find(|l| l.starts_with("Ran ")).unwrap_or("");
+    eprintln!("{suite}: {ran}");
+    assert!(!ran.is_empty() && ran != "Ran 0 tests", "{suite}: {report}");
 }
 
 fn boto3_operations(backend: Backend) {
     let c = Cluster::start(backend, 3, &[]);
     run_suite(&c, "test_boto3", &[]);
+}
+
+fn semantics(backend: Backend) {
+    let c = Cluster::start(backend, 3, &[]);
+    run_suite(&c, "test_semantics", &[]);
 }
 
 fn other_clients(backend: Backend) {
@@ -159,6 +169,7 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
 on_both_backends!(
     needs "needs the Python S3 clients (.ci/run's virtualenv) and rclone (MKV_ALL_TESTS=1)":
     boto3_operations,
+    semantics,
     other_clients,
     signatures,
 );

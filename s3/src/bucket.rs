@@ -143,8 +143,8 @@ pub async fn list_all(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     let buckets = super::blocking(cx, all_buckets).await?;
     let mut x = Xml::new("ListAllMyBucketsResult");
     x.open("Owner")
-        .elem("ID", "mkv")
-        .elem("DisplayName", "mkv")
+        .elem("ID", super::acl::OWNER)
+        .elem("DisplayName", super::acl::OWNER)
         .close("Owner");
     x.open("Buckets");
     for (name, created) in &buckets {

@@ -7,8 +7,9 @@
 use futures_util::future::join_all;
 use http1::{Answer, Conn};
 
+use super::conditions;
 use super::error::{Code, S3Error};
-use super::multipart::{self, data_path, file_path, multipart_etag, MIN_PART};
+use super::multipart::{self, data_path, etag_of_parts, file_path, multipart_etag, MIN_PART};
 use super::xml::{self, Xml};
 use super::Cx;
 use crate::client::copy::{self, Piece};
@@ -27,9 +28,15 @@ const MAX_BODY: usize = 4 << 20;
 
 pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, Error> {
     let (store, req) = (cx.store, &cx.req);
-    let upload = multipart::upload_of(cx, id).await?;
+    let upload = match multipart::upload_of(cx, id).await {
+        Ok(upload) => upload,
+        Err(missing) => return completed_again(cx, conn, id, missing).await,
+    };
     let key = req.mkv_key.as_slice();
-    let _lock = store.locks.try_lock(key).ok_or_else(S3Error::busy)?;
+    let _lock = store
+        .locks
+        .try_lock(key)
+        .ok_or_else(|| conditions::busy(req.head))?;
     let body = super::read_small_body(conn, req.head, MAX_BODY).await?;
     let listed = listed_parts(&body)?;
     let owned = id.to_string();
@@ -38,6 +45,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, 
     let staged = object_of(id, &chosen);
     let (index, client) = (&store.index, &store.client);
     let old = index.get(key).await?;
+    super::object::check_write_conditions(cx, old.as_ref()).await?;
     let (installing, _) =
         install::begin(index, client, key, old, &upload.replicas, &staged.path).await?;
     if let Err(e) = build_all(cx, &upload.replicas, id, &chosen, &staged).await {
@@ -50,6 +58,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, 
         mtime_ms: time::now_ms(),
         etag: multipart_etag(&parts),
         hash: None,
+        upload: Some(id.to_string()),
         ..upload.meta.clone()
     };
     let mut commit = vec![
@@ -63,16 +72,51 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, 
     commit.extend(super::bucket::marker_op(cx).await);
     installing.finish(index, client, &staged, commit).await?;
     multipart::remove(cx, &upload.replicas, &multipart::staging_files(id, &all)).await;
+    Ok(completed(cx, conn, &meta))
+}
+
+/// The answer to a Complete that made `meta`'s object.
+fn completed(cx: &Cx<'_>, conn: &mut Conn, meta: &ObjectMeta) -> Answer {
+    let req = &cx.req;
     let mut x = Xml::new("CompleteMultipartUploadResult");
     x.elem("Location", &format!("/{}/{}", req.bucket, req.key_text()))
         .elem("Bucket", &req.bucket)
         .elem("Key", &req.key_text())
         .elem("ETag", &meta.quoted_etag());
-    Ok(req.xml(
+    req.xml(
         &mut conn.wbuf,
         200,
         &x.finish("CompleteMultipartUploadResult"),
-    ))
+    )
+}
+
+/// A Complete of an upload that is not in progress. When the key's object
+/// is the one this upload's Complete made, from the same list of parts
+/// (the list's ETags make the object's), the answer is that Complete's: a
+/// client whose first answer was lost retries, and the upload it made
+/// stands. Otherwise `missing` (NoSuchUpload): also for another list of
+/// parts, since the upload is gone.
+async fn completed_again(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    id: &str,
+    missing: Error,
+) -> Result<Answer, Error> {
+    let body = super::read_small_body(conn, cx.req.head, MAX_BODY).await?;
+    let listed = listed_parts(&body)?;
+    let key = cx.req.mkv_key.as_slice();
+    let index = &cx.store.index;
+    let Some(rec) = index.get(key).await?.filter(|r| !r.deleted) else {
+        return Err(missing);
+    };
+    let Some(meta) = meta::get::<ObjectMeta>(index, &meta::object_key(key)).await? else {
+        return Err(missing);
+    };
+    let made_by_it = meta.upload.as_deref() == Some(id) && meta.hash == rec.hash;
+    if !made_by_it || meta.etag != etag_of_parts(listed.iter().map(|(_, e)| e.as_str())) {
+        return Err(missing);
+    }
+    Ok(completed(cx, conn, &meta))
 }
 
 /// Builds the object on every replica (a failure is undone with the

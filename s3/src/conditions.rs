@@ -3,6 +3,11 @@
 //! 9110) does: `If-Match` is decided before `If-Unmodified-Since` and
 //! overrides it, `If-None-Match` before `If-Modified-Since`; entity tags
 //! compare weakly (a `W/` prefix is dropped) and `*` matches any object.
+//!
+//! Conditional writes ([`check_write`]: PutObject, CompleteMultipartUpload)
+//! are decided under the key's write lock, against the object the write
+//! would replace, so of writers racing with `If-None-Match: *` exactly one
+//! creates the key.
 
 use http1::RequestHead;
 
@@ -72,6 +77,51 @@ pub fn failed() -> S3Error {
         Code::PreconditionFailed,
         "At least one of the pre-conditions you specified did not hold",
     )
+}
+
+/// A write's conditions against the key's live object, `current` (its
+/// metadata; `None` when the key holds none): `If-None-Match: *` fails when
+/// there is one (412), `If-Match` when there is none (404, as S3) or its
+/// ETag is not listed (412). `If-None-Match` with anything but `*` is not
+/// something S3 does on a write (501).
+pub fn check_write(head: &RequestHead, current: Option<&ObjectMeta>) -> Result<(), S3Error> {
+    if let Some(inm) = head.header("if-none-match") {
+        if inm.trim_ascii() != b"*" {
+            return Err(S3Error::not_implemented(
+                "If-None-Match on a write with a value other than *",
+            ));
+        }
+        if current.is_some() {
+            return Err(failed());
+        }
+    }
+    if let Some(im) = head.header("if-match") {
+        match current {
+            None => return Err(S3Error::no_such_key()),
+            Some(meta) if !tag_listed(im, &meta.quoted_etag()) => return Err(failed()),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a write carries conditions ([`check_write`]).
+pub fn is_conditional_write(head: &RequestHead) -> bool {
+    head.header("if-none-match").is_some() || head.header("if-match").is_some()
+}
+
+/// The answer to a write whose key another write holds: for a conditional
+/// one, S3's 409 ConditionalRequestConflict (retry, and the condition is
+/// decided then); otherwise OperationAborted.
+pub fn busy(head: &RequestHead) -> S3Error {
+    if is_conditional_write(head) {
+        S3Error::new(
+            Code::ConditionalRequestConflict,
+            "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+        )
+    } else {
+        S3Error::busy()
+    }
 }
 
 /// Whether a list of entity tags (or `*`) names `etag`.

@@ -65,6 +65,8 @@ pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> 
     } else {
         src_meta.clone()
     };
+    // A copy is an object of its own, not the one a Complete made.
+    meta.upload = None;
     let _lock = store.locks.try_lock(dest).ok_or_else(S3Error::busy)?;
     if source == dest {
         if !replace {
@@ -72,6 +74,7 @@ pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> 
         }
         meta = ObjectMeta {
             mtime_ms: time::now_ms(),
+            upload: None,
             ..src_meta.replaced_by(meta)
         };
         meta::put(

@@ -11,10 +11,12 @@
 //!   checksums a write announces; `xml`: reading and writing XML.
 //! - The operations: `bucket`, `list`, `object` (PutObject),
 //!   `get` (GetObject, HeadObject), `copy` (CopyObject), `delete`
-//!   (DeleteObject, DeleteObjects), `conditions` (If-Match and friends),
+//!   (DeleteObject, DeleteObjects), `conditions` (If-Match and friends,
+//!   on reads and on writes), `acl` (the one owner's FULL_CONTROL),
 //!   `multipart` and `complete`, `uploads` (ListMultipartUploads). A value
 //!   over a live one is staged and installed by `ops::install`.
 
+pub mod acl;
 pub mod auth;
 pub mod bucket;
 pub mod checks;
@@ -83,6 +85,13 @@ pub async fn serve(
 }
 
 async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, Error> {
+    let writes = matches!(
+        op,
+        Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload | Op::CreateBucket
+    );
+    if writes {
+        acl::check_headers(&cx.req)?;
+    }
     match op {
         Op::ListBuckets => bucket::list_all(cx, conn).await,
         Op::CreateBucket => bucket::create(cx, conn).await,
@@ -90,6 +99,8 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, Error>
         Op::DeleteBucket => bucket::delete(cx, conn).await,
         Op::GetBucketLocation => bucket::location(cx, conn).await,
         Op::GetBucketVersioning => bucket::versioning(cx, conn).await,
+        Op::GetBucketAcl | Op::GetObjectAcl => acl::get(cx, conn).await,
+        Op::PutBucketAcl | Op::PutObjectAcl => acl::put(cx, conn).await,
         Op::ListObjectsV1 => list::v1(cx, conn).await,
         Op::ListObjectsV2 => list::v2(cx, conn).await,
         Op::ListObjectVersions => list::versions(cx, conn).await,

@@ -320,12 +320,19 @@ pub async fn abort(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, Err
 
 /// The multipart ETag: the md5 of the parts' md5s, and their count.
 pub fn multipart_etag(parts: &[&Part]) -> String {
+    etag_of_parts(parts.iter().map(|p| p.etag.as_str()))
+}
+
+/// The ETag of a multipart object whose parts' ETags (md5s in hex) are
+/// `etags`, in order.
+pub fn etag_of_parts<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = etags.len();
     let mut all = Md5::new();
-    for p in parts {
-        let raw: Vec<u8> = (0..p.etag.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&p.etag[2 * i..2 * i + 2], 16).ok())
+    for etag in etags {
+        let raw: Vec<u8> = (0..etag.len() / 2)
+            .filter_map(|i| u8::from_str_radix(etag.get(2 * i..2 * i + 2)?, 16).ok())
             .collect();
         all.update(&raw);
     }
-    format!("{}-{}", crate::digests::hex(&all.finalize()), parts.len())
+    format!("{}-{n}", crate::digests::hex(&all.finalize()))
 }

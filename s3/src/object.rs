@@ -9,7 +9,9 @@
 use http1::{response, Answer, BodyKind, Conn};
 
 use super::checks::Expected;
+use super::conditions;
 use super::error::{Code, S3Error};
+use super::get::object_meta;
 use super::payload::{self, Payload};
 use super::request::S3Req;
 use super::Cx;
@@ -79,7 +81,10 @@ pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
 pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     let (store, req) = (cx.store, &cx.req);
     let key = req.mkv_key.as_slice();
-    let _lock = store.locks.try_lock(key).ok_or_else(S3Error::busy)?;
+    let _lock = store
+        .locks
+        .try_lock(key)
+        .ok_or_else(|| conditions::busy(req.head))?;
     if req.head.body == BodyKind::Empty {
         return Err(S3Error::new(
             Code::MissingContentLength,
@@ -90,11 +95,12 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     let meta = meta_from_headers(req)?;
     let (framing, decoded) = payload::framing(req)?;
     let expected = Expected::of(req, cx.signer.as_ref())?;
+    let old = store.index.get(key).await?;
+    check_write_conditions(cx, old.as_ref()).await?;
     if req.head.expect_continue {
         conn.wbuf.extend_from_slice(response::CONTINUE);
     }
     let mut body = Payload::new(req.head.body, framing, cx.signer.as_ref(), decoded);
-    let old = store.index.get(key).await?;
     let (sent, meta) = match old {
         Some(rec) if !rec.deleted => overwrite(cx, conn, rec, &mut body, &expected, meta).await?,
         old => {
@@ -116,6 +122,20 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
         response::header(out, name, value.as_bytes());
     }
     Ok(req.finish(head, out, b""))
+}
+
+/// A write's `If-None-Match` / `If-Match` (`conditions::check_write`)
+/// against the key's record as it is under the write's lock, `old`.
+pub async fn check_write_conditions(cx: &Cx<'_>, old: Option<&Record>) -> Result<(), Error> {
+    if !conditions::is_conditional_write(cx.req.head) {
+        return Ok(());
+    }
+    let (store, key) = (cx.store, cx.req.mkv_key.as_slice());
+    let current = match old.filter(|r| !r.deleted) {
+        Some(rec) => Some(object_meta(&store.client, &store.index, key, rec).await?),
+        None => None,
+    };
+    Ok(conditions::check_write(cx.req.head, current.as_ref())?)
 }
 
 /// A new value over a live one: staged, then installed.

@@ -32,6 +32,7 @@ const S3_PARAMS: &[&str] = &[
     "max-parts",
     "part-number-marker",
     "version-id-marker",
+    "acl",
     "X-Amz-Algorithm",
     "X-Amz-Credential",
     "X-Amz-Signature",
@@ -76,6 +77,8 @@ pub enum Op {
     DeleteBucket,
     GetBucketLocation,
     GetBucketVersioning,
+    GetBucketAcl,
+    PutBucketAcl,
     ListObjectsV1,
     ListObjectsV2,
     ListObjectVersions,
@@ -86,6 +89,8 @@ pub enum Op {
     GetObject,
     HeadObject,
     DeleteObject,
+    GetObjectAcl,
+    PutObjectAcl,
     CreateMultipartUpload,
     UploadPart { upload_id: String, part: u32 },
     CompleteMultipartUpload { upload_id: String },
@@ -95,7 +100,6 @@ pub enum Op {
 
 /// Sub-resources of buckets and objects this store does not have.
 const UNSUPPORTED: &[&str] = &[
-    "acl",
     "tagging",
     "policy",
     "cors",
@@ -160,6 +164,8 @@ fn method_not_allowed() -> S3Error {
 
 fn bucket_op(req: &S3Req<'_>, method: Method) -> Result<Op, S3Error> {
     Ok(match method {
+        Method::Get if req.has("acl") => Op::GetBucketAcl,
+        Method::Put if req.has("acl") => Op::PutBucketAcl,
         Method::Put => Op::CreateBucket,
         Method::Head => Op::HeadBucket,
         Method::Delete => Op::DeleteBucket,
@@ -195,6 +201,8 @@ fn object_op(req: &S3Req<'_>, method: Method) -> Result<Op, S3Error> {
                 })?;
             Op::UploadPart { upload_id, part }
         }
+        (Method::Get, None) if req.has("acl") => Op::GetObjectAcl,
+        (Method::Put, None) if req.has("acl") => Op::PutObjectAcl,
         (Method::Put, None) if req.head.header("x-amz-copy-source").is_some() => Op::CopyObject,
         (Method::Put, None) => Op::PutObject,
         (Method::Get, Some(upload_id)) => Op::ListParts { upload_id },
@@ -284,8 +292,10 @@ mod tests {
                 .as_str(),
             "InvalidArgument"
         );
+        assert_eq!(r("GET", "/b/k?acl").unwrap(), Op::GetObjectAcl);
+        assert_eq!(r("PUT", "/b?acl").unwrap(), Op::PutBucketAcl);
         assert_eq!(
-            r("GET", "/b/k?acl").unwrap_err().code.as_str(),
+            r("GET", "/b/k?tagging").unwrap_err().code.as_str(),
             "NotImplemented"
         );
         assert_eq!(

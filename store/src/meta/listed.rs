@@ -115,6 +115,7 @@ mod tests {
             content_type: Some("text/plain; charset=\"utf-8\"".into()),
             headers: vec![("cache-control".into(), "no-cache".into())],
             user: vec![("a\\b".into(), "é}".into())],
+            upload: Some("0a1b".into()),
         };
         let bare = ObjectMeta::default();
         let no_hash = ObjectMeta {

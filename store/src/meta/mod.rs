@@ -104,6 +104,10 @@ pub struct ObjectMeta {
     /// `x-amz-meta-*`, names lower-case without the prefix.
     #[serde(rename = "m", default, skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<(String, String)>,
+    /// The multipart upload whose completion made this object (so that a
+    /// retried CompleteMultipartUpload can be answered as the first was).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 impl ObjectMeta {
@@ -262,6 +266,7 @@ mod tests {
             content_type: Some("text/plain".into()),
             headers: vec![],
             user: vec![("color".into(), "blue".into())],
+            upload: None,
         };
         let raw = serde_json::to_vec(&meta).unwrap();
         assert!(raw.starts_with(b"{"));
