@@ -3,9 +3,13 @@
 
 use http1::{response, Answer, Head, RequestHead};
 
+use crate::Store;
+
 pub use mkv_store::SERVER;
 
 pub struct Req<'a> {
+    /// What the handler reads and writes through.
+    pub store: &'a Store,
     pub head: &'a RequestHead,
     /// The decoded URL path, leading `/` included.
     pub key: &'a [u8],

@@ -132,23 +132,23 @@ impl Local {
         }
         let op = router::route(head, key)?;
         let req = Req {
+            store: &self.store,
             head,
             key,
             keep_alive,
         };
-        let store = &self.store;
         let answer = match op {
             // A HEAD's answer is a GET's (a 302 has no body either way).
-            Route::Get | Route::Head => get::serve(store, conn, &req).await,
-            Route::Put => put::serve(store, conn, &req).await,
-            Route::Delete => delete::delete(store, conn, &req).await,
-            Route::Unlink => delete::unlink(store, conn, &req).await,
-            Route::Rebalance => rebalance::serve(store, conn, &req).await,
+            Route::Get | Route::Head => get::serve(conn, &req).await,
+            Route::Put => put::serve(conn, &req).await,
+            Route::Delete => delete::delete(conn, &req).await,
+            Route::Unlink => delete::unlink(conn, &req).await,
+            Route::Rebalance => rebalance::serve(conn, &req).await,
             Route::List {
                 unlinked,
                 start,
                 limit,
-            } => list::serve(store, conn, &req, unlinked, &start, limit).await,
+            } => list::serve(conn, &req, unlinked, &start, limit).await,
         };
         Ok(answer?)
     }

@@ -15,9 +15,9 @@ use crate::index::Durability;
 use crate::ops::delete::delete_record;
 use crate::ops::locks::lock_live;
 use crate::record::Record;
-use crate::Store;
 
-pub async fn delete(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+pub async fn delete(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let store = req.store;
     let _lock = store.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
     let rec = store
         .index
@@ -31,7 +31,8 @@ pub async fn delete(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Ans
     Ok(req.plain(&mut conn.wbuf, 204))
 }
 
-pub async fn unlink(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+pub async fn unlink(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let store = req.store;
     let (_lock, rec) = lock_live(&store.locks, &store.index, req.key).await?;
     let soft = Record {
         deleted: true,

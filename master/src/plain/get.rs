@@ -14,7 +14,8 @@ use crate::placement::{key2path, key2volume, needs_rebalance, replicas_in_read_o
 use crate::record::Record;
 use crate::Store;
 
-pub async fn serve(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let store = req.store;
     let Some(raw) = store.index.get_raw(req.key).await else {
         return missing(store, conn, req, None);
     };

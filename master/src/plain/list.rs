@@ -12,18 +12,17 @@ use crate::front::request::Req;
 use crate::index::Index;
 use crate::meta;
 use crate::record::Record;
-use crate::Store;
 
 const MAX_KEYS: usize = 1_000_000;
 
 pub async fn serve(
-    store: &Store,
     conn: &mut Conn,
     req: &Req<'_>,
     unlinked: bool,
     start: &[u8],
     limit: usize,
 ) -> Result<Answer, MasterError> {
+    let store = req.store;
     // On the blocking pool: a listing of many keys takes a while, and each
     // page waits for the index lock; the runtime thread serves on meanwhile.
     let (prefix, start) = (req.key.to_vec(), start.to_vec());

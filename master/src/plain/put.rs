@@ -9,9 +9,9 @@ use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::meta::ObjectMeta;
 use crate::ops::put::{write_new, NewValue};
-use crate::Store;
 
-pub async fn serve(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let store = req.store;
     let _lock = store.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
     if !req.head.body.has_bytes() {
         return Err(MasterError::LengthRequired);

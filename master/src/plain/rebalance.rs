@@ -7,10 +7,10 @@ use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::ops::locks::lock_live;
 use crate::ops::rebalance::rebalance_key;
-use crate::Store;
 
 /// `REBALANCE /key`: 204 once moved, 404 for a missing or unlinked key.
-pub async fn serve(store: &Store, conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
+    let store = req.store;
     let (_lock, rec) = lock_live(&store.locks, &store.index, req.key).await?;
     rebalance_key(
         &store.client,
