@@ -33,19 +33,9 @@ fn big_values_through_a_host_name() {
         .map(|v| format!("localhost:{}", v.addr().port()))
         .collect();
     let admin = testkit::free_port();
-    let mut cmd = Command::new(sibling("mkv"));
-    cmd.args(["-admin-port", &admin.to_string()]);
-    cmd.args([
-        "-port",
-        "0",
-        "-bind",
-        "127.0.0.1",
-        "-volumes",
-        &names.join(","),
-        "-db",
-    ])
-    .arg(tmp.path().join("index"))
-    .arg("server");
+    let index = tmp.path().join("index");
+    let mut cmd = testkit::proc::mkv_command(sibling("mkv"), &names.join(","), &index);
+    cmd.args(["-admin-port", &admin.to_string()]).arg("server");
     let master = Proc::start("mkv", cmd, &logs);
     let out = Command::new(env!("CARGO_BIN_EXE_thrasher"))
         .args(["--master", &format!("localhost:{}", master.addr().port())])

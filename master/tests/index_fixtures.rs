@@ -172,19 +172,9 @@ fn prefix_scans_page_through_the_lock() {
 /// exactly its unlinked ones.
 fn server_lists_fixture(name: &str) {
     let (tmp, dir) = fixture_copy(name);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mkv"));
     let volumes = "localhost:3001,localhost:3002,localhost:3003,localhost:3004,localhost:3005";
-    cmd.args([
-        "-port",
-        "0",
-        "-bind",
-        "127.0.0.1",
-        "-volumes",
-        volumes,
-        "-db",
-    ])
-    .arg(&dir)
-    .arg("server");
+    let mut cmd = testkit::proc::mkv_command(env!("CARGO_BIN_EXE_mkv"), volumes, &dir);
+    cmd.arg("server");
     let server = testkit::Proc::start("mkv", cmd, &tmp.path().join("logs"));
     let want = expected();
     let keys_where = |deleted: bool| -> Vec<String> {

@@ -256,18 +256,9 @@ fn idle_connections_closed_by_volumes() {
         ));
     }
     let names: Vec<String> = volumes.iter().map(|v| v.hostport()).collect();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mkv"));
-    cmd.args([
-        "-port",
-        "0",
-        "-bind",
-        "127.0.0.1",
-        "-volumes",
-        &names.join(","),
-        "-db",
-    ])
-    .arg(tmp.path().join("db"))
-    .arg("server");
+    let db = tmp.path().join("db");
+    let mut cmd = testkit::proc::mkv_command(env!("CARGO_BIN_EXE_mkv"), &names.join(","), &db);
+    cmd.arg("server");
     let master = testkit::Proc::start("mkv", cmd, &tmp.path().join("logs"));
     let a = master.addr();
     for round in 0..4 {

@@ -180,3 +180,21 @@ impl Drop for Proc {
         }
     }
 }
+
+/// The `mkv` at `bin` on loopback, a port of its choosing, over `volumes`
+/// (`host:port,...`) and the index `db`; the caller adds its flags and the
+/// command (`server`, `rebuild`, ...).
+pub fn mkv_command(bin: impl AsRef<std::ffi::OsStr>, volumes: &str, db: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "-port",
+        "0",
+        "-bind",
+        "127.0.0.1",
+        "-volumes",
+        volumes,
+        "-db",
+    ]);
+    cmd.arg(db);
+    cmd
+}

@@ -86,6 +86,13 @@ pub struct Folder {
     pub rel: String,
 }
 
+impl Folder {
+    /// The error line for a listing of the folder that failed.
+    pub fn failed(&self, why: &str) -> String {
+        format!("listing /{}{}/ on {}: {why}", self.sv, self.rel, self.host)
+    }
+}
+
 impl Sink for Crawl {
     fn file(&mut self, key: Option<Vec<u8>>, replica: (u16, u8), entry: &listing::Entry<'_>) {
         self.files += 1;
@@ -115,10 +122,7 @@ impl Sink for Crawl {
     fn listed(&mut self, folder: &Folder, error: Option<String>) {
         self.listings += 1;
         if let Some(e) = error {
-            self.errors.push(format!(
-                "listing /{}{}/ on {}: {e}",
-                folder.sv, folder.rel, folder.host
-            ));
+            self.errors.push(folder.failed(&e));
         }
     }
 

@@ -214,16 +214,12 @@ mod tests {
 
     use super::*;
 
-    /// Over several batches (one written while the next is made), every
-    /// key gets its record and its metadata, and what was there before
-    /// (records and metadata, not buckets) is gone.
-    #[test]
-    fn every_batch_lands() {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster {
-            db: dir.path().join("index"),
+    /// A cluster of two volumes (one subvolume each), its index in `dir`.
+    fn two_volumes(dir: &std::path::Path, replicas: usize) -> Cluster {
+        Cluster {
+            db: dir.join("index"),
             volumes: vec!["a:1".into(), "b:2".into()],
-            replicas: 1,
+            replicas,
             subvolumes: 1,
             protect: false,
             md5sum: true,
@@ -231,7 +227,16 @@ mod tests {
             voltimeout: Duration::from_secs(1),
             volume_timeout: Duration::from_secs(1),
             verbose: false,
-        };
+        }
+    }
+
+    /// Over several batches (one written while the next is made), every
+    /// key gets its record and its metadata, and what was there before
+    /// (records and metadata, not buckets) is gone.
+    #[test]
+    fn every_batch_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = two_volumes(dir.path(), 1);
         let index = Index::open_bulk(&cluster.db).unwrap();
         let stale = Record::live(vec!["a:1".into()], None).encode();
         let before = vec![
@@ -284,18 +289,7 @@ mod tests {
     #[test]
     fn runs_are_read_in_two_passes_and_reported_once() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster {
-            db: dir.path().join("index"),
-            volumes: vec!["a:1".into(), "b:2".into()],
-            replicas: 2,
-            subvolumes: 1,
-            protect: false,
-            md5sum: true,
-            fallback: None,
-            voltimeout: Duration::from_secs(1),
-            volume_timeout: Duration::from_secs(1),
-            verbose: false,
-        };
+        let cluster = two_volumes(dir.path(), 2);
         let mut runs = Runs::new(dir.path().join("runs"));
         for (volume, md5) in [(0u16, [1u8; 16]), (1, [2; 16])] {
             let found = |size| Found {

@@ -80,10 +80,7 @@ impl Sink for OrphanSink<'_> {
 
     fn listed(&mut self, folder: &Folder, error: Option<String>) {
         if let Some(e) = error {
-            self.errors.push(format!(
-                "listing /{}{}/ on {}: {e}",
-                folder.sv, folder.rel, folder.host
-            ));
+            self.errors.push(folder.failed(&e));
         }
     }
 
