@@ -55,6 +55,11 @@ fn semantics(backend: Backend) {
     run_suite(&c, "test_semantics", &[]);
 }
 
+fn keys(backend: Backend) {
+    let c = Cluster::start(backend, 3, &[]);
+    run_suite(&c, "test_keys", &[]);
+}
+
 fn other_clients(backend: Backend) {
     let c = Cluster::start(backend, 3, &[]);
     run_suite(&c, "test_tools", &[]);
@@ -170,6 +175,7 @@ on_both_backends!(
     needs "needs the Python S3 clients (.ci/run's virtualenv) and rclone (MKV_ALL_TESTS=1)":
     boto3_operations,
     semantics,
+    keys,
     other_clients,
     signatures,
 );

@@ -26,6 +26,7 @@ use crate::ops::put::{self, meta_of};
 use crate::placement::{key2path, key2volume, replicas_in_read_order, unstorable};
 use crate::record::Record;
 use crate::time;
+use mkv_store::error::MasterError;
 
 /// The source named by `x-amz-copy-source`, as an mkv key.
 fn source_key(cx: &Cx<'_>) -> Result<Vec<u8>, S3Error> {
@@ -113,7 +114,7 @@ async fn copy_bytes(
 ) -> Result<ObjectMeta, Error> {
     let store = cx.store;
     if let Some(why) = unstorable(dest) {
-        return Err(S3Error::new(Code::KeyTooLongError, why).into());
+        return Err(MasterError::Unstorable(why).into());
     }
     let c = &store.cluster;
     let replicas = key2volume(dest, &c.volumes, c.replicas, c.subvolumes);

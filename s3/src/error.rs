@@ -5,6 +5,7 @@ use http1::{response, Answer, HttpError};
 use mkv_store::client::ClientError;
 use mkv_store::error::MasterError;
 use mkv_store::index::IndexError;
+use mkv_store::placement::Unstorable;
 use mkv_store::record::CorruptRecord;
 use mkv_store::SERVER;
 
@@ -252,7 +253,10 @@ pub fn of_store(e: &MasterError) -> S3Error {
     match e {
         MasterError::NotFound => S3Error::no_such_key(),
         MasterError::Busy => S3Error::busy(),
-        MasterError::Unstorable(why) => S3Error::new(Code::KeyTooLongError, why.clone()),
+        MasterError::Unstorable(why @ Unstorable::TooLong { .. }) => {
+            S3Error::new(Code::KeyTooLongError, why.to_string())
+        }
+        MasterError::Unstorable(why) => S3Error::invalid_argument(why.to_string()),
         MasterError::Replica(_) if status == 507 => {
             S3Error::new(Code::InsufficientStorage, "A replica has no space left.")
         }

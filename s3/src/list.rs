@@ -81,40 +81,39 @@ async fn run(cx: &Cx<'_>, q: Query) -> Result<(Query, Page), Error> {
     Ok((q, page))
 }
 
-/// Text for a key or prefix in the answer (URL-encoded when asked), not yet
-/// escaped for XML.
-fn name(cx: &Cx<'_>, raw: &[u8]) -> String {
-    if url_names(cx) {
-        let mut out = String::new();
-        uri_encode(raw, true, &mut out);
-        out
-    } else {
-        String::from_utf8_lossy(raw).into_owned()
-    }
-}
-
-fn url_names(cx: &Cx<'_>) -> bool {
+/// Whether the request asks for keys URL-encoded (`encoding-type=url`).
+pub fn url_names(cx: &Cx<'_>) -> bool {
     cx.req.param("encoding-type") == Some("url")
 }
 
-/// Appends a key or prefix to element text: URL-encoded (nothing left to
-/// escape), or escaped, with any bytes that are not UTF-8 as U+FFFD.
+/// `<tag>` with a key, prefix or marker as S3 writes it: URL-encoded
+/// when `url` (nothing left to escape), else as XML text
+/// (`xml::escape_key_into`).
+pub fn name_elem(x: &mut Xml, tag: &str, url: bool, raw: &[u8]) {
+    x.elem_with(tag, |out| name_into(url, raw, out));
+}
+
 fn name_into(url: bool, raw: &[u8], out: &mut Vec<u8>) {
     if url {
         let mut encoded = String::new();
         uri_encode(raw, true, &mut encoded);
         out.extend_from_slice(encoded.as_bytes());
     } else {
-        super::xml::escape_bytes_into(raw, out);
+        super::xml::escape_key_into(raw, out);
     }
 }
 
-fn common_head(cx: &Cx<'_>, x: &mut Xml, q: &Query, page: &Page) {
-    x.elem("Name", &q.bucket)
-        .elem("Prefix", &name(cx, &q.prefix))
-        .elem("MaxKeys", &q.max.to_string());
+/// The head every listing shares. With `encoding-type=url`, S3 encodes the
+/// echoed `Prefix` of ListObjectsV2 and ListObjectVersions but not of
+/// ListObjects (v1), and clients decode accordingly: `prefix_url` says
+/// which.
+fn common_head(cx: &Cx<'_>, x: &mut Xml, q: &Query, page: &Page, prefix_url: bool) {
+    let url = url_names(cx);
+    x.elem("Name", &q.bucket);
+    name_elem(x, "Prefix", url && prefix_url, &q.prefix);
+    x.elem("MaxKeys", &q.max.to_string());
     if !q.delimiter.is_empty() {
-        x.elem("Delimiter", &name(cx, &q.delimiter));
+        name_elem(x, "Delimiter", url, &q.delimiter);
     }
     if url_names(cx) {
         x.elem("EncodingType", "url");
@@ -123,10 +122,11 @@ fn common_head(cx: &Cx<'_>, x: &mut Xml, q: &Query, page: &Page) {
 }
 
 fn prefixes(cx: &Cx<'_>, x: &mut Xml, page: &Page) {
+    let url = url_names(cx);
     for p in &page.prefixes {
-        x.open("CommonPrefixes")
-            .elem("Prefix", &name(cx, p))
-            .close("CommonPrefixes");
+        x.open("CommonPrefixes");
+        name_elem(x, "Prefix", url, p);
+        x.close("CommonPrefixes");
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn v2(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, Error> {
     let (q, token) = query(cx, true, "")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListBucketResult");
-    common_head(cx, &mut x, &q, &page);
+    common_head(cx, &mut x, &q, &page, true);
     x.elem(
         "KeyCount",
         &(page.contents.len() + page.prefixes.len()).to_string(),
@@ -172,7 +172,7 @@ pub async fn v2(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, Error> {
         x.elem("ContinuationToken", t);
     }
     if let Some(after) = cx.req.param("start-after") {
-        x.elem("StartAfter", &name(cx, after.as_bytes()));
+        name_elem(&mut x, "StartAfter", url_names(cx), after.as_bytes());
     }
     if page.truncated {
         let next = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&page.next);
@@ -189,13 +189,11 @@ pub async fn v1(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, Error> {
     let (q, _) = query(cx, false, "marker")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListBucketResult");
-    common_head(cx, &mut x, &q, &page);
-    x.elem(
-        "Marker",
-        &name(cx, cx.req.param("marker").unwrap_or_default().as_bytes()),
-    );
+    common_head(cx, &mut x, &q, &page, false);
+    let (url, marker) = (url_names(cx), cx.req.param("marker").unwrap_or_default());
+    name_elem(&mut x, "Marker", url, marker.as_bytes());
     if page.truncated {
-        x.elem("NextMarker", &name(cx, &page.last));
+        name_elem(&mut x, "NextMarker", url, &page.last);
     }
     contents(cx, &mut x, &page, "Contents");
     prefixes(cx, &mut x, &page);
@@ -208,18 +206,16 @@ pub async fn versions(cx: &Cx<'_>, conn: &mut http1::Conn) -> Result<Answer, Err
     let (q, _) = query(cx, false, "key-marker")?;
     let (q, page) = run(cx, q).await?;
     let mut x = Xml::new("ListVersionsResult");
-    common_head(cx, &mut x, &q, &page);
-    x.elem(
-        "KeyMarker",
-        &name(
-            cx,
-            cx.req.param("key-marker").unwrap_or_default().as_bytes(),
-        ),
-    )
-    .elem("VersionIdMarker", "");
+    common_head(cx, &mut x, &q, &page, true);
+    let (url, marker) = (
+        url_names(cx),
+        cx.req.param("key-marker").unwrap_or_default(),
+    );
+    name_elem(&mut x, "KeyMarker", url, marker.as_bytes());
+    x.elem("VersionIdMarker", "");
     if page.truncated {
-        x.elem("NextKeyMarker", &name(cx, &page.last))
-            .elem("NextVersionIdMarker", "null");
+        name_elem(&mut x, "NextKeyMarker", url, &page.last);
+        x.elem("NextVersionIdMarker", "null");
     }
     contents(cx, &mut x, &page, "Version");
     prefixes(cx, &mut x, &page);

@@ -16,7 +16,7 @@ use http1::{Answer, BodyKind, Conn};
 use md5::{Digest, Md5};
 
 use super::checks::Expected;
-use super::error::{Code, S3Error};
+use super::error::S3Error;
 use super::object::meta_from_headers;
 use super::payload::{self, Payload};
 use super::request::S3Req;
@@ -29,6 +29,7 @@ use crate::meta::{self, Part, Upload};
 use crate::ops::put::replicate;
 use crate::placement::{key2volume, unstorable};
 use crate::time;
+use mkv_store::error::MasterError;
 
 /// The least size of a part that is not the last.
 pub const MIN_PART: u64 = 5 << 20;
@@ -54,7 +55,7 @@ pub(super) async fn upload_of(cx: &Cx<'_>, id: &str) -> Result<Upload, Error> {
 pub async fn create(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     let (store, req) = (cx.store, &cx.req);
     if let Some(why) = unstorable(&req.mkv_key) {
-        return Err(S3Error::new(Code::KeyTooLongError, why).into());
+        return Err(MasterError::Unstorable(why).into());
     }
     let meta = meta_from_headers(req)?;
     let c = &store.cluster;

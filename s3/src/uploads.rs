@@ -3,6 +3,7 @@
 
 use http1::{Answer, Conn};
 
+use super::list::{name_elem, url_names};
 use super::multipart::{parts, upload_of};
 use super::xml::Xml;
 use super::Cx;
@@ -69,21 +70,30 @@ pub async fn list_uploads(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error>
     uploads.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let truncated = uploads.len() > max;
     uploads.truncate(max);
+    let url = url_names(cx);
     let mut x = Xml::new("ListMultipartUploadsResult");
-    x.elem("Bucket", &req.bucket)
-        .elem("KeyMarker", &String::from_utf8_lossy(&key_marker))
-        .elem("UploadIdMarker", "")
-        .elem("Prefix", req.param("prefix").unwrap_or_default())
-        .elem("MaxUploads", &max.to_string())
-        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    x.elem("Bucket", &req.bucket);
+    name_elem(&mut x, "KeyMarker", url, &key_marker);
+    x.elem("UploadIdMarker", "");
+    name_elem(
+        &mut x,
+        "Prefix",
+        url,
+        req.param("prefix").unwrap_or_default().as_bytes(),
+    );
+    x.elem("MaxUploads", &max.to_string());
+    if url {
+        x.elem("EncodingType", "url");
+    }
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
     if let (true, Some((rel, id, _))) = (truncated, uploads.last()) {
-        x.elem("NextKeyMarker", &String::from_utf8_lossy(rel))
-            .elem("NextUploadIdMarker", id);
+        name_elem(&mut x, "NextKeyMarker", url, rel);
+        x.elem("NextUploadIdMarker", id);
     }
     for (rel, id, up) in &uploads {
-        x.open("Upload")
-            .elem("Key", &String::from_utf8_lossy(rel))
-            .elem("UploadId", id)
+        x.open("Upload");
+        name_elem(&mut x, "Key", url, rel);
+        x.elem("UploadId", id)
             .elem("Initiated", &time::iso8601(up.created_ms))
             .elem("StorageClass", "STANDARD")
             .close("Upload");

@@ -112,6 +112,28 @@ pub fn escape_bytes_into(raw: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A key (or a prefix, a marker) for a listing's text as S3 writes it
+/// without `encoding-type=url`: escaped, and the characters XML 1.0 has no
+/// room for (C0 controls but tab and line feed, U+FFFE, U+FFFF) written
+/// as numeric references (`&#x1;`), so that a lenient reader gets the key
+/// back exactly (a strict one refuses the page, as it does S3's; clients
+/// ask for `encoding-type=url`). Bytes that are not UTF-8 are U+FFFD.
+pub fn escape_key_into(raw: &[u8], out: &mut Vec<u8>) {
+    if raw.iter().all(|&b| PLAIN[b as usize]) {
+        out.extend_from_slice(raw);
+        return;
+    }
+    let mut one = [0u8; 4];
+    for c in String::from_utf8_lossy(raw).chars() {
+        let code = c as u32;
+        if (code < 0x20 && c != '\t' && c != '\n') || c == '\u{fffe}' || c == '\u{ffff}' {
+            out.extend_from_slice(format!("&#x{code:x};").as_bytes());
+        } else {
+            escape_into(c.encode_utf8(&mut one), out);
+        }
+    }
+}
+
 /// Bytes that stand for themselves in XML text (a table: listings escape
 /// every key, ETag and date of a page).
 const PLAIN: [bool; 256] = {
@@ -244,6 +266,19 @@ fn predefined(name: &str) -> Result<&'static str, BadXml> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_written_as_s3_writes_them() {
+        let mut out = Vec::new();
+        escape_key_into(b"a\x01\t\n\r&<\x7f\xc3\xbc\xff", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a&#x1;\t\n&#xd;&amp;&lt;\u{7f}\u{fc}\u{fffd}"
+        );
+        let mut plain = Vec::new();
+        escape_key_into(b"dir/a b+c", &mut plain);
+        assert_eq!(plain, b"dir/a b+c");
+    }
 
     #[test]
     fn writes_escaped() {

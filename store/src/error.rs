@@ -27,7 +27,7 @@ pub enum MasterError {
     #[error("an empty value cannot be stored")]
     LengthRequired,
     #[error("{0}")]
-    Unstorable(String),
+    Unstorable(crate::placement::Unstorable),
     #[error("more than 1000000 keys: use limit")]
     TooManyKeys,
     #[error("replica failed: {0}")]

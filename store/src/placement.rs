@@ -17,19 +17,41 @@ pub fn key2path(key: &[u8]) -> String {
     format!("/{:02x}/{:02x}/{b64}", digest[0], digest[1])
 }
 
-/// Why `key` cannot be stored as a file on a volume, if it cannot: its
-/// base64 name must fit in a file name (255 bytes), and must not begin or
-/// end with `/` (a folder; nginx and volume-uring both refuse such a PUT).
-pub fn unstorable(key: &[u8]) -> Option<String> {
-    let len = key.len().div_ceil(3) * 4;
-    if len > 255 {
-        return Some(format!(
-            "key too long: its volume file name would be {len} bytes (the limit is 255)"
-        ));
+/// Why a key cannot be stored as a file on a volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unstorable {
+    /// Its base64 name would not fit in a file name (255 bytes).
+    TooLong { name_len: usize },
+    /// Its base64 name would begin or end with `/`: a folder, which nginx
+    /// and volume-uring both refuse to PUT (a key of length divisible by 3
+    /// whose last byte's low six bits are all set: `?`, DEL, or a UTF-8
+    /// character ending in 0xBF or 0xFF).
+    FolderName(String),
+}
+
+impl std::fmt::Display for Unstorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unstorable::TooLong { name_len } => write!(
+                f,
+                "key too long: its volume file name would be {name_len} bytes (the limit is 255)"
+            ),
+            Unstorable::FolderName(name) => write!(
+                f,
+                "this key cannot be stored: its volume file name ({name}, the key in base64, as the original names files) would begin or end with '/', which makes it a folder"
+            ),
+        }
+    }
+}
+
+/// Why `key` cannot be stored as a file on a volume, if it cannot.
+pub fn unstorable(key: &[u8]) -> Option<Unstorable> {
+    let name_len = key.len().div_ceil(3) * 4;
+    if name_len > 255 {
+        return Some(Unstorable::TooLong { name_len });
     }
     let name = base64::engine::general_purpose::STANDARD.encode(key);
-    (name.starts_with('/') || name.ends_with('/'))
-        .then(|| format!("this key's volume file name ({name}) would begin or end with '/'"))
+    (name.starts_with('/') || name.ends_with('/')).then_some(Unstorable::FolderName(name))
 }
 
 /// The `count` replicas of `key`, best first.
@@ -140,9 +162,15 @@ mod tests {
     #[test]
     fn unstorable_keys() {
         assert!(unstorable(&[b'k'; 189]).is_none(), "252-byte name");
-        assert!(unstorable(&[b'k'; 190]).unwrap().contains("256 bytes"));
+        assert!(unstorable(&[b'k'; 190])
+            .unwrap()
+            .to_string()
+            .contains("256 bytes"));
         assert!(
-            unstorable(b"/??11?").unwrap().contains("Lz8/MTE/"),
+            unstorable(b"/??11?")
+                .unwrap()
+                .to_string()
+                .contains("Lz8/MTE/"),
             "base64 ends with /"
         );
         assert!(
