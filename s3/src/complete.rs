@@ -7,7 +7,6 @@
 use futures_util::future::join_all;
 use http1::{Answer, Conn};
 
-use super::conditions;
 use super::error::{Code, S3Error};
 use super::multipart::{self, data_path, etag_of_parts, file_path, multipart_etag, MIN_PART};
 use super::xml::{self, Xml};
@@ -28,15 +27,14 @@ const MAX_BODY: usize = 4 << 20;
 
 pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, Error> {
     let (store, req) = (cx.store, &cx.req);
+    let key = req.mkv_key.as_slice();
+    // Under the lock: a Complete retried while the first still runs finds
+    // the upload gone once it has the key, and answers as the first did.
+    let _lock = super::lock_key(cx, key).await?;
     let upload = match multipart::upload_of(cx, id).await {
         Ok(upload) => upload,
         Err(missing) => return completed_again(cx, conn, id, missing).await,
     };
-    let key = req.mkv_key.as_slice();
-    let _lock = store
-        .locks
-        .try_lock(key)
-        .ok_or_else(|| conditions::busy(req.head))?;
     let body = super::read_small_body(conn, req.head, MAX_BODY).await?;
     let listed = listed_parts(&body)?;
     let owned = id.to_string();

@@ -110,9 +110,10 @@ pub fn is_conditional_write(head: &RequestHead) -> bool {
     head.header("if-none-match").is_some() || head.header("if-match").is_some()
 }
 
-/// The answer to a write whose key another write holds: for a conditional
-/// one, S3's 409 ConditionalRequestConflict (retry, and the condition is
-/// decided then); otherwise OperationAborted.
+/// The answer to a write that waited for its key longer than
+/// `WAIT_FOR_KEY`: for a conditional one, S3's 409
+/// ConditionalRequestConflict (retry, and the condition is decided then);
+/// otherwise OperationAborted.
 pub fn busy(head: &RequestHead) -> S3Error {
     if is_conditional_write(head) {
         S3Error::new(

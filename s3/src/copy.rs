@@ -68,7 +68,7 @@ pub async fn copy_object(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> 
     };
     // A copy is an object of its own, not the one a Complete made.
     meta.upload = None;
-    let _lock = store.locks.try_lock(dest).ok_or_else(S3Error::busy)?;
+    let _lock = super::lock_key(cx, dest).await?;
     if source == dest {
         if !replace {
             return Err(S3Error::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.").into());

@@ -45,6 +45,7 @@ use mkv_store::{client, digests, index, meta, ops, placement, record, time};
 use auth::{Credentials, Signer};
 use error::{Code, Error, S3Error};
 use index::Index;
+use ops::locks::{KeyGuard, KeyLocks};
 use request::S3Req;
 use router::Op;
 
@@ -118,6 +119,20 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, Error>
         Op::CompleteMultipartUpload { upload_id } => complete::complete(cx, conn, &upload_id).await,
         Op::AbortMultipartUpload { upload_id } => multipart::abort(cx, conn, &upload_id).await,
         Op::ListParts { upload_id } => uploads::list_parts(cx, conn, &upload_id).await,
+    }
+}
+
+/// How long an S3 write of a key waits for another write of it to end
+/// (S3 lets writers of a key overlap: each succeeds, the last to commit is
+/// what readers see). Past it, the answer is a 409.
+pub const WAIT_FOR_KEY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The write lock of `key` (a key, or a part's record), waited for.
+pub async fn lock_key<'s>(cx: &Cx<'s>, key: &[u8]) -> Result<KeyGuard<'s>, Error> {
+    let locks: &'s KeyLocks = &cx.store.locks;
+    match locks.lock(key, WAIT_FOR_KEY).await {
+        Some(guard) => Ok(guard),
+        None => Err(conditions::busy(cx.req.head).into()),
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn upload_part(
     let (store, req) = (cx.store, &cx.req);
     let upload = upload_of(cx, id).await?;
     let part_key = meta::part_key(id, number);
-    let _lock = store.locks.try_lock(&part_key).ok_or_else(S3Error::busy)?;
+    let _lock = super::lock_key(cx, &part_key).await?;
     let (framing, decoded) = payload::framing(req)?;
     let expected = Expected::of(req, cx.signer.as_ref())?;
     let old = meta::get::<Part>(&store.index, &part_key).await?;

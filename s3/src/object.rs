@@ -81,10 +81,7 @@ pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
 pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     let (store, req) = (cx.store, &cx.req);
     let key = req.mkv_key.as_slice();
-    let _lock = store
-        .locks
-        .try_lock(key)
-        .ok_or_else(|| conditions::busy(req.head))?;
+    let _lock = super::lock_key(cx, key).await?;
     if req.head.body == BodyKind::Empty {
         return Err(S3Error::new(
             Code::MissingContentLength,

@@ -1,10 +1,13 @@
-//! Per-key write locks: one PUT, DELETE, UNLINK or REBALANCE of a key at a
-//! time; a second one gets a 409 rather than waiting. The guard releases the
-//! key when dropped, on every path out of a handler.
+//! Per-key write locks: one write of a key at a time. The plain API's
+//! writers take a key's lock or give up (the original's 409); S3's wait
+//! for it ([`KeyLocks::lock`]), so that overlapping writers of a key each
+//! succeed, one after the other. The guard releases the key when dropped,
+//! on every path out of a handler.
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::MasterError;
 use crate::index::Index;
@@ -38,6 +41,23 @@ impl KeyLocks {
             })
         } else {
             None
+        }
+    }
+
+    /// The key's lock, waiting up to `patience` for its holder to let go
+    /// (polled, every 1 ms at first, then every 20 ms).
+    pub async fn lock(&self, key: &[u8], patience: Duration) -> Option<KeyGuard<'_>> {
+        let deadline = Instant::now() + patience;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(guard) = self.try_lock(key) {
+                return Some(guard);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            monoio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 }
