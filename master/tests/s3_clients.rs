@@ -63,6 +63,11 @@ fn keys(backend: Backend) {
     run_suite(&c, "test_keys", &[]);
 }
 
+fn post_object(backend: Backend) {
+    let c = Cluster::start(backend, 3, &[]);
+    run_suite(&c, "test_post", &[]);
+}
+
 fn other_clients(backend: Backend) {
     let c = Cluster::start(backend, 3, &[]);
     run_suite(&c, "test_tools", &[]);
@@ -226,6 +231,7 @@ on_both_backends!(
     boto3_operations,
     semantics,
     keys,
+    post_object,
     other_clients,
     signatures,
 );

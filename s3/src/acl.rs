@@ -29,12 +29,7 @@ const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// Refuses a write whose ACL headers ask for more than there is.
 pub fn check_headers(req: &S3Req<'_>) -> Result<(), S3Error> {
     if let Some(acl) = req.header("x-amz-acl") {
-        let acl = acl.trim();
-        if !AS_IT_IS.contains(&acl) {
-            return Err(S3Error::not_implemented(&format!(
-                "The canned ACL {acl:?} (only private is kept)"
-            )));
-        }
+        check_canned(&acl)?;
     }
     let grant = req
         .head
@@ -46,6 +41,19 @@ pub fn check_headers(req: &S3Req<'_>) -> Result<(), S3Error> {
         ));
     }
     Ok(())
+}
+
+/// Refuses a canned ACL (`x-amz-acl`, a POST form's `acl`) other than what
+/// there is.
+pub fn check_canned(acl: &str) -> Result<(), S3Error> {
+    let acl = acl.trim();
+    if AS_IT_IS.contains(&acl) {
+        Ok(())
+    } else {
+        Err(S3Error::not_implemented(&format!(
+            "The canned ACL {acl:?} (only private is kept)"
+        )))
+    }
 }
 
 /// GetBucketAcl and GetObjectAcl: the owner, with FULL_CONTROL.

@@ -50,6 +50,11 @@ impl Credentials {
         Ok(Credentials { secrets })
     }
 
+    /// The secret of an access key.
+    pub fn secret(&self, access: &str) -> Option<&str> {
+        self.secrets.get(access).map(String::as_str)
+    }
+
     pub fn load(path: &Path) -> Result<Credentials, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
         Credentials::parse(&text)

@@ -30,6 +30,7 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod payload;
+pub mod post;
 pub mod request;
 pub mod router;
 pub mod sigv2;
@@ -74,7 +75,12 @@ pub async fn serve(
     keep_alive: bool,
 ) -> Result<Answer, Error> {
     let req = S3Req::parse(head, keep_alive)?;
-    let signer = auth::verify(config.credentials.as_ref(), &req)?;
+    // A POST Object is signed in its form (its policy), checked by `post`.
+    let form = req.key.is_empty() && head.method == http1::Method::Post && post::is_form(head);
+    let signer = match form {
+        true => None,
+        false => auth::verify(config.credentials.as_ref(), &req)?,
+    };
     let op = router::route(&req)?;
     let cx = Cx {
         store,
@@ -88,7 +94,11 @@ pub async fn serve(
 async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, Error> {
     let writes = matches!(
         op,
-        Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload | Op::CreateBucket
+        Op::PutObject
+            | Op::CopyObject
+            | Op::CreateMultipartUpload
+            | Op::CreateBucket
+            | Op::PostObject
     );
     if writes {
         acl::check_headers(&cx.req)?;
@@ -107,6 +117,7 @@ async fn dispatch(cx: &Cx<'_>, conn: &mut Conn, op: Op) -> Result<Answer, Error>
         Op::ListObjectVersions => list::versions(cx, conn).await,
         Op::ListMultipartUploads => uploads::list_uploads(cx, conn).await,
         Op::DeleteObjects => delete::delete_objects(cx, conn).await,
+        Op::PostObject => post::post(cx, conn).await,
         Op::PutObject => object::put(cx, conn).await,
         Op::CopyObject => copy::copy_object(cx, conn).await,
         Op::GetObject => get::serve(cx, conn, false).await,

@@ -37,12 +37,32 @@ const MAX_USER_META: usize = 2048;
 
 /// The content type, stored headers and user metadata a request gives.
 pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
+    let pairs: Vec<(String, String)> = req
+        .head
+        .headers()
+        .map(|(n, v)| {
+            let name = String::from_utf8_lossy(n).to_ascii_lowercase();
+            (name, String::from_utf8_lossy(v).into_owned())
+        })
+        .collect();
+    meta_from(&pairs)
+}
+
+/// The content type, stored headers and user metadata of `pairs` (names
+/// lower-case): a request's headers, or a POST form's fields.
+pub fn meta_from(pairs: &[(String, String)]) -> Result<ObjectMeta, S3Error> {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     let mut meta = ObjectMeta {
-        content_type: req.header("content-type"),
+        content_type: get("content-type"),
         ..ObjectMeta::default()
     };
     for name in STORED_HEADERS {
-        let Some(mut value) = req.header(name) else {
+        let Some(mut value) = get(name) else {
             continue;
         };
         if name == "content-encoding" {
@@ -58,14 +78,10 @@ pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
         }
     }
     let mut size = 0;
-    for (name, value) in req.head.headers() {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    for (name, value) in pairs {
         if let Some(short) = name.strip_prefix("x-amz-meta-") {
             size += short.len() + value.len();
-            meta.user.push((
-                short.to_string(),
-                String::from_utf8_lossy(value).into_owned(),
-            ));
+            meta.user.push((short.to_string(), value.clone()));
         }
     }
     if size > MAX_USER_META {
@@ -98,8 +114,29 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
         conn.wbuf.extend_from_slice(response::CONTINUE);
     }
     let mut body = Payload::new(req.head.body, framing, cx.signer.as_ref(), decoded);
-    let (sent, meta) = match old {
-        Some(rec) if !rec.deleted => overwrite(cx, conn, rec, &mut body, &expected, meta).await?,
+    let (sent, meta) = store_value(cx, conn, key, old, &mut body, &expected, meta).await?;
+    let out = &mut conn.wbuf;
+    let head = req.start(out, 200);
+    response::header(out, "ETag", meta.quoted_etag().as_bytes());
+    for (name, value) in expected.reply_headers(&sent.sums) {
+        response::header(out, name, value.as_bytes());
+    }
+    Ok(req.finish(head, out, b""))
+}
+
+/// Streams `source` into `key` (whose record, under the caller's lock, is
+/// `old`): a new value, or one staged and installed over a live one.
+pub async fn store_value<S: Source<Error = Error>>(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    key: &[u8],
+    old: Option<Record>,
+    source: &mut S,
+    expected: &Expected,
+    meta: ObjectMeta,
+) -> Result<(Sent, ObjectMeta), Error> {
+    match old {
+        Some(rec) if !rec.deleted => overwrite(cx, conn, key, rec, source, expected, meta).await,
         old => {
             let extra = super::bucket::marker_op(cx).await.into_iter().collect();
             let new = NewValue {
@@ -108,17 +145,10 @@ pub async fn put(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
                 meta,
                 extra,
             };
-            let check = |s: &_, src: &Payload<'_>| expected.check(s, src);
-            write_new(cx.store, conn, new, &mut body, expected.digests(), check).await?
+            let check = |s: &_, src: &S| expected.check(s, src);
+            write_new(cx.store, conn, new, source, expected.digests(), check).await
         }
-    };
-    let out = &mut conn.wbuf;
-    let head = req.start(out, 200);
-    response::header(out, "ETag", meta.quoted_etag().as_bytes());
-    for (name, value) in expected.reply_headers(&sent.sums) {
-        response::header(out, name, value.as_bytes());
     }
-    Ok(req.finish(head, out, b""))
 }
 
 /// A write's `If-None-Match` / `If-Match` (`conditions::check_write`)
@@ -139,12 +169,13 @@ pub async fn check_write_conditions(cx: &Cx<'_>, old: Option<&Record>) -> Result
 async fn overwrite<S: Source<Error = Error>>(
     cx: &Cx<'_>,
     conn: &mut Conn,
+    key: &[u8],
     old: Record,
     source: &mut S,
     expected: &Expected,
     meta: ObjectMeta,
 ) -> Result<(Sent, ObjectMeta), Error> {
-    let (store, key) = (cx.store, cx.req.mkv_key.as_slice());
+    let store = cx.store;
     let c = &store.cluster;
     let replicas = key2volume(key, &c.volumes, c.replicas, c.subvolumes);
     let (index, client) = (&store.index, &store.client);

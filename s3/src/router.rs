@@ -53,7 +53,10 @@ pub fn is_s3(head: &RequestHead) -> bool {
             || starts_with_ci(name, b"amz-sdk-")
             || (name.eq_ignore_ascii_case(b"authorization") && value.starts_with(b"AWS"))
     });
+    // The plain API has no POST: a form posted is a browser's upload.
+    let form = head.method == Method::Post && super::post::is_form(head);
     marked
+        || form
         || head.query().is_some_and(|q| {
             percent::query_pairs(q).any(|(name, _)| {
                 S3_PARAMS
@@ -84,6 +87,7 @@ pub enum Op {
     ListObjectVersions,
     ListMultipartUploads,
     DeleteObjects,
+    PostObject,
     PutObject,
     CopyObject,
     GetObject,
@@ -170,6 +174,7 @@ fn bucket_op(req: &S3Req<'_>, method: Method) -> Result<Op, S3Error> {
         Method::Head => Op::HeadBucket,
         Method::Delete => Op::DeleteBucket,
         Method::Post if req.has("delete") => Op::DeleteObjects,
+        Method::Post if super::post::is_form(req.head) => Op::PostObject,
         Method::Get if req.has("location") => Op::GetBucketLocation,
         Method::Get if req.has("versioning") => Op::GetBucketVersioning,
         Method::Get if req.has("uploads") => Op::ListMultipartUploads,

@@ -228,6 +228,11 @@ pub fn signing_key(secret: &str, claim: &Claim) -> [u8; 32] {
     hmac(&k_service, b"aws4_request")
 }
 
+/// The signature, in hex, of a string signed as it is (a POST policy).
+pub fn sign_string(key: &[u8; 32], text: &str) -> String {
+    hex(&hmac(key, text.as_bytes()))
+}
+
 /// The signature, in hex, of the string `AWS4-HMAC-SHA256\n{date}\n{scope}\n{hash}`.
 pub fn signature(key: &[u8; 32], claim: &Claim, canonical_request: &str) -> String {
     let to_sign = format!(

@@ -136,6 +136,41 @@ class Signatures(unittest.TestCase):
         self.assertEqual((status, error_code(answer)), (403, "AccessDenied"))
         self.assert_nothing_stored("w")
 
+    def test_post_object_forms_are_signed(self):
+        import base64
+        import json
+        import requests
+        post = lambda form, data: requests.post(form["url"], data=form["fields"],  # noqa: E731
+                                               files={"file": ("f", data)}, timeout=60)
+        # boto3 signs forms with V2 unless told s3v4.
+        legacy = self.s3.generate_presigned_post(self.bucket, "form-legacy")
+        self.assertIn("signature", legacy["fields"])
+        self.assertEqual(post(legacy, b"legacy").status_code, 204)
+        form = client(signature_version="s3v4").generate_presigned_post(self.bucket, "form-v4")
+        self.assertIn("x-amz-signature", form["fields"])
+        r = post(form, b"signed v4")
+        self.assertEqual(r.status_code, 204, r.text)
+        self.assertEqual(self.s3.get_object(Bucket=self.bucket, Key="form-v4")["Body"].read(), b"signed v4")
+        forged = dict(form, fields=dict(form["fields"], **{"x-amz-signature": "0" * 64}))
+        r = post(forged, b"forged")
+        self.assertEqual((r.status_code, error_code(r.content)), (403, "SignatureDoesNotMatch"), r.text)
+        unsigned = dict(form, fields={"key": "form-unsigned"})
+        r = post(unsigned, b"unsigned")
+        self.assertEqual((r.status_code, error_code(r.content)), (403, "AccessDenied"), r.text)
+        # Signature Version 2: the policy signed with HMAC-SHA1.
+        doc = {"expiration": "2999-01-01T00:00:00Z", "conditions": [{"bucket": self.bucket}, {"key": "form-v2"}]}
+        policy = base64.b64encode(json.dumps(doc).encode()).decode()
+        sig = base64.b64encode(hmac.new(SECRET.encode(), policy.encode(), hashlib.sha1).digest()).decode()
+        v2 = {"url": form["url"], "fields": {"key": "form-v2", "AWSAccessKeyId": ACCESS, "policy": policy,
+                                            "signature": sig}}
+        r = post(v2, b"signed v2")
+        self.assertEqual(r.status_code, 204, r.text)
+        stranger = dict(v2, fields=dict(v2["fields"], AWSAccessKeyId="stranger"))
+        r = post(stranger, b"x")
+        self.assertEqual((r.status_code, error_code(r.content)), (403, "InvalidAccessKeyId"), r.text)
+        for key in ("form-unsigned",):
+            self.assert_nothing_stored(key)
+
     def test_presigned_urls_tampered_or_expired(self):
         s3v4 = client(signature_version="s3v4")
         self.s3.put_object(Bucket=self.bucket, Key="p", Body=b"p")
