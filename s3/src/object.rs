@@ -37,26 +37,24 @@ const MAX_USER_META: usize = 2048;
 
 /// The content type, stored headers and user metadata a request gives.
 pub fn meta_from_headers(req: &S3Req<'_>) -> Result<ObjectMeta, S3Error> {
-    let pairs: Vec<(String, String)> = req
-        .head
-        .headers()
-        .map(|(n, v)| {
-            let name = String::from_utf8_lossy(n).to_ascii_lowercase();
-            (name, String::from_utf8_lossy(v).into_owned())
-        })
-        .collect();
-    meta_from(&pairs)
+    let user = req.head.headers().filter_map(|(name, value)| {
+        let short = name
+            .get(..11)
+            .filter(|p| p.eq_ignore_ascii_case(b"x-amz-meta-"))
+            .map(|_| &name[11..])?;
+        let short = String::from_utf8_lossy(short).to_ascii_lowercase();
+        Some((short, String::from_utf8_lossy(value).into_owned()))
+    });
+    meta_from(|name| req.header(name), user)
 }
 
-/// The content type, stored headers and user metadata of `pairs` (names
-/// lower-case): a request's headers, or a POST form's fields.
-pub fn meta_from(pairs: &[(String, String)]) -> Result<ObjectMeta, S3Error> {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+/// The content type, stored headers and user metadata from `get` (a value
+/// by lower-case name) and `user` (`x-amz-meta-*`, the prefix taken off):
+/// a request's headers, or a POST form's fields.
+pub fn meta_from(
+    get: impl Fn(&str) -> Option<String>,
+    user: impl Iterator<Item = (String, String)>,
+) -> Result<ObjectMeta, S3Error> {
     let mut meta = ObjectMeta {
         content_type: get("content-type"),
         ..ObjectMeta::default()
@@ -78,11 +76,9 @@ pub fn meta_from(pairs: &[(String, String)]) -> Result<ObjectMeta, S3Error> {
         }
     }
     let mut size = 0;
-    for (name, value) in pairs {
-        if let Some(short) = name.strip_prefix("x-amz-meta-") {
-            size += short.len() + value.len();
-            meta.user.push((short.to_string(), value.clone()));
-        }
+    for (short, value) in user {
+        size += short.len() + value.len();
+        meta.user.push((short, value));
     }
     if size > MAX_USER_META {
         return Err(S3Error::new(

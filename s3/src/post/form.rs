@@ -85,9 +85,12 @@ impl Form {
         }
         self.pending.drain(..self.at);
         self.at = 0;
-        let read = self.body.read_full(conn, Vec::with_capacity(READ)).await?;
-        self.pending.extend_from_slice(&read);
-        Ok(!read.is_empty() || !self.body.is_done())
+        let before = self.pending.len();
+        // Read straight into `pending`, after what it holds.
+        let mut buf = std::mem::take(&mut self.pending);
+        buf.reserve(READ);
+        self.pending = self.body.read_full(conn, buf).await?;
+        Ok(self.pending.len() > before || !self.body.is_done())
     }
 
     /// Where `needle` starts in what is not consumed, reading more as

@@ -54,13 +54,17 @@ pub async fn post(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
     if let Some(acl) = fields.get("acl") {
         crate::acl::check_canned(acl)?;
     }
-    let mut pairs = fields.0.clone();
-    if fields.get("content-type").is_none() {
-        if let Some(t) = &file.content_type {
-            pairs.push(("content-type".into(), t.clone()));
-        }
-    }
-    let meta = crate::object::meta_from(&pairs)?;
+    // The content type is the field's, else the file part's.
+    let get = |name: &str| match (fields.get(name), name) {
+        (Some(v), _) => Some(v.to_string()),
+        (None, "content-type") => file.content_type.clone(),
+        (None, _) => None,
+    };
+    let user = fields.0.iter().filter_map(|(n, v)| {
+        let short = n.strip_prefix("x-amz-meta-")?;
+        Some((short.to_string(), v.clone()))
+    });
+    let meta = crate::object::meta_from(get, user)?;
     let mkv_key = format!("/{}/{key}", req.bucket).into_bytes();
     let (_, meta) = {
         let _lock = crate::lock_key(cx, &mkv_key).await?;
@@ -102,31 +106,28 @@ fn answer(
         response::header(out, "ETag", etag.as_bytes());
         return Ok(req.finish(head, out, b""));
     }
-    match fields.get("success_action_status") {
+    let body = match fields.get("success_action_status") {
         Some("201") => {
             let mut x = Xml::new("PostResponse");
             x.elem("Location", &location)
                 .elem("Bucket", bucket)
                 .elem("Key", key)
                 .elem("ETag", etag);
-            let body = x.finish("PostResponse");
-            let head = req.start(out, 201);
-            response::header(out, "ETag", etag.as_bytes());
-            response::header(out, "Location", location.as_bytes());
+            Some((201, x.finish("PostResponse")))
+        }
+        Some("200") => Some((200, Vec::new())),
+        _ => None,
+    };
+    let head = req.start(out, body.as_ref().map_or(204, |(code, _)| *code));
+    response::header(out, "ETag", etag.as_bytes());
+    response::header(out, "Location", location.as_bytes());
+    Ok(match body {
+        Some((_, xml)) if !xml.is_empty() => {
             response::header(out, "Content-Type", b"application/xml");
-            Ok(req.finish(head, out, &body))
+            req.finish(head, out, &xml)
         }
-        Some("200") => {
-            let head = req.start(out, 200);
-            response::header(out, "ETag", etag.as_bytes());
-            response::header(out, "Location", location.as_bytes());
-            Ok(req.finish(head, out, b""))
-        }
-        _ => {
-            let head = req.start(out, 204);
-            response::header(out, "ETag", etag.as_bytes());
-            response::header(out, "Location", location.as_bytes());
-            Ok(req.end(head, out))
-        }
-    }
+        Some(_) => req.finish(head, out, b""),
+        // A 204 carries no Content-Length.
+        None => req.end(head, out),
+    })
 }
