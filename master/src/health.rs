@@ -328,6 +328,7 @@ pub fn spawn(
             while !shutdown.is_triggered() {
                 let tick = Instant::now();
                 health.sample();
+                index.probe();
                 health.check_all(timeout);
                 // A big index is counted less often: at most a tenth of the
                 // time goes to counting.

@@ -31,8 +31,8 @@ impl App {
         App {
             health: Arc::new(Health::new(&cluster.volumes)),
             cluster: Arc::new(cluster),
+            locks: Arc::new(KeyLocks::for_index(&index)),
             index,
-            locks: Arc::default(),
             shutdown: Shutdown::new(),
             timeouts: Timeouts::default(),
             max_connections: 0,

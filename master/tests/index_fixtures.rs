@@ -56,7 +56,7 @@ fn opens_with_exact_records(name: &str) {
     assert_eq!(all_records(&index), want);
     for (k, v) in &want {
         assert_eq!(
-            index.get_raw_blocking(k.as_bytes()).as_deref(),
+            index.get_raw_blocking(k.as_bytes()).unwrap().as_deref(),
             Some(v.as_bytes()),
             "{k}"
         );

@@ -47,7 +47,7 @@ fn write_index(db: &Path, ops: Vec<Write>) {
 
 fn read_index(db: &Path, key: &[u8]) -> Option<Vec<u8>> {
     let index = Index::open(db, false).expect("open index");
-    let raw = index.get_raw_blocking(key).map(|b| b.to_vec());
+    let raw = index.get_raw_blocking(key).unwrap().map(|b| b.to_vec());
     index.close();
     raw
 }

@@ -39,20 +39,20 @@ pub fn has_live_key(index: &Index, prefix: &[u8]) -> Result<bool, Error> {
 
 /// The write that marks the request's bucket as created, when it is not
 /// yet: a bucket S3 writes into stays when its keys are deleted, as S3's do.
-pub async fn marker_op(cx: &Cx<'_>) -> Option<Write> {
+pub async fn marker_op(cx: &Cx<'_>) -> Result<Option<Write>, Error> {
     let key = meta::bucket_key(&cx.req.bucket);
-    if cx.store.index.get_raw(&key).await.is_some() {
-        return None;
+    if cx.store.index.get_raw(&key).await?.is_some() {
+        return Ok(None);
     }
     let marker = BucketMeta {
         created_ms: time::now_ms(),
     };
-    Some(meta::put_op(key, &marker))
+    Ok(Some(meta::put_op(key, &marker)))
 }
 
 pub async fn exists(cx: &Cx<'_>, bucket: &str) -> Result<bool, Error> {
     let index = &cx.store.index;
-    if index.get_raw(&meta::bucket_key(bucket)).await.is_some() {
+    if index.get_raw(&meta::bucket_key(bucket)).await?.is_some() {
         return Ok(true);
     }
     let prefix = format!("/{bucket}/").into_bytes();
@@ -132,7 +132,7 @@ pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
         )
         .into());
     }
-    if cx.store.index.get_raw(&marker).await.is_none() {
+    if cx.store.index.get_raw(&marker).await?.is_none() {
         return Err(S3Error::no_such_bucket().into());
     }
     cx.store.index.delete(&marker, Durability::Synced).await?;
@@ -186,7 +186,7 @@ fn all_buckets(index: &Index) -> Result<Vec<(String, u64)>, Error> {
     for (name, first_key) in implicit {
         if !buckets.iter().any(|(b, _)| *b == name) {
             let created = index
-                .get_raw_blocking(&meta::object_key(&first_key))
+                .get_raw_blocking(&meta::object_key(&first_key))?
                 .and_then(|raw| meta::decode::<ObjectMeta>(&first_key, &raw).ok())
                 .map_or(0, |m| m.mtime_ms);
             buckets.push((name, created));

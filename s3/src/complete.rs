@@ -67,7 +67,7 @@ pub async fn complete(cx: &Cx<'_>, conn: &mut Conn, id: &str) -> Result<Answer, 
         meta::put_op(meta::object_key(key), &meta),
     ];
     commit.extend(forget_upload(id, &all));
-    commit.extend(super::bucket::marker_op(cx).await);
+    commit.extend(super::bucket::marker_op(cx).await?);
     installing.finish(index, client, &staged, commit).await?;
     multipart::remove(cx, &upload.replicas, &multipart::staging_files(id, &all)).await;
     Ok(completed(cx, conn, &meta))

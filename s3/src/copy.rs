@@ -148,7 +148,7 @@ async fn copy_bytes(
         Write::Put(dest.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(dest), &meta),
     ];
-    commit.extend(super::bucket::marker_op(cx).await);
+    commit.extend(super::bucket::marker_op(cx).await?);
     let staged = Staged {
         path,
         len: sent.bytes,
@@ -158,7 +158,7 @@ async fn copy_bytes(
         Writing::Install(i) => i.finish(index, client, &staged, commit).await?,
         Writing::New(w) => {
             commit.push(intent::done_op(dest));
-            if let Err(e) = index.apply(commit, Durability::Synced).await {
+            if let Err(e) = index.apply_held(dest, commit, Durability::Synced).await {
                 put::undo(store, dest, &w).await;
                 return Err(e.into());
             }

@@ -265,6 +265,10 @@ pub fn of_store(e: &MasterError) -> S3Error {
         MasterError::Http(HttpError::IncompleteBody) => {
             S3Error::new(Code::IncompleteBody, "The body ended before its length.")
         }
+        MasterError::Index(e) if e.is_unavailable() => S3Error::new(
+            Code::ServiceUnavailable,
+            format!("The index does not answer; please try again: {e}."),
+        ),
         _ if status >= 500 => S3Error::internal(e),
         _ => S3Error::from_status(status, e.to_string()),
     }

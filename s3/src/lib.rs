@@ -141,7 +141,7 @@ pub const WAIT_FOR_KEY: std::time::Duration = std::time::Duration::from_secs(120
 /// The write lock of `key` (a key, or a part's record), waited for.
 pub async fn lock_key<'s>(cx: &Cx<'s>, key: &[u8]) -> Result<KeyGuard<'s>, Error> {
     let locks: &'s KeyLocks = &cx.store.locks;
-    match locks.lock(key, WAIT_FOR_KEY).await {
+    match locks.lock(key, WAIT_FOR_KEY).await? {
         Some(guard) => Ok(guard),
         None => Err(conditions::busy(cx.req.head).into()),
     }

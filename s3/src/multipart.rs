@@ -232,7 +232,7 @@ async fn stride(cx: &Cx<'_>, id: &str, size: u64) -> Result<Option<u64>, Error> 
         if upload.stride.is_some() || size < MIN_PART {
             return Ok(upload.stride);
         }
-        if let Some(_lock) = store.locks.try_lock(&key) {
+        if let Some(_lock) = store.locks.try_lock(&key).await? {
             // Read again under the lock: another part may have set it.
             upload = meta::get::<Upload>(&store.index, &key)
                 .await?

@@ -134,7 +134,7 @@ pub async fn store_value<S: Source<Error = Error>>(
     match old {
         Some(rec) if !rec.deleted => overwrite(cx, conn, key, rec, source, expected, meta).await,
         old => {
-            let extra = super::bucket::marker_op(cx).await.into_iter().collect();
+            let extra = super::bucket::marker_op(cx).await?.into_iter().collect();
             let new = NewValue {
                 key,
                 old,
@@ -203,7 +203,7 @@ async fn overwrite<S: Source<Error = Error>>(
         Write::Put(key.to_vec(), Record::live(replicas.clone(), hash).encode()),
         meta::put_op(meta::object_key(key), &meta),
     ];
-    commit.extend(super::bucket::marker_op(cx).await);
+    commit.extend(super::bucket::marker_op(cx).await?);
     let staged = Staged {
         path: stage,
         len: sent.bytes,

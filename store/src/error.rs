@@ -62,6 +62,8 @@ impl MasterError {
             MasterError::TooManyKeys => Some(413),
             MasterError::Replica(e) if e.status == Some(507) => Some(507),
             MasterError::Replica(_) | MasterError::ReplicaAnswer { .. } => Some(500),
+            // The database did not answer: try again (its masters go on).
+            MasterError::Index(e) if e.is_unavailable() => Some(503),
             MasterError::Index(_) | MasterError::Corrupt(_) | MasterError::Pool(_) => Some(500),
         }
     }

@@ -1,7 +1,8 @@
 //! Test support shared by the integration tests: real processes on loopback
 //! (`proc`), hostile requests both servers must withstand (`hostile`), a
 //! blocking HTTP/1.1 client that sends exact bytes (`client`), stock nginx
-//! configured as minikeyvalue's volume server (`nginx`), and a tmpfs for tests
+//! configured as minikeyvalue's volume server (`nginx`), a real PostgreSQL
+//! server in a temporary folder (`postgres`), and a tmpfs for tests
 //! that fill a disk (`mount`), and independent references (a CRC32, an HTTP
 //! date) to check answers against (`reference`).
 //!
@@ -21,6 +22,7 @@ pub mod client;
 pub mod hostile;
 pub mod mount;
 pub mod nginx;
+pub mod postgres;
 pub mod proc;
 pub mod reference;
 

@@ -58,6 +58,9 @@ impl Admin {
         if app.shutdown.is_triggered() {
             return Some("shutting down".into());
         }
+        if let Some(why) = app.index.trouble() {
+            return Some(format!("the index does not answer: {why}"));
+        }
         let volumes = app.health.volumes();
         if volumes.iter().any(|v| !v.checked) {
             return Some("volumes not checked yet".into());

@@ -272,7 +272,7 @@ impl ClusterArgs {
         let db = self
             .db
             .clone()
-            .ok_or("-db is required: the path of the LevelDB index")?;
+            .ok_or("-db is required: the LevelDB index's folder, or a postgres:// URL")?;
         let list = self
             .volumes
             .as_deref()

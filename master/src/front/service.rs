@@ -89,6 +89,9 @@ impl Service for Local {
         let timer = Timer::start(conn, head);
         let s3 = self.is_s3(head);
         let result = self.dispatch(conn, head, &mut key, s3).await;
+        // Over a shared index, the key locks the request let go are free
+        // in the database before the client hears the answer.
+        crate::ops::locks::released().await;
         let done = timer.finish(conn, result.as_ref().map_err(FrontError::status));
         let api = if s3 { "s3" } else { "mkv" };
         METRICS.http.observe(api, method_label(head), &done);

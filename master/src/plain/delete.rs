@@ -11,14 +11,18 @@ use http1::{Answer, Conn};
 
 use crate::error::MasterError;
 use crate::front::request::Req;
-use crate::index::Durability;
+use crate::index::{Durability, Write};
 use crate::ops::delete::delete_record;
 use crate::ops::locks::lock_live;
 use crate::record::Record;
 
 pub async fn delete(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let store = req.store;
-    let _lock = store.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
+    let _lock = store
+        .locks
+        .try_lock(req.key)
+        .await?
+        .ok_or(MasterError::Busy)?;
     let rec = store
         .index
         .get(req.key)
@@ -38,6 +42,10 @@ pub async fn unlink(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterErro
         deleted: true,
         ..rec
     };
-    store.index.put(req.key, &soft, Durability::Synced).await?;
+    let op = Write::Put(req.key.to_vec(), soft.encode());
+    store
+        .index
+        .apply_held(req.key, vec![op], Durability::Synced)
+        .await?;
     Ok(req.plain(&mut conn.wbuf, 204))
 }

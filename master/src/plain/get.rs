@@ -16,7 +16,7 @@ use crate::Store;
 
 pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let store = req.store;
-    let Some(raw) = store.index.get_raw(req.key).await else {
+    let Some(raw) = store.index.get_raw(req.key).await? else {
         return missing(store, conn, req, None);
     };
     let rec = Record::decode(&raw)?;

@@ -12,7 +12,11 @@ use crate::ops::put::{write_new, NewValue};
 
 pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let store = req.store;
-    let _lock = store.locks.try_lock(req.key).ok_or(MasterError::Busy)?;
+    let _lock = store
+        .locks
+        .try_lock(req.key)
+        .await?
+        .ok_or(MasterError::Busy)?;
     if !req.head.body.has_bytes() {
         return Err(MasterError::LengthRequired);
     }

@@ -33,7 +33,7 @@ pub fn run(args: &DevArgs, verbose: bool) -> Result<(), ToolError> {
         volume_timeout: Duration::from_secs(10),
         verbose,
     };
-    let index = Index::open(&cluster.db, true)?;
+    let index = Index::serve(&cluster.db, cluster.volume_timeout)?;
     let listen = listen_args(args);
     let app = Arc::new(App::with_flags(
         cluster,

@@ -53,7 +53,9 @@ async fn settle(app: &App, client: &VolumeClient) -> Result<(), MasterError> {
     if found.is_empty() {
         return Ok(());
     }
-    let settled = intent::settle_all(&app.index, client, Some(&app.locks), found).await?;
+    let settled = intent::settle_all(&app.index, client, Some(&app.locks), found).await;
+    crate::ops::locks::released().await;
+    let settled = settled?;
     for (key, replicas) in &settled.stuck {
         tracing::warn!(key = %String::from_utf8_lossy(key), replicas = %replicas.join(","), "an unfinished write waits for its volumes");
     }

@@ -37,7 +37,7 @@ struct Tally {
 
 pub fn run(cluster: &Cluster, args: &RebalanceArgs) -> Result<(), ToolError> {
     // A mistyped -db would otherwise be a new, empty index, "rebalanced".
-    if !cluster.db.join("CURRENT").exists() {
+    if !crate::index::is_postgres(&cluster.db) && !cluster.db.join("CURRENT").exists() {
         return Err(ToolError::Usage(format!(
             "-db {}: no index there (rebalance moves the values of an existing index)",
             cluster.db.display()

@@ -21,7 +21,7 @@ pub fn run(args: &ServerArgs, cluster: Cluster) -> Result<(), ToolError> {
     let listen = &args.listen;
     let s3 = listen.s3().map_err(ToolError::Usage)?;
     check_volumes(&cluster)?;
-    let index = Index::open(&cluster.db, true)?;
+    let index = Index::serve(&cluster.db, cluster.volume_timeout)?;
     let app = Arc::new(App::with_flags(cluster, index, s3, listen));
     let bind = listen.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let servers = start(&app, listen, bind)?;

@@ -15,9 +15,11 @@ pub enum Backend {
     Nginx,
 }
 
-/// Generates `volume_uring::name` and `nginx::name` tests calling
-/// `name(backend)`; the nginx ones are of the full tier (testkit's docs).
-/// With `needs "WHY":` first, both are, ignored outside it for WHY.
+/// Generates `volume_uring_volumes::name` and `nginx_volumes::name` tests
+/// calling `name(backend)`, and `postgres_index::name`, the volume-uring
+/// one over a PostgreSQL index; the nginx and PostgreSQL ones are of the
+/// full tier (testkit's docs). With `needs "WHY":` first, all are, ignored
+/// outside it for WHY.
 #[macro_export]
 macro_rules! on_both_backends {
     (needs $why:literal: $($name:ident),* $(,)?) => {
@@ -35,6 +37,15 @@ macro_rules! on_both_backends {
                 fn $name() { super::$name($crate::common::Backend::Nginx) }
             )*
         }
+        mod postgres_index {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = $why)]
+                fn $name() {
+                    $crate::common::over_postgres(|| super::$name($crate::common::Backend::VolumeUring))
+                }
+            )*
+        }
     };
     ($($name:ident),* $(,)?) => {
         mod volume_uring_volumes {
@@ -47,7 +58,46 @@ macro_rules! on_both_backends {
                 fn $name() { super::$name($crate::common::Backend::Nginx) }
             )*
         }
+        mod postgres_index {
+            $(
+                #[test]
+                #[cfg_attr(not(mkv_all_tests), ignore = "needs PostgreSQL (MKV_ALL_TESTS=1)")]
+                fn $name() {
+                    $crate::common::over_postgres(|| super::$name($crate::common::Backend::VolumeUring))
+                }
+            )*
+        }
     };
+}
+
+thread_local! {
+    /// Set while a test runs over a PostgreSQL index ([`over_postgres`]).
+    static OVER_POSTGRES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `test` with every cluster it starts on this thread indexed in a
+/// database of its own on this test process's PostgreSQL server.
+pub fn over_postgres(test: impl FnOnce()) {
+    OVER_POSTGRES.with(|p| p.set(true));
+    test();
+    OVER_POSTGRES.with(|p| p.set(false));
+}
+
+/// Whether clusters started on this thread are indexed in PostgreSQL.
+pub fn is_over_postgres() -> bool {
+    OVER_POSTGRES.with(|p| p.get())
+}
+
+/// The URL of a new, empty database on this test process's PostgreSQL
+/// server (started on first use, stopped when the process ends).
+pub fn new_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SERVER: std::sync::OnceLock<testkit::postgres::Postgres> = std::sync::OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let pg = SERVER.get_or_init(testkit::postgres::Postgres::start_for_process);
+    let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    pg.psql(&format!("CREATE DATABASE {name}"));
+    pg.url_of(&name)
 }
 
 /// The virtualenv's python (`.ci/run` makes `.venv`; or `MKV_PYTHON`),
@@ -124,7 +174,11 @@ impl Cluster {
             .enumerate()
             .map(|(i, b)| start_volume(*b, tmp.path(), i))
             .collect();
-        let db = tmp.path().join("index");
+        let db = if is_over_postgres() {
+            PathBuf::from(new_database())
+        } else {
+            tmp.path().join("index")
+        };
         let master_args = args.iter().map(|s| s.to_string()).collect();
         Cluster {
             backend: backends[0],

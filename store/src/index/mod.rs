@@ -1,51 +1,72 @@
-//! The index: the only code that touches LevelDB. This module is its API;
-//! `core` holds the locked LevelDB with the miss filter (`filter`) and the
-//! record cache (`cache`); `writer` is the writer thread; `env` makes
-//! LevelDB's files durable.
+//! The index: the only code that touches the database. This module is its
+//! API, over one of two backends, chosen by `-db`:
+//! - `level` (a folder, the default and the original's format): `core`
+//!   holds the locked LevelDB with the miss filter (`filter`) and the
+//!   record cache (`cache`); `writer` is the writer thread; `env` makes
+//!   LevelDB's files durable; `views` lets scans read outside the lock.
+//! - `pg` (a `postgres://` URL): one table of keys and values in the same
+//!   order, shared by any number of masters, with their key locks beside
+//!   it (docs/postgres.md).
 //!
-//! rusty-leveldb's `DB` is not `Sync` and even `get` takes `&mut self`, so it
-//! sits behind a mutex held only for one lookup, one batch append, or one
-//! page of a scan. Writes go to the writer thread, which appends every
-//! write waiting as one batch and syncs the log once for all the synced
-//! ones (group commit; see `env` for what else is synced when). A lookup
-//! that misses the cache and finds the lock held by the writer queues
-//! behind the write instead of waiting for the lock on its runtime thread.
+//! LevelDB: rusty-leveldb's `DB` is not `Sync` and even `get` takes `&mut
+//! self`, so it sits behind a mutex held only for one lookup, one batch
+//! append, or one page of a scan. Writes go to the writer thread, which
+//! appends every write waiting as one batch and syncs the log once for all
+//! the synced ones (group commit; see `env` for what else is synced when).
+//! A lookup that misses the cache and finds the lock held by the writer
+//! queues behind the write instead of waiting for the lock on its runtime
+//! thread.
 //!
 //! What survives: after a `Synced` write returns, a process crash or a power
-//! loss. A `Relaxed` write is visible at once and reaches the disk with the
-//! next synced write (or the index's close); a crash before that loses it.
+//! loss (over PostgreSQL: what its `synchronous_commit` promises). A
+//! `Relaxed` write is visible at once and reaches the disk with the next
+//! synced write (or the index's close); a crash before that loses it.
 
 mod cache;
 mod core;
 mod env;
 mod filter;
+mod level;
+mod pg;
 #[cfg(test)]
 mod tests;
 mod views;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_channel::oneshot;
 
-use self::core::{spawn_filter_scan, Core};
 use crate::record::{CorruptRecord, Record};
 pub use filter::KeyFilter;
-use writer::{block_on, Job};
+use level::Level;
+use pg::{Pg, Role};
+use writer::block_on;
 
 /// A batch queued by [`Index::submit`]: its outcome, once applied.
 #[must_use = "a queued batch may still fail"]
-pub struct Submitted(oneshot::Receiver<Result<(), String>>);
+pub struct Submitted(Pending);
+
+enum Pending {
+    Level(oneshot::Receiver<Result<(), String>>),
+    Pg(oneshot::Receiver<Result<(), IndexError>>),
+}
 
 impl Submitted {
     pub async fn await_applied(self) -> Result<(), IndexError> {
-        match self.0.await {
-            Ok(res) => res.map_err(IndexError::Write),
-            Err(_) => Err(IndexError::Write("the index writer stopped".into())),
+        match self.0 {
+            Pending::Level(rx) => match rx.await {
+                Ok(res) => res.map_err(IndexError::Write),
+                Err(_) => Err(IndexError::Write("the index writer stopped".into())),
+            },
+            Pending::Pg(rx) => rx.await.unwrap_or_else(|_| {
+                Err(IndexError::Unavailable(
+                    "the database thread stopped".into(),
+                ))
+            }),
         }
     }
 
@@ -70,6 +91,27 @@ pub enum IndexError {
     Corrupt(#[from] CorruptRecord),
     #[error("index read failed: {0}")]
     Read(String),
+    /// The database does not answer (or not in time): a 503, tried again.
+    #[error("the index is unavailable: {0}")]
+    Unavailable(String),
+    /// A batch fenced by a key's lock ([`Index::apply_held`]) found the
+    /// lock taken over by another master: nothing was written.
+    #[error("the index is unavailable: this master lost the key's lock to another")]
+    LockLost,
+    /// A conflict with another transaction (tried again, then Unavailable).
+    #[error("the index is unavailable: {0}")]
+    Retry(String),
+}
+
+impl IndexError {
+    /// Whether this is the database not answering, which a client may try
+    /// again (503), rather than something wrong with the index (500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            IndexError::Unavailable(_) | IndexError::LockLost | IndexError::Retry(_)
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,119 +136,156 @@ pub enum Write {
     Delete(Vec<u8>),
 }
 
+/// The index: LevelDB (a folder) or PostgreSQL (a `postgres://` URL);
+/// nothing above this API knows which.
 pub struct Index {
-    core: Arc<Core>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    backend: Backend,
+}
+
+enum Backend {
+    Level(Level),
+    Pg(Pg),
+}
+
+/// How long a tool waits for PostgreSQL to answer one request.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `db` (the `-db` flag) names a PostgreSQL database.
+pub fn is_postgres(db: &Path) -> bool {
+    db.to_str().is_some_and(pg::is_url)
+}
+
+/// `db` as messages may show it (a URL without its password).
+pub fn describe(db: &Path) -> String {
+    match db.to_str() {
+        Some(url) if pg::is_url(url) => pg::redact(url),
+        _ => db.display().to_string(),
+    }
 }
 
 impl Index {
-    /// Opens (or creates) the index. With `filter`, a background thread
-    /// loads every key into the miss filter; until it is done, every lookup
-    /// goes to LevelDB.
-    pub fn open(path: &Path, filter: bool) -> Result<Arc<Index>, IndexError> {
-        Self::open_with(path, filter.then(KeyFilter::new), CACHE_BYTES)
+    /// Opens (or creates) the index for an offline tool. A LevelDB index
+    /// with `filter` loads every key into the miss filter on a background
+    /// thread (until it is done, every lookup goes to LevelDB). A
+    /// PostgreSQL index is opened alone: no master may use it meanwhile.
+    pub fn open(db: &Path, filter: bool) -> Result<Arc<Index>, IndexError> {
+        Ok(Arc::new(match db.to_str() {
+            Some(url) if pg::is_url(url) => Index::pg(url, Role::Tool, TOOL_TIMEOUT)?,
+            _ => Index::level(Level::open(db, filter)?),
+        }))
+    }
+
+    /// Opens the index for a master (`mkv server`, `mkv dev`): LevelDB
+    /// with its miss filter, or PostgreSQL shared with any number of
+    /// masters, each request to it bounded by `timeout`.
+    pub fn serve(db: &Path, timeout: Duration) -> Result<Arc<Index>, IndexError> {
+        Ok(Arc::new(match db.to_str() {
+            Some(url) if pg::is_url(url) => Index::pg(url, Role::Serve, timeout)?,
+            _ => Index::level(Level::open(db, true)?),
+        }))
     }
 
     /// Opens the index for writing many records at once (`mkv rebuild`):
-    /// a larger write buffer, so that fewer, larger tables are flushed and
-    /// compacted; no miss filter.
-    pub fn open_bulk(path: &Path) -> Result<Arc<Index>, IndexError> {
-        let core = Core::open(
-            path,
-            KeyFilter::off(),
-            (CACHE_BYTES, Some(BULK_WRITE_BUFFER)),
-        );
-        Self::start(path, core?, false)
+    /// for LevelDB a larger write buffer, so that fewer, larger tables are
+    /// flushed and compacted, and no miss filter.
+    pub fn open_bulk(db: &Path) -> Result<Arc<Index>, IndexError> {
+        Ok(Arc::new(match db.to_str() {
+            Some(url) if pg::is_url(url) => Index::pg(url, Role::Tool, TOOL_TIMEOUT)?,
+            _ => Index::level(Level::open_bulk(db)?),
+        }))
     }
 
+    #[cfg(test)]
     fn open_with(
         path: &Path,
         filter: Option<KeyFilter>,
         cache_bytes: usize,
     ) -> Result<Arc<Index>, IndexError> {
-        let scan = filter.is_some();
-        let filter = filter.unwrap_or_else(KeyFilter::off);
-        let core = Core::open(path, filter, (cache_bytes, None))?;
-        Self::start(path, core, scan)
+        Ok(Arc::new(Index::level(Level::open_with(
+            path,
+            filter,
+            cache_bytes,
+        )?)))
     }
 
-    /// Starts the writer thread (and the miss filter's scan) of an opened core.
-    fn start(path: &Path, core: Core, scan: bool) -> Result<Arc<Index>, IndexError> {
-        let core = Arc::new(core);
-        let open_err = |e: std::io::Error| IndexError::Open {
-            path: path.display().to_string(),
-            msg: e.to_string(),
-        };
-        let (tx, writer) = writer::spawn(core.clone()).map_err(open_err)?;
-        if scan {
-            spawn_filter_scan(&core).map_err(open_err)?;
+    fn level(level: Level) -> Index {
+        Index {
+            backend: Backend::Level(level),
         }
-        Ok(Arc::new(Index {
-            core,
-            jobs: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-        }))
     }
 
-    /// The raw record of `key`, if any. Misses the filter rules out, and
-    /// records in the cache, cost no lock; when the writer thread holds the
-    /// lock, the lookup waits behind its write without blocking the calling
+    fn pg(url: &str, role: Role, timeout: Duration) -> Result<Index, IndexError> {
+        Ok(Index {
+            backend: Backend::Pg(Pg::open(url, role, timeout)?),
+        })
+    }
+
+    #[cfg(test)]
+    fn level_ref(&self) -> &Level {
+        match &self.backend {
+            Backend::Level(l) => l,
+            Backend::Pg(_) => panic!("not a LevelDB index"),
+        }
+    }
+
+    /// Whether several processes share this index, so that key locks and
+    /// unfinished writes must be claimed in it (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// What the index is: its folder, or its database's URL (no password).
+    pub fn name(&self) -> String {
+        match &self.backend {
+            Backend::Level(l) => l.path().display().to_string(),
+            Backend::Pg(p) => p.name().to_string(),
+        }
+    }
+
+    /// Why the index cannot be used now, if it cannot (its database does
+    /// not answer); for `/ready`.
+    pub fn trouble(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Level(_) => None,
+            Backend::Pg(p) => p.trouble(),
+        }
+    }
+
+    /// Asks the database whether it answers (a lookup), so that
+    /// [`Index::trouble`] is current when no request asks; for the health
     /// thread.
-    pub async fn get_raw(&self, key: &[u8]) -> Option<Bytes> {
-        let core = &*self.core;
-        if let Some(known) = core.known(key) {
-            return known;
+    pub fn probe(&self) {
+        if let Backend::Pg(p) = &self.backend {
+            let _ = p.get_raw_blocking(b"");
         }
-        if let Some(mut db) = core.try_lock() {
-            return core.lookup(&mut db, key);
+    }
+
+    /// The raw record of `key`, if any. Over LevelDB, misses the filter
+    /// rules out, and records in the cache, cost no lock; when the writer
+    /// thread holds the lock, the lookup waits behind its write without
+    /// blocking the calling thread.
+    pub async fn get_raw(&self, key: &[u8]) -> Result<Option<Bytes>, IndexError> {
+        match &self.backend {
+            Backend::Level(l) => Ok(l.get_raw(key).await),
+            Backend::Pg(p) => p.get_raw(key).await,
         }
-        // Taken: by the writer (whose write may compact for a long time),
-        // or by another lookup or a page of a scan (soon over).
-        if core.writing.load(Ordering::Acquire) {
-            if let Some(answer) = self.read_behind_writes(key).await {
-                return answer;
-            }
-        }
-        core.lookup(&mut core.lock(), key)
     }
 
     pub async fn get(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
-        decode(self.get_raw(key).await)
+        decode(self.get_raw(key).await?)
     }
 
     /// [`Index::get_raw`] for threads outside a runtime (the offline tools).
-    pub fn get_raw_blocking(&self, key: &[u8]) -> Option<Bytes> {
-        let core = &*self.core;
-        core.known(key)
-            .unwrap_or_else(|| core.lookup(&mut core.lock(), key))
+    pub fn get_raw_blocking(&self, key: &[u8]) -> Result<Option<Bytes>, IndexError> {
+        match &self.backend {
+            Backend::Level(l) => Ok(l.get_raw_blocking(key)),
+            Backend::Pg(p) => p.get_raw_blocking(key),
+        }
     }
 
     /// [`Index::get`] for threads outside a runtime (the offline tools).
     pub fn get_blocking(&self, key: &[u8]) -> Result<Option<Record>, IndexError> {
-        decode(self.get_raw_blocking(key))
-    }
-
-    /// A lookup by the writer thread, after the writes queued before it;
-    /// None if the index is closed.
-    async fn read_behind_writes(&self, key: &[u8]) -> Option<Option<Bytes>> {
-        let (done, wait) = oneshot::channel();
-        let job = Job::Read {
-            key: key.to_vec(),
-            done,
-        };
-        if !self.queue(job) {
-            return None;
-        }
-        wait.await.ok()
-    }
-
-    /// Hands `job` to the writer thread; false if the index is closed.
-    fn queue(&self, job: Job) -> bool {
-        match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
-        }
+        decode(self.get_raw_blocking(key)?)
     }
 
     pub async fn put(
@@ -224,10 +303,25 @@ impl Index {
             .await
     }
 
-    /// Writes `ops` as one atomic batch (on the writer thread); returns
-    /// once it is visible, and with `Synced` once it is on disk.
+    /// Writes `ops` as one atomic batch; returns once it is visible, and
+    /// with `Synced` once it is durable.
     pub async fn apply(&self, ops: Vec<Write>, durability: Durability) -> Result<(), IndexError> {
         self.submit(ops, durability)?.await_applied().await
+    }
+
+    /// [`Index::apply`] by the holder of `key`'s lock: over PostgreSQL the
+    /// batch applies only while this master still holds the lock in the
+    /// database (else [`IndexError::LockLost`]), so that a master whose
+    /// lock another took over (it seemed dead) cannot commit under it.
+    pub async fn apply_held(
+        &self,
+        key: &[u8],
+        ops: Vec<Write>,
+        durability: Durability,
+    ) -> Result<(), IndexError> {
+        self.submit_fenced(ops, durability, Some(key))?
+            .await_applied()
+            .await
     }
 
     /// [`Index::apply`] for threads outside a runtime (the offline tools).
@@ -239,32 +333,41 @@ impl Index {
         self.submit(ops, durability)?.wait_blocking()
     }
 
-    /// Queues `ops` as one atomic batch for the writer thread and returns at
-    /// once: a bulk writer prepares its next batch while this one is
-    /// applied. Batches are applied in the order they were queued.
+    /// Queues `ops` as one atomic batch and returns at once: a bulk writer
+    /// prepares its next batch while this one is applied. Batches are
+    /// applied in the order they were queued (over PostgreSQL, batches in
+    /// flight together may apply in any order: callers that need an order
+    /// wait for the first).
     pub fn submit(&self, ops: Vec<Write>, durability: Durability) -> Result<Submitted, IndexError> {
-        let (done, wait) = oneshot::channel();
-        let job = Job::Write {
-            ops,
-            synced: durability == Durability::Synced,
-            done,
-        };
-        if !self.queue(job) {
-            return Err(IndexError::Write("the index is closed".into()));
+        self.submit_fenced(ops, durability, None)
+    }
+
+    fn submit_fenced(
+        &self,
+        ops: Vec<Write>,
+        durability: Durability,
+        fence: Option<&[u8]>,
+    ) -> Result<Submitted, IndexError> {
+        match &self.backend {
+            Backend::Level(l) => l.submit(ops, durability),
+            Backend::Pg(p) => Ok(Submitted(Pending::Pg(p.submit(
+                ops,
+                durability == Durability::Relaxed,
+                fence,
+            )?))),
         }
-        Ok(Submitted(wait))
     }
 
     /// Calls `f(key, value)` on each key with `prefix`, from `start` (or the
-    /// prefix) on, in key order, until `f` returns false. The lock is held for
-    /// one page of keys at a time, so writers and readers get their turn.
+    /// prefix) on, in key order, until `f` returns false. Keys come a page
+    /// at a time, so writers and readers get their turn.
     pub fn scan(
         &self,
         prefix: &[u8],
         start: &[u8],
         mut f: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), IndexError> {
-        self.core.scan(
+        self.scan_steps(
             prefix,
             start,
             |k, v| if f(k, v) { Step::Next } else { Step::Stop },
@@ -272,32 +375,46 @@ impl Index {
     }
 
     /// [`Index::scan`] where `f` may also skip ahead ([`Step::Seek`]).
+    /// Blocks the calling thread: call it on the blocking pool or a tool's
+    /// thread.
     pub fn scan_steps(
         &self,
         prefix: &[u8],
         start: &[u8],
         f: impl FnMut(&[u8], &[u8]) -> Step,
     ) -> Result<(), IndexError> {
-        self.core.scan(prefix, start, f)
+        match &self.backend {
+            Backend::Level(l) => l.scan_steps(prefix, start, f),
+            Backend::Pg(p) => pg::scan::scan(p, prefix, start, f),
+        }
     }
 
-    /// Finishes the writes in flight, stops the writer, and puts what
-    /// relaxed writes left in LevelDB's buffer on disk.
+    /// Takes `key`'s lock in the index shared with other masters (`token`
+    /// names this hold); false if a live master holds it. Always true
+    /// where the index is not shared.
+    pub async fn lock_key(&self, key: &[u8], token: i64) -> Result<bool, IndexError> {
+        match &self.backend {
+            Backend::Level(_) => Ok(true),
+            Backend::Pg(p) => p.lock(key, token).await,
+        }
+    }
+
+    /// Lets go of the lock [`Index::lock_key`] took; the receiver hears
+    /// when the release is over (or was tried and is retried).
+    pub fn unlock_key(&self, key: Vec<u8>, token: i64) -> Option<oneshot::Receiver<()>> {
+        match &self.backend {
+            Backend::Level(_) => None,
+            Backend::Pg(p) => p.unlock(key, token),
+        }
+    }
+
+    /// Finishes the writes in flight and closes the index (LevelDB: puts
+    /// what relaxed writes left in its buffer on disk).
     pub fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
+        match &self.backend {
+            Backend::Level(l) => l.close(),
+            Backend::Pg(p) => p.close(),
         }
-        let _ = self.core.lock().flush();
-        if let Err(e) = self.core.log.sync() {
-            tracing::error!(error = %e, "the index log could not be synced at close");
-        }
-    }
-}
-
-impl Drop for Index {
-    fn drop(&mut self) {
-        self.close();
     }
 }
 

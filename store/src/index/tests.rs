@@ -1,5 +1,7 @@
 //! The index under concurrent writers, lookups and filter rescans.
 
+use std::sync::atomic::Ordering;
+
 use super::writer::block_on;
 use super::*;
 
@@ -26,14 +28,14 @@ fn miss_filter_grows_under_writes_without_losing_keys() {
     for w in writers {
         w.join().unwrap();
     }
-    while index.core.filter.is_scanning() {
+    while index.level_ref().core.filter.is_scanning() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     for w in 0..2 {
         for i in 0..3_000 {
             let key = format!("/w{w}/{i}");
             assert!(
-                index.get_raw_blocking(key.as_bytes()).is_some(),
+                index.get_raw_blocking(key.as_bytes()).unwrap().is_some(),
                 "{key} lost"
             );
         }
@@ -41,6 +43,7 @@ fn miss_filter_grows_under_writes_without_losing_keys() {
     let ruled_out = (0..1_000)
         .filter(|i| {
             !index
+                .level_ref()
                 .core
                 .filter
                 .may_contain(format!("/missing/{i}").as_bytes())
@@ -67,21 +70,21 @@ fn a_slow_write_does_not_block_the_caller() {
     let put = |key: &[u8]| vec![Write::Put(key.to_vec(), rec.clone())];
     index.apply_blocking(put(b"a"), Durability::Synced).unwrap();
     assert!(
-        index.get_raw_blocking(b"a").is_some(),
+        index.get_raw_blocking(b"a").unwrap().is_some(),
         "read once, now cached"
     );
 
-    let busy = index.core.lock();
+    let busy = index.level_ref().core.lock();
     let mut write = Box::pin(index.apply(put(b"b"), Durability::Synced));
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..3 {
         assert!(write.as_mut().poll(&mut cx).is_pending());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(index.get_raw_blocking(b"a").is_some());
+    assert!(index.get_raw_blocking(b"a").unwrap().is_some());
     drop(busy);
     block_on(write).unwrap();
-    assert!(index.get_raw_blocking(b"b").is_some());
+    assert!(index.get_raw_blocking(b"b").unwrap().is_some());
     index.close();
 }
 
@@ -99,20 +102,28 @@ fn a_lookup_during_a_write_waits_without_blocking_the_caller() {
     index.apply_blocking(vec![op], Durability::Synced).unwrap();
 
     // As the writer thread stands during a long write: flag up, lock held.
-    let busy = index.core.lock();
-    index.core.writing.store(true, Ordering::Release);
-    let mut lookup = Box::pin(index.get_raw(b"c"));
+    let busy = index.level_ref().core.lock();
+    index
+        .level_ref()
+        .core
+        .writing
+        .store(true, Ordering::Release);
+    let mut lookup = Box::pin(index.level_ref().get_raw(b"c"));
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..3 {
         assert!(lookup.as_mut().poll(&mut cx).is_pending());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    index.core.writing.store(false, Ordering::Release);
+    index
+        .level_ref()
+        .core
+        .writing
+        .store(false, Ordering::Release);
     drop(busy);
     assert_eq!(block_on(lookup).as_deref(), Some(&rec[..]));
     // The writer's lookup filled the cache: no lock needed now.
-    let _busy = index.core.lock();
-    let mut again = Box::pin(index.get_raw(b"c"));
+    let _busy = index.level_ref().core.lock();
+    let mut again = Box::pin(index.level_ref().get_raw(b"c"));
     assert!(matches!(again.as_mut().poll(&mut cx), Poll::Ready(Some(_))));
 }
 
@@ -278,10 +289,16 @@ fn a_view_that_lost_its_tables_is_finished_under_the_lock() {
             .map(|i| Write::Put(key(i), vec![fill; 200]))
             .collect();
         index.apply_blocking(ops, Durability::Relaxed).unwrap();
-        index.core.lock().compact_range(b"/s/", b"/t/").unwrap();
+        index
+            .level_ref()
+            .core
+            .lock()
+            .compact_range(b"/s/", b"/t/")
+            .unwrap();
     };
     write_all(b'a');
     let view = index
+        .level_ref()
         .core
         .lock()
         .read_view(b"/s/", b"/s/", views::MEM_ENTRIES)
@@ -294,12 +311,17 @@ fn a_view_that_lost_its_tables_is_finished_under_the_lock() {
         Step::Next
     };
     let end = index
+        .level_ref()
         .core
         .views
         .scan(&view, b"/s/", &mut from, &mut give)
         .unwrap();
     assert!(matches!(end, views::ViewEnd::Failed));
-    index.core.scan_locked(b"/s/", from, give).unwrap();
+    index
+        .level_ref()
+        .core
+        .scan_locked(b"/s/", from, give)
+        .unwrap();
     assert!(seen == (0..3000).map(key).collect::<Vec<_>>());
     index.close();
 }

@@ -202,7 +202,7 @@ pub async fn get<T: for<'de> Deserialize<'de>>(
     index: &Index,
     key: &[u8],
 ) -> Result<Option<T>, MasterError> {
-    match index.get_raw(key).await {
+    match index.get_raw(key).await? {
         Some(raw) => decode(key, &raw).map(Some),
         None => Ok(None),
     }

@@ -25,14 +25,15 @@ pub async fn delete_record(store: &Store, key: &[u8], rec: Record) -> Result<(),
             deleted: true,
             ..rec.clone()
         };
-        index.put(key, &soft, Durability::Relaxed).await?;
+        let op = Write::Put(key.to_vec(), soft.encode());
+        index.apply_held(key, vec![op], Durability::Relaxed).await?;
     }
     remove_files(&store.client, &key2path(key), &rec.volumes).await?;
     let ops = vec![
         Write::Delete(key.to_vec()),
         Write::Delete(meta::object_key(key)),
     ];
-    index.apply(ops, Durability::Synced).await?;
+    index.apply_held(key, ops, Durability::Synced).await?;
     Ok(())
 }
 

@@ -123,7 +123,10 @@ impl Installing {
             return Err(e);
         }
         commit.push(intent::done_op(&self.key));
-        if let Err(e) = index.apply(commit, Durability::Synced).await {
+        if let Err(e) = index
+            .apply_held(&self.key, commit, Durability::Synced)
+            .await
+        {
             self.abort(index, client).await;
             return Err(e.into());
         }

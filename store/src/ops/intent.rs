@@ -71,7 +71,7 @@ pub async fn begin(
     };
     let (intent, mut ops) = make(old.as_ref());
     ops.push(meta::put_op(meta::intent_key(key), &intent));
-    index.apply(ops, Durability::Synced).await?;
+    index.apply_held(key, ops, Durability::Synced).await?;
     Ok((intent, old))
 }
 
@@ -116,7 +116,7 @@ async fn undo_at(
         ops.push(meta::put_op(record, &intent.remaining(left)));
     }
     if !ops.is_empty() {
-        index.apply(ops, Durability::Synced).await?;
+        index.apply_held(key, ops, Durability::Synced).await?;
     }
     Ok(settled)
 }
@@ -189,7 +189,10 @@ pub async fn settle_all(
 ) -> Result<Settled, MasterError> {
     let mut out = Settled::default();
     for f in found {
-        let lock = locks.map(|l| l.try_lock(&f.key));
+        let lock = match locks {
+            Some(l) => Some(l.try_lock(&f.key).await?),
+            None => None,
+        };
         if matches!(lock, Some(None)) {
             out.in_flight += 1;
             continue;

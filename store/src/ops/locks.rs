@@ -4,10 +4,14 @@
 //! succeed, one after the other. The guard releases the key when dropped,
 //! on every path out of a handler.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
 
 use crate::error::MasterError;
 use crate::index::Index;
@@ -15,46 +19,122 @@ use crate::record::Record;
 
 const SHARDS: usize = 16;
 
-#[derive(Default)]
+/// The write locks of one process's keys. Over an index several masters
+/// share (PostgreSQL), a lock is taken here first (so that this master's
+/// own writers of a key never ask the database twice), then in the
+/// database, where it excludes every other master's writers too.
 pub struct KeyLocks {
     shards: [Mutex<HashSet<Vec<u8>>>; SHARDS],
     hasher: std::collections::hash_map::RandomState,
+    shared: Option<Arc<Index>>,
+    next_token: AtomicI64,
+}
+
+impl Default for KeyLocks {
+    fn default() -> KeyLocks {
+        let mut random = [0u8; 8];
+        let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
+        KeyLocks {
+            shards: Default::default(),
+            hasher: Default::default(),
+            shared: None,
+            next_token: AtomicI64::new(i64::from_le_bytes(random) >> 1),
+        }
+    }
 }
 
 pub struct KeyGuard<'a> {
     locks: &'a KeyLocks,
     key: Vec<u8>,
+    /// The hold's token in the shared index, if it is shared.
+    token: Option<i64>,
+}
+
+thread_local! {
+    /// Releases of shared locks this thread started and nobody awaited.
+    static RELEASES: RefCell<Vec<oneshot::Receiver<()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Waits for the releases of shared key locks this thread started (the
+/// guards dropped so far): an answer goes out after them, so that a
+/// client's next write of the key, through any master, finds it free.
+pub async fn released() {
+    let pending = RELEASES.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for rx in pending {
+        let _ = rx.await;
+    }
 }
 
 impl KeyLocks {
+    /// The locks of a master over `index`: also taken in it if it is
+    /// shared with other masters.
+    pub fn for_index(index: &Arc<Index>) -> KeyLocks {
+        KeyLocks {
+            shared: index.is_shared().then(|| index.clone()),
+            ..KeyLocks::default()
+        }
+    }
+
     fn shard(&self, key: &[u8]) -> &Mutex<HashSet<Vec<u8>>> {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
-    /// The key's lock, unless someone holds it.
-    pub fn try_lock(&self, key: &[u8]) -> Option<KeyGuard<'_>> {
+    /// The key's lock in this process, unless one of its writers holds it.
+    fn try_local(&self, key: &[u8]) -> Option<KeyGuard<'_>> {
         let mut set = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         if set.insert(key.to_vec()) {
             Some(KeyGuard {
                 locks: self,
                 key: key.to_vec(),
+                token: None,
             })
         } else {
             None
         }
     }
 
+    /// The key's lock, unless someone holds it (a writer here, or, over a
+    /// shared index, a live master's). An error if the database that
+    /// holds the locks does not answer.
+    pub async fn try_lock(&self, key: &[u8]) -> Result<Option<KeyGuard<'_>>, MasterError> {
+        let Some(mut guard) = self.try_local(key) else {
+            return Ok(None);
+        };
+        let Some(index) = &self.shared else {
+            return Ok(Some(guard));
+        };
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        match index.lock_key(key, token).await {
+            Ok(true) => {
+                guard.token = Some(token);
+                Ok(Some(guard))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => {
+                // The lock may have been taken before the answer was lost.
+                if let Some(rx) = index.unlock_key(key.to_vec(), token) {
+                    RELEASES.with(|r| r.borrow_mut().push(rx));
+                }
+                Err(e.into())
+            }
+        }
+    }
+
     /// The key's lock, waiting up to `patience` for its holder to let go
-    /// (polled, every 1 ms at first, then every 20 ms).
-    pub async fn lock(&self, key: &[u8], patience: Duration) -> Option<KeyGuard<'_>> {
+    /// (polled, every 1 ms at first, then every 20 ms); `None` past it.
+    pub async fn lock(
+        &self,
+        key: &[u8],
+        patience: Duration,
+    ) -> Result<Option<KeyGuard<'_>>, MasterError> {
         let deadline = Instant::now() + patience;
         let mut pause = Duration::from_millis(1);
         loop {
-            if let Some(guard) = self.try_lock(key) {
-                return Some(guard);
+            if let Some(guard) = self.try_lock(key).await? {
+                return Ok(Some(guard));
             }
             if Instant::now() >= deadline {
-                return None;
+                return Ok(None);
             }
             monoio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
@@ -69,7 +149,7 @@ pub async fn lock_live<'a>(
     index: &Index,
     key: &[u8],
 ) -> Result<(KeyGuard<'a>, Record), MasterError> {
-    let lock = locks.try_lock(key).ok_or(MasterError::Busy)?;
+    let lock = locks.try_lock(key).await?.ok_or(MasterError::Busy)?;
     let rec = index
         .get(key)
         .await?
@@ -80,6 +160,11 @@ pub async fn lock_live<'a>(
 
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
+        if let (Some(token), Some(index)) = (self.token, &self.locks.shared) {
+            if let Some(rx) = index.unlock_key(self.key.clone(), token) {
+                RELEASES.with(|r| r.borrow_mut().push(rx));
+            }
+        }
         let mut set = self
             .locks
             .shard(&self.key)
@@ -96,13 +181,13 @@ mod tests {
     #[test]
     fn one_holder_at_a_time() {
         let locks = KeyLocks::default();
-        let a = locks.try_lock(b"/k").expect("free");
-        assert!(locks.try_lock(b"/k").is_none());
+        let a = locks.try_local(b"/k").expect("free");
+        assert!(locks.try_local(b"/k").is_none());
         let b = locks
-            .try_lock(b"/other")
+            .try_local(b"/other")
             .expect("other keys are independent");
         drop(a);
-        assert!(locks.try_lock(b"/k").is_some());
+        assert!(locks.try_local(b"/k").is_some());
         drop(b);
     }
 }

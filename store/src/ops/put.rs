@@ -114,7 +114,11 @@ pub async fn write_new<S: Source>(
         intent::done_op(new.key),
     ];
     ops.extend(new.extra);
-    if let Err(e) = store.index.apply(ops, Durability::Synced).await {
+    if let Err(e) = store
+        .index
+        .apply_held(new.key, ops, Durability::Synced)
+        .await
+    {
         undo(store, new.key, &writing).await;
         return Err(MasterError::from(e).into());
     }

@@ -102,11 +102,11 @@ pub async fn rebalance_key(
         let mut listed = wanted.clone();
         listed.extend(surplus.iter().cloned());
         let ops = std::iter::once(with(listed)).chain(done.take()).collect();
-        index.apply(ops, Durability::Synced).await?;
+        index.apply_held(key, ops, Durability::Synced).await?;
         remove_files(client, &path, &surplus).await?;
     }
     let ops = std::iter::once(with(wanted)).chain(done).collect();
-    index.apply(ops, Durability::Synced).await?;
+    index.apply_held(key, ops, Durability::Synced).await?;
     Ok(moved)
 }
 

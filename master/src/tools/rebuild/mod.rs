@@ -91,8 +91,13 @@ impl Found {
 
 pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
     let memory_keys = memory_keys()?;
-    // Beside the index (`components` drops a trailing `/`).
-    let mut runs_dir = cluster.db.components().as_path().as_os_str().to_owned();
+    // Beside a LevelDB index (`components` drops a trailing `/`); in the
+    // temporary folder for a database.
+    let mut runs_dir = if crate::index::is_postgres(&cluster.db) {
+        std::env::temp_dir().join("mkv").into_os_string()
+    } else {
+        cluster.db.components().as_path().as_os_str().to_owned()
+    };
     runs_dir.push(format!(".rebuild-{}", std::process::id()));
     let crawl = crawl::Crawl::new(memory_keys, Runs::new(runs_dir.into()));
     let progress = Progress::new("rebuild", None);
@@ -111,7 +116,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
         }
         return Err(ToolError::RebuildFailed {
             errors: crawl.errors.len(),
-            db: cluster.db.display().to_string(),
+            db: crate::index::describe(&cluster.db),
         });
     }
     // Past the memory bound, the last keys join the runs, which are merged
@@ -145,7 +150,7 @@ pub fn run(cluster: &Cluster, args: &ToolArgs) -> Result<(), ToolError> {
 /// the listings do not find their copies; fails if a volume does not
 /// answer.
 pub(crate) async fn settle_intents(cluster: &Cluster) -> Result<(), ToolError> {
-    if !cluster.db.exists() {
+    if !crate::index::is_postgres(&cluster.db) && !cluster.db.exists() {
         return Ok(());
     }
     let index = Index::open(&cluster.db, false)?;

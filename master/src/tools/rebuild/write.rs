@@ -267,7 +267,9 @@ mod tests {
             let volume = if i % 2 == 0 { "a:1" } else { "b:2" };
             assert_eq!(rec.volumes, vec![volume.to_string()], "{key}");
             assert_eq!(rec.hash, Some(crate::digests::hex(&[i as u8; 16])));
-            let raw = index.get_raw_blocking(&meta::object_key(key.as_bytes()));
+            let raw = index
+                .get_raw_blocking(&meta::object_key(key.as_bytes()))
+                .unwrap();
             let meta: serde_json::Value = serde_json::from_slice(&raw.expect(&key)).unwrap();
             assert_eq!(meta["s"], i as u64, "{key}: {meta}");
         }
@@ -279,8 +281,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!(records, n, "the stale record is gone");
-        assert!(index.get_raw_blocking(&meta::object_key(b"/old")).is_none());
-        assert!(index.get_raw_blocking(b"bbucket").is_some(), "buckets stay");
+        assert!(index
+            .get_raw_blocking(&meta::object_key(b"/old"))
+            .unwrap()
+            .is_none());
+        assert!(
+            index.get_raw_blocking(b"bbucket").unwrap().is_some(),
+            "buckets stay"
+        );
         index.close();
     }
 
@@ -320,6 +328,7 @@ mod tests {
         for key in [&b"/differs"[..], b"/only-0", b"/only-1"] {
             let raw = index
                 .get_raw_blocking(&meta::object_key(key))
+                .unwrap()
                 .expect("metadata");
             let meta: serde_json::Value = serde_json::from_slice(&raw).unwrap();
             assert!(meta["s"] == 5 || meta["s"] == 7, "{meta}");

@@ -216,7 +216,7 @@ impl Findings {
 }
 
 pub fn run(cluster: &Cluster, args: &VerifyArgs) -> Result<u8, ToolError> {
-    if !cluster.db.join("CURRENT").exists() {
+    if !crate::index::is_postgres(&cluster.db) && !cluster.db.join("CURRENT").exists() {
         return Err(ToolError::Usage(format!(
             "-db {}: no index there (verify checks a cluster against its index)",
             cluster.db.display()

@@ -55,10 +55,14 @@ impl Sink for OrphanSink<'_> {
         } else {
             format!("{host}/sv{sv:02X}")
         };
-        let rec = self
-            .index
-            .get_raw_blocking(&key)
-            .and_then(|raw| Record::decode(&raw).ok());
+        let rec = match self.index.get_raw_blocking(&key) {
+            Ok(raw) => raw.and_then(|raw| Record::decode(&raw).ok()),
+            Err(e) => {
+                // Not known to be an orphan: say so, and go on.
+                tracing::warn!(error = %e, key = %String::from_utf8_lossy(&key), "cannot look up a file's record");
+                return;
+            }
+        };
         let why = match rec {
             None => "no record",
             Some(r) if !r.volumes.contains(&replica) => "the record names other volumes",

@@ -179,6 +179,8 @@ async fn md5_of(client: &VolumeClient, replica: &str, path: &str) -> Result<Stri
 fn expected_size(index: &Index, key: &[u8], seen: &[Seen]) -> Option<u64> {
     let recorded = index
         .get_raw_blocking(&meta::object_key(key))
+        .ok()
+        .flatten()
         .and_then(|raw| meta::decode::<ObjectMeta>(key, &raw).ok())
         .map(|m| m.size);
     if recorded.is_some() {
