@@ -1,4 +1,4 @@
-//! `mkv [flags] server|rebuild|rebalance|verify|dev`.
+//! `mkv [flags] server|rebuild|rebalance|verify|migrate|dev`.
 
 use std::process::ExitCode;
 
@@ -49,6 +49,7 @@ fn run(cli: &Cli) -> Result<u8, ToolError> {
             let cluster = args.tool.cluster.cluster(None, verbose);
             return tools::verify::run(&cluster.map_err(ToolError::Usage)?, args);
         }
+        Command::Migrate(args) => tools::migrate::run(args)?,
         Command::Dev(args) => tools::dev::run(args, verbose)?,
     }
     Ok(0)

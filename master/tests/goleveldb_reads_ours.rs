@@ -3,43 +3,12 @@
 //! packaging of the library the original master uses) reads what we wrote,
 //! log and snappy tables alike, and finds exactly our records.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use mkv::index::{Durability, Index, Write};
 use mkv::record::Record;
-
-/// Builds tests/goleveldb-dump with Debian's Go and goleveldb packages.
-fn build_dumper(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goleveldb-dump/main.go");
-    let out = dir.join("goleveldb-dump");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GO111MODULE", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", dir.join("gocache"))
-        .status()
-        .expect("`go` is needed: apt-get install -y golang-go golang-github-syndtr-goleveldb-dev");
-    assert!(
-        status.success(),
-        "building the goleveldb reader failed (is golang-github-syndtr-goleveldb-dev installed?)"
-    );
-    out
-}
-
-fn dump(dumper: &Path, db: &Path) -> BTreeMap<String, String> {
-    let out = Command::new(dumper).arg(db).output().unwrap();
-    assert!(
-        out.status.success(),
-        "goleveldb could not read our index: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 #[cfg_attr(
@@ -48,7 +17,7 @@ fn dump(dumper: &Path, db: &Path) -> BTreeMap<String, String> {
 )]
 fn goleveldb_opens_our_index() {
     let tmp = tempfile::tempdir().unwrap();
-    let dumper = build_dumper(tmp.path());
+    let dumper = common::build_goleveldb_dumper(tmp.path());
     let db = tmp.path().join("index");
     let mut want = BTreeMap::new();
     {
@@ -100,5 +69,5 @@ fn goleveldb_opens_our_index() {
         tables.count() > 0,
         "the test should make LevelDB write tables"
     );
-    assert_eq!(dump(&dumper, &db), want);
+    assert_eq!(common::goleveldb_dump(&dumper, &db), want);
 }

@@ -285,6 +285,26 @@ impl Postgres {
         assert!(ok, "the standby was not promoted:\n{}", self.log());
     }
 
+    /// Stops every process of the server (SIGSTOP) until the guard is
+    /// dropped: a database that takes connections and never answers.
+    pub fn freeze(&self) -> Frozen {
+        let pid = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string))
+            .expect("postmaster.pid");
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .expect("pgrep");
+        let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        pids.push(pid);
+        signal("STOP", &pids);
+        Frozen { pids }
+    }
+
     fn ctl(&self, args: &[&str]) {
         let data = self.data();
         let mut all = vec!["-D", data.to_str().unwrap(), "-w", "-t", "60"];
@@ -316,6 +336,24 @@ impl Drop for Postgres {
             let _ = cmd.args(args).output();
         }
     }
+}
+
+/// The processes [`Postgres::freeze`] stopped; continued when dropped.
+pub struct Frozen {
+    pids: Vec<String>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("CONT", &self.pids);
+    }
+}
+
+fn signal(sig: &str, pids: &[String]) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .args(pids)
+        .status();
 }
 
 fn set_mode(path: &Path, mode: u32) {

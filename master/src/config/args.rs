@@ -26,12 +26,22 @@ const VALUE_FLAGS: &[&str] = &[
     "census-every",
     "log-format",
     "grace",
+    "from",
+    "to",
 ];
 
 /// Flags that are true or false (`-flag`, `-flag=false`, `-flag false`).
 const BOOL_FLAGS: &[&str] = &["protect", "md5sum", "v", "dry-run", "repair", "quick"];
 
-const COMMANDS: &[&str] = &["server", "rebuild", "rebalance", "verify", "dev", "help"];
+const COMMANDS: &[&str] = &[
+    "server",
+    "rebuild",
+    "rebalance",
+    "verify",
+    "migrate",
+    "dev",
+    "help",
+];
 
 /// Rewrites `args` (the program name first) for clap; an unknown
 /// single-dash flag is an error that names the nearest known one.

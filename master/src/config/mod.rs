@@ -66,14 +66,30 @@ pub enum Command {
     /// Check every replica and every file of the cluster; --repair fixes
     /// what it can (master stopped).
     Verify(VerifyArgs),
+    /// Copy an index to another, LevelDB or PostgreSQL, either way (every
+    /// master of both stopped).
+    Migrate(MigrateArgs),
     /// A master and three volume servers on loopback, for trying it out.
     Dev(DevArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    /// The index to copy: a LevelDB folder or a postgres:// URL.
+    #[arg(long, required = true)]
+    pub from: PathBuf,
+    /// The index to copy it into (empty, or new): a LevelDB folder or a
+    /// postgres:// URL.
+    #[arg(long, required = true)]
+    pub to: PathBuf,
 }
 
 /// Which cluster: the index and the volumes.
 #[derive(Args, Debug, Clone)]
 pub struct ClusterArgs {
-    /// Path of the LevelDB index.
+    /// The index: a LevelDB folder, or a PostgreSQL database
+    /// (postgres://user@host:port/db; several hosts, comma separated, with
+    /// target_session_attrs=read-write, follow a failover).
     #[arg(long, required = true)]
     pub db: Option<PathBuf>,
     /// Volume servers, comma separated (host:port,host:port,...).

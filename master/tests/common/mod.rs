@@ -238,6 +238,14 @@ impl Cluster {
             .join(",")
     }
 
+    /// Another master on this cluster's volumes and index (a shared
+    /// index: PostgreSQL), with `extra` flags; the caller keeps it.
+    pub fn another_master(&self, extra: &[&str]) -> Proc {
+        let mut cmd = self.mkv(&[]);
+        cmd.arg("server").args(extra);
+        Proc::start("mkv", cmd, &self.tmp.path().join("logs"))
+    }
+
     pub fn start_master(&mut self) {
         let cmd = self.mkv(&["server"]);
         let proc = Proc::start("mkv", cmd, &self.tmp.path().join("logs"));
@@ -357,4 +365,35 @@ pub fn encode_key(key: &str) -> String {
         }
     }
     out
+}
+
+/// Builds tests/goleveldb-dump with Debian's Go and goleveldb packages.
+pub fn build_goleveldb_dumper(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goleveldb-dump/main.go");
+    let out = dir.join("goleveldb-dump");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GO111MODULE", "off")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", dir.join("gocache"))
+        .status()
+        .expect("`go` is needed: apt-get install -y golang-go golang-github-syndtr-goleveldb-dev");
+    assert!(
+        status.success(),
+        "building the goleveldb reader failed (is golang-github-syndtr-goleveldb-dev installed?)"
+    );
+    out
+}
+
+pub fn goleveldb_dump(dumper: &Path, db: &Path) -> std::collections::BTreeMap<String, String> {
+    let out = Command::new(dumper).arg(db).output().unwrap();
+    assert!(
+        out.status.success(),
+        "goleveldb could not read our index: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
