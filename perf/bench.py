@@ -14,6 +14,7 @@ Absolute numbers are context only; the machine is shared and noisy.
     python3 perf/bench.py listing --original BIN  # ?list / ListObjectsV2 vs the original
     python3 perf/bench.py big-put|big-many|big-mix  # big values (perf/bigvalues.py)
     python3 perf/bench.py rebuild-1m --original BIN [--cold]  # 1M-key rebuild vs the original
+    python3 perf/bench.py postgres          # 1 master on LevelDB vs 1 and 2 on PostgreSQL
     python3 perf/bench.py all
 
 Options: --rounds N (default 3), --duration S (wrk seconds, default 10),
@@ -35,6 +36,7 @@ import bigvalues  # noqa: E402
 import rebuilds  # noqa: E402
 import s3bench  # noqa: E402
 import listings  # noqa: E402
+import pgbench  # noqa: E402
 from listings import listing_versus, start_original  # noqa: E402
 
 WORKLOADS = {}
@@ -332,6 +334,7 @@ bigvalues.register(workload, start_original)
 rebuilds.register(workload, start_original)
 s3bench.register(workload)
 listings.register(workload)
+pgbench.register(workload)
 
 
 def main():
