@@ -116,7 +116,7 @@ def parallel_wrk(masters, path, duration, script=None, allow_errors=False, conne
     per = max(1, connections // len(masters))
     procs = []
     for m in masters:
-        cmd = ["wrk", "-t1", f"-c{per}", f"-d{duration}s"]
+        cmd = ["wrk", "-t1", f"-c{per}", f"-d{duration}s", "--timeout", "10s"]
         if script:
             cmd += ["-s", os.path.join(harness.PERF, script)]
         procs.append(subprocess.Popen(cmd + [m.url + path], stdout=subprocess.PIPE, text=True))

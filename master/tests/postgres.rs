@@ -76,6 +76,11 @@ fn two_masters_share_one_index() {
     assert_eq!(request(b, "GET", "/s/late", &[], b"").status, 404);
     assert_eq!(request(a, "PUT", "/s/late", &[], b"late").status, 201);
     assert_eq!(fetch(b, "/s/late").as_deref(), Some(&b"late"[..]));
+    // A tool runs alone, as over LevelDB: refused while masters run.
+    let (status, out, err) = c.run_tool(&[0, 1, 2], &c.db.clone(), &["rebuild"]);
+    assert!(!status.success(), "{out}{err}");
+    assert!(err.contains("in use by another process"), "{err}");
+    assert_eq!(fetch(a, "/s/late").as_deref(), Some(&b"late"[..]));
 }
 
 #[test]
@@ -475,4 +480,86 @@ fn migrate_leveldb_to_postgres_and_back() {
     assert!(ok, "{out}");
     // goleveldb (the original's library) opens it and finds the same records.
     assert_eq!(common::goleveldb_dump(&dumper, &back), before);
+}
+
+#[test]
+#[cfg_attr(
+    not(mkv_all_tests),
+    ignore = "needs PostgreSQL and nginx (MKV_ALL_TESTS=1)"
+)]
+fn the_nginx_example_balances_two_masters() {
+    let pg = Postgres::start();
+    let c = cluster_on(&pg.url(), &[]);
+    let masters = [c.another_master(&[]), c.another_master(&[])];
+    // examples/nginx-masters.conf, with these masters and a free port.
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/nginx-masters.conf"),
+    )
+    .unwrap();
+    let port = testkit::free_port();
+    let conf = example
+        .replace("10.0.0.11:3000", &masters[0].hostport())
+        .replace("10.0.0.12:3000", &masters[1].hostport())
+        .replace("listen 3000;", &format!("listen 127.0.0.1:{port};"))
+        .replace("worker_processes auto;", "worker_processes 1;");
+    assert_ne!(conf, example);
+    let prefix = c.tmp.path().join("lb");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let path = prefix.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("nginx");
+    let mut cmd = std::process::Command::new(nginx);
+    cmd.arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(&prefix)
+        .args(["-g", "daemon off; error_log stderr; pid nginx.pid;"]);
+    let _lb = Proc::spawn("nginx", cmd, &prefix);
+    let lb: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(lb).is_ok()
+    }));
+    // Writes and reads through the balancer reach both masters; a big
+    // value streams through; the redirect names a volume.
+    let big = vec![b'b'; 8 << 20];
+    assert_eq!(request(lb, "PUT", "/lb/big", &[], &big).status, 201);
+    for i in 0..20 {
+        assert_eq!(
+            request(
+                lb,
+                "PUT",
+                &format!("/lb/{i}"),
+                &[],
+                format!("v{i}").as_bytes()
+            )
+            .status,
+            201
+        );
+    }
+    for m in &masters {
+        assert_eq!(fetch(m.addr(), "/lb/big").as_deref(), Some(big.as_slice()));
+    }
+    let r = request(lb, "GET", "/lb/3", &[], b"");
+    assert_eq!(r.status, 302);
+    let location = r.header("location").unwrap();
+    assert!(
+        c.volumes.iter().any(|v| location.contains(&v.name())),
+        "{location}"
+    );
+    assert_eq!(fetch(lb, "/lb/3").as_deref(), Some(&b"v3"[..]));
+    assert_eq!(list(lb, "/lb/", false).len(), 21);
+    // One master gone: the balancer sends everything to the other.
+    let [gone, left] = masters;
+    drop(gone);
+    for i in 0..20 {
+        assert_eq!(
+            fetch(lb, &format!("/lb/{i}")),
+            Some(format!("v{i}").into_bytes())
+        );
+    }
+    assert_eq!(request(lb, "DELETE", "/lb/big", &[], b"").status, 204);
+    assert_eq!(request(left.addr(), "GET", "/lb/big", &[], b"").status, 404);
 }

@@ -3,12 +3,20 @@
 //! failures left (`ops::intent`). Writes under way (their key's lock held)
 //! are left alone and not reported; what waits for a volume that does not
 //! answer is logged, key by key.
+//!
+//! Past the first pass over a LevelDB index (at start, before this master
+//! has written), an intent is settled only once a pass found it unchanged
+//! since the pass before: a write that has just finished would otherwise
+//! find its key's lock held by the journal for a moment, and a client's
+//! next write of the key a 409. Over a shared index another master may be
+//! writing at any time, so every pass waits for that.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::VolumeClient;
 use crate::error::MasterError;
+use crate::meta::Intent;
 use crate::ops::intent;
 use crate::state::App;
 
@@ -29,8 +37,9 @@ pub fn spawn(app: Arc<App>) -> std::io::Result<()> {
 async fn run(app: Arc<App>) {
     let c = &app.cluster;
     let client = VolumeClient::new(c.voltimeout, c.volume_timeout);
+    let mut seen: Option<Vec<(Vec<u8>, Intent)>> = (!app.index.is_shared()).then(Vec::new);
     while !app.shutdown.is_triggered() {
-        if let Err(e) = settle(&app, &client).await {
+        if let Err(e) = settle(&app, &client, &mut seen).await {
             tracing::warn!(error = %e, "the journal could not settle unfinished writes");
         }
         let mut slept = Duration::ZERO;
@@ -44,12 +53,29 @@ async fn run(app: Arc<App>) {
     }
 }
 
-/// Undoes every unfinished write no request holds; logs what is stuck.
-async fn settle(app: &App, client: &VolumeClient) -> Result<(), MasterError> {
+/// Undoes every unfinished write no request holds and the pass before
+/// found as it is now (`seen`: what that pass found; `None` before the
+/// first pass over an unshared index: all of them); logs what is stuck.
+async fn settle(
+    app: &App,
+    client: &VolumeClient,
+    seen: &mut Option<Vec<(Vec<u8>, Intent)>>,
+) -> Result<(), MasterError> {
     let index = app.index.clone();
     let found = monoio::spawn_blocking(move || intent::scan(&index))
         .await
         .map_err(|_| MasterError::Pool("the intent scan"))??;
+    let now: Vec<(Vec<u8>, Intent)> = found
+        .iter()
+        .map(|f| (f.key.clone(), f.intent.clone()))
+        .collect();
+    let found: Vec<intent::Found> = match seen.replace(now) {
+        None => found,
+        Some(before) => found
+            .into_iter()
+            .filter(|f| before.iter().any(|(k, i)| *k == f.key && *i == f.intent))
+            .collect(),
+    };
     if found.is_empty() {
         return Ok(());
     }

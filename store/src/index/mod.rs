@@ -104,6 +104,22 @@ pub enum IndexError {
 }
 
 impl IndexError {
+    /// The same error again, for each of the callers one failure answers.
+    pub fn same(&self) -> IndexError {
+        match self {
+            IndexError::Open { path, msg } => IndexError::Open {
+                path: path.clone(),
+                msg: msg.clone(),
+            },
+            IndexError::Write(m) => IndexError::Write(m.clone()),
+            IndexError::Corrupt(e) => IndexError::Read(e.to_string()),
+            IndexError::Read(m) => IndexError::Read(m.clone()),
+            IndexError::Unavailable(m) => IndexError::Unavailable(m.clone()),
+            IndexError::LockLost => IndexError::LockLost,
+            IndexError::Retry(m) => IndexError::Unavailable(m.clone()),
+        }
+    }
+
     /// Whether this is the database not answering, which a client may try
     /// again (503), rather than something wrong with the index (500).
     pub fn is_unavailable(&self) -> bool {

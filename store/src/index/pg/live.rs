@@ -57,6 +57,15 @@ async fn connect(sh: &Shared) -> Result<(Client, Ended), String> {
             tracing::debug!(error = %e, "the index session ended");
         }
     });
+    // The server's side of this session notices a vanished machine soon:
+    // its end releases this process's locks for the other masters.
+    client
+        .batch_execute(
+            "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1; \
+             SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000",
+        )
+        .await
+        .map_err(|e| describe(&e))?;
     Ok((client, ended))
 }
 

@@ -35,6 +35,8 @@ use super::{IndexError, Write};
 
 /// Connections each master (or tool) keeps to the database at most.
 const POOL_SIZE: usize = 16;
+/// Lookups answered by one query at most.
+const GET_BATCH: usize = 256;
 /// Keys read per query of a scan.
 pub(super) const PAGE_ROWS: i64 = 1024;
 /// A failed unlock is tried again after this, then twice as long, up to
@@ -151,6 +153,11 @@ impl Pg {
         let mut config =
             tokio_postgres::Config::from_str(url).map_err(|e| open_err(e.to_string()))?;
         config.application_name("mkv");
+        let options = match config.get_options() {
+            Some(own) => format!("{own} {}", schema::SESSION_OPTIONS),
+            None => schema::SESSION_OPTIONS.to_string(),
+        };
+        config.options(&options);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
         }
@@ -364,30 +371,81 @@ fn random_owner() -> i64 {
 }
 
 /// Runs jobs until every sender is gone; each job is a task of its own,
-/// so slow ones do not hold up the rest.
+/// so slow ones do not hold up the rest. The lookups waiting together are
+/// one query (`GET_MANY`): under load, many wait while the thread works,
+/// and one statement for many keys costs the database and this thread
+/// far less than a statement each.
 async fn serve(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-        if let Job::Close { done } = job {
-            live::end(&shared).await;
-            let _ = done.send(());
-            return;
+    let mut gets = Vec::new();
+    while let Some(first) = jobs.recv().await {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Close { done } => {
+                    live::end(&shared).await;
+                    let _ = done.send(());
+                    return;
+                }
+                Job::Get { key, done } => gets.push((key, done)),
+                other => {
+                    tokio::task::spawn_local(run_job(shared.clone(), other));
+                }
+            }
+            if gets.len() < GET_BATCH {
+                next = jobs.try_recv().ok();
+            }
         }
-        tokio::task::spawn_local(run_job(shared.clone(), job));
+        if !gets.is_empty() {
+            let batch = std::mem::take(&mut gets);
+            tokio::task::spawn_local(get_many(shared.clone(), batch));
+        }
+    }
+}
+
+type GetDone = oneshot::Sender<Result<Option<Bytes>, IndexError>>;
+
+/// Looks up every key of `batch` (one query for more than one) and answers
+/// each asker.
+async fn get_many(sh: Arc<Shared>, batch: Vec<(Vec<u8>, GetDone)>) {
+    if batch.len() == 1 {
+        let (key, done) = batch.into_iter().next().expect("one");
+        let got = sh
+            .run(async |c: &Object| {
+                let stmt = c.prepare_cached(schema::GET).await?;
+                c.query_opt(&stmt, &[&key]).await
+            })
+            .await;
+        let _ = done.send(got.map(|row| row.map(|r| Bytes::copy_from_slice(r.get(0)))));
+        return;
+    }
+    let keys: Vec<&[u8]> = batch.iter().map(|(k, _)| k.as_slice()).collect();
+    let rows = sh
+        .run(async |c: &Object| {
+            let stmt = c.prepare_cached(schema::GET_MANY).await?;
+            c.query(&stmt, &[&keys]).await
+        })
+        .await;
+    match rows {
+        Ok(rows) => {
+            let found: std::collections::HashMap<&[u8], &[u8]> =
+                rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            for (key, done) in batch {
+                let v = found.get(key.as_slice()).map(|v| Bytes::copy_from_slice(v));
+                let _ = done.send(Ok(v));
+            }
+        }
+        Err(e) => {
+            for (_, done) in batch {
+                let _ = done.send(Err(e.same()));
+            }
+        }
     }
 }
 
 async fn run_job(sh: Arc<Shared>, job: Job) {
     let m = &*crate::metrics::METRICS;
     match job {
-        Job::Get { key, done } => {
-            let got = sh
-                .run(async |c: &Object| {
-                    let stmt = c.prepare_cached(schema::GET).await?;
-                    c.query_opt(&stmt, &[&key]).await
-                })
-                .await;
-            let _ = done.send(got.map(|row| row.map(|r| Bytes::copy_from_slice(r.get(0)))));
-        }
+        Job::Get { key, done } => get_many(sh, vec![(key, done)]).await,
         Job::Apply {
             ops,
             relaxed,

@@ -12,6 +12,12 @@ pub(super) const USERS: i32 = 1;
 /// Held while the schema is created.
 pub(super) const SCHEMA: i32 = 2;
 
+/// Settings of every session: each statement reads or writes a few keys by
+/// the primary key, or a key range in its order, and a table that looks
+/// small to the planner (after a vacuum, or full of dead rows) must not be
+/// read whole for one key.
+pub(super) const SESSION_OPTIONS: &str = "-c enable_seqscan=off";
+
 /// Every statement of the schema, in order.
 pub(super) const SCHEMA_SQL: &str = r#"
 CREATE TABLE IF NOT EXISTS mkv_index (
@@ -23,6 +29,13 @@ CREATE TABLE IF NOT EXISTS mkv_locks (
     owner bigint NOT NULL,
     token bigint NOT NULL
 );
+-- Both tables churn (every write of a key inserts and deletes a lock row;
+-- a busy cluster writes and deletes keys all day): vacuumed early, so
+-- that dead rows do not pile up in the way of lookups.
+ALTER TABLE mkv_locks SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE mkv_index SET (autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_vacuum_threshold = 5000, autovacuum_vacuum_insert_scale_factor = 0.05);
 CREATE OR REPLACE FUNCTION mkv_apply(
     fence bytea, me bigint, relaxed boolean,
     dels bytea[], ks bytea[], vs bytea[]
@@ -46,21 +59,32 @@ BEGIN
             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;
     END IF;
 END $$;
+-- A lock row need not wait for the disk: a later synced commit that
+-- depends on it (the fenced intent) flushes it too, and a lock lost in a
+-- crash was its owner's, whose session the crash ended anyway.
 CREATE OR REPLACE FUNCTION mkv_lock(key bytea, me bigint, tok bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO mkv_locks (k, owner, token) VALUES (key, me, tok)
         ON CONFLICT (k) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token
         WHERE mkv_locks.owner = me
            OR pg_try_advisory_xact_lock(mkv_locks.owner);
     RETURN FOUND;
 END $$;
+CREATE OR REPLACE FUNCTION mkv_unlock(key bytea, tok bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    DELETE FROM mkv_locks WHERE k = key AND token = tok;
+END $$;
 "#;
 
 pub(super) const GET: &str = "SELECT v FROM mkv_index WHERE k = $1";
+pub(super) const GET_MANY: &str = "SELECT k, v FROM mkv_index WHERE k = ANY($1)";
 pub(super) const PAGE: &str =
     "SELECT k, v FROM mkv_index WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 pub(super) const PAGE_TO_END: &str = "SELECT k, v FROM mkv_index WHERE k >= $1 ORDER BY k LIMIT $2";
 pub(super) const APPLY: &str = "SELECT mkv_apply($1, $2, $3, $4, $5, $6)";
 pub(super) const LOCK: &str = "SELECT mkv_lock($1, $2, $3)";
-pub(super) const UNLOCK: &str = "DELETE FROM mkv_locks WHERE k = $1 AND token = $2";
+pub(super) const UNLOCK: &str = "SELECT mkv_unlock($1, $2)";
