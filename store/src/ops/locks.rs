@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
+use futures_util::future::{FutureExt, Shared};
 
 use crate::error::MasterError;
 use crate::index::Index;
@@ -50,18 +51,30 @@ pub struct KeyGuard<'a> {
     token: Option<i64>,
 }
 
+type Release = Shared<oneshot::Receiver<()>>;
+
 thread_local! {
-    /// Releases of shared locks this thread started and nobody awaited.
-    static RELEASES: RefCell<Vec<oneshot::Receiver<()>>> = const { RefCell::new(Vec::new()) };
+    /// Releases of shared locks this thread started that may not be over.
+    static RELEASES: RefCell<Vec<Release>> = const { RefCell::new(Vec::new()) };
+}
+
+fn started(rx: oneshot::Receiver<()>) {
+    RELEASES.with(|r| r.borrow_mut().push(rx.shared()));
 }
 
 /// Waits for the releases of shared key locks this thread started (the
-/// guards dropped so far): an answer goes out after them, so that a
-/// client's next write of the key, through any master, finds it free.
+/// guards dropped so far, by any request on it): an answer goes out after
+/// them, so that a client's next write of the key, through any master,
+/// finds it free. Each caller waits for all of them; none is taken from
+/// another caller.
 pub async fn released() {
-    let pending = RELEASES.with(|r| std::mem::take(&mut *r.borrow_mut()));
-    for rx in pending {
-        let _ = rx.await;
+    let pending: Vec<Release> = RELEASES.with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|f| f.peek().is_none());
+        r.clone()
+    });
+    for f in pending {
+        let _ = f.await;
     }
 }
 
@@ -113,7 +126,7 @@ impl KeyLocks {
             Err(e) => {
                 // The lock may have been taken before the answer was lost.
                 if let Some(rx) = index.unlock_key(key.to_vec(), token) {
-                    RELEASES.with(|r| r.borrow_mut().push(rx));
+                    started(rx);
                 }
                 Err(e.into())
             }
@@ -162,7 +175,7 @@ impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
         if let (Some(token), Some(index)) = (self.token, &self.locks.shared) {
             if let Some(rx) = index.unlock_key(self.key.clone(), token) {
-                RELEASES.with(|r| r.borrow_mut().push(rx));
+                started(rx);
             }
         }
         let mut set = self
