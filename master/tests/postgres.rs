@@ -392,16 +392,19 @@ fn the_database_stopped_then_back() {
     );
     drop(frozen);
     assert!(
-        eventually(Duration::from_secs(30), || fetch_status(m, "/d/kept")
+        eventually(Duration::from_secs(30), || request(
+            m,
+            "GET",
+            "/d/kept",
+            &[],
+            b""
+        )
+        .status
             == 302),
         "{}",
         master.logs()
     );
     c.kill_master();
-}
-
-fn fetch_status(m: SocketAddr, key: &str) -> u16 {
-    request(m, "GET", key, &[], b"").status
 }
 
 #[test]

@@ -37,12 +37,27 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
 }
 
+/// Whether this process is root (asked once).
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    })
+}
+
+/// A command running one of the server's programs (as `postgres` when root).
+fn server_program(path: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
 }
 
 impl Postgres {
@@ -144,13 +159,7 @@ impl Postgres {
     /// Runs one of the server's programs (as `postgres` when root).
     fn run(&self, program: &str, args: &[&str]) -> Output {
         let path = self.bin.join(program);
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
-        };
+        let mut cmd = server_program(&path);
         cmd.args(args).current_dir(self.dir.path());
         let out = cmd
             .output()
@@ -317,14 +326,7 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         if !self.stopped {
             let data = self.data();
-            let path = self.bin.join("pg_ctl");
-            let mut cmd = if is_root() {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&path);
-                c
-            } else {
-                Command::new(&path)
-            };
+            let mut cmd = server_program(&self.bin.join("pg_ctl"));
             let args = [
                 "-D",
                 data.to_str().unwrap(),
