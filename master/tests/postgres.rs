@@ -1,7 +1,8 @@
 //! docs/postgres.md: several masters over one PostgreSQL index. Real
 //! PostgreSQL servers (Debian's), started in temporary folders on loopback
 //! by each test: two masters sharing one index, racing writers split over
-//! them, a master killed mid-write and settled by the other, a streaming
+//! them, a master killed mid-write and settled by the other, a write whose
+//! lock another master took over committing nothing, a streaming
 //! standby promoted under writers, the database stopped (and frozen) and
 //! back, and `mkv migrate` LevelDB -> PostgreSQL -> LevelDB read by
 //! goleveldb.
@@ -208,6 +209,46 @@ fn a_killed_masters_writes_are_settled_by_the_other() {
     let (status, out, err) = c.run_tool(&[0, 1, 2], &c.db.clone(), &["rebuild"]);
     assert!(status.success(), "{out}{err}");
     assert_eq!(records(&pg).0, done);
+}
+
+#[test]
+#[cfg_attr(not(mkv_all_tests), ignore = "needs PostgreSQL (MKV_ALL_TESTS=1)")]
+fn a_write_whose_lock_was_taken_over_commits_nothing() {
+    let pg = Postgres::start();
+    let c = cluster_on(&pg.url(), &[]);
+    let master = c.another_master(&[]);
+    let addr = master.addr();
+    let mut client = Client::connect(addr);
+    let size = 4 << 20;
+    let head = format!("PUT /f/key HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n");
+    client.send(head.as_bytes());
+    client.send(&vec![b'x'; 1 << 20]);
+    assert!(
+        eventually(Duration::from_secs(10), || records(&pg).1 == 1),
+        "the PUT did not begin"
+    );
+    // Another master took the lock over (as if this one's session had
+    // been lost): the row names an owner whose session is gone.
+    pg.psql("UPDATE mkv_locks SET owner = 12345, token = 1");
+    assert_eq!(pg.psql("SELECT owner FROM mkv_locks"), "12345");
+    client.send(&vec![b'x'; size - (1 << 20)]);
+    let r = client.read_response(false);
+    assert_eq!(r.status, 503, "{}", r.text());
+    // Nothing of it is visible, now or after the journal settles it (it
+    // takes the lock over from the gone owner).
+    assert_eq!(request(addr, "GET", "/f/key", &[], b"").status, 404);
+    assert!(
+        eventually(Duration::from_secs(40), || records(&pg).1 == 0),
+        "the intent stayed:\n{}",
+        master.logs()
+    );
+    assert_eq!(request(addr, "GET", "/f/key", &[], b"").status, 404);
+    assert!(records(&pg).0.is_empty(), "{:?}", records(&pg).0);
+    assert!(c.files().is_empty(), "{:?}", c.files());
+    assert_eq!(pg.psql("SELECT count(*) FROM mkv_locks"), "0");
+    // The key is writable again.
+    assert_eq!(request(addr, "PUT", "/f/key", &[], b"v").status, 201);
+    assert_eq!(fetch(addr, "/f/key").as_deref(), Some(&b"v"[..]));
 }
 
 /// Writers of unique keys through `masters` until `stop`; the keys that

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::index::{Durability, Write};
 use crate::meta::{self, Intent, ObjectMeta};
 use crate::ops::install::{self, Installing, Staged};
-use crate::ops::intent;
+use crate::ops::intent::{self, Earlier};
 use crate::ops::put::{self, meta_of};
 use crate::placement::{key2path, key2volume, replicas_in_read_order, unstorable};
 use crate::record::Record;
@@ -126,7 +126,7 @@ async fn copy_bytes(
             let begun = install::begin(index, client, dest, Some(live), &replicas, &stage);
             Writing::Install(begun.await?.0)
         }
-        old => Writing::New(put::begin(store, dest, &replicas, old).await?),
+        old => Writing::New(put::begin(store, dest, &replicas, old, Earlier::Unread).await?),
     };
     let path = match &writing {
         Writing::Install(i) => i.stage().to_string(),

@@ -20,7 +20,7 @@ pub async fn delete(cx: &Cx<'_>, conn: &mut Conn) -> Result<Answer, Error> {
 /// key must be unlinked first.
 pub async fn delete_key(cx: &Cx<'_>, key: &[u8]) -> Result<(), Error> {
     let store = cx.store;
-    let _lock = super::lock_key(cx, key).await?;
+    let lock = super::lock_key(cx, key).await?;
     let Some(rec) = store.index.get(key).await? else {
         return Ok(());
     };
@@ -30,7 +30,7 @@ pub async fn delete_key(cx: &Cx<'_>, key: &[u8]) -> Result<(), Error> {
         )
         .into());
     }
-    Ok(delete_record(cx.store, key, rec).await?)
+    Ok(delete_record(cx.store, &lock, rec).await?)
 }
 
 /// The largest DeleteObjects body taken.

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::index::Write;
 use crate::meta::{self, ObjectMeta};
 use crate::ops::install::{self, Staged};
+use crate::ops::intent::Earlier;
 use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
 use crate::placement::key2volume;
 use crate::record::Record;
@@ -138,6 +139,8 @@ pub async fn store_value<S: Source<Error = Error>>(
             let new = NewValue {
                 key,
                 old,
+                earlier: Earlier::Unread,
+                ends: None,
                 meta,
                 extra,
             };

@@ -18,20 +18,16 @@ use crate::record::Record;
 
 pub async fn delete(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let store = req.store;
-    let _lock = store
+    let (lock, at) = store
         .locks
-        .try_lock(req.key)
+        .try_lock_reading(&store.index, req.key)
         .await?
         .ok_or(MasterError::Busy)?;
-    let rec = store
-        .index
-        .get(req.key)
-        .await?
-        .ok_or(MasterError::NotFound)?;
+    let rec = at.record.ok_or(MasterError::NotFound)?;
     if store.cluster.protect && !rec.deleted {
         return Err(MasterError::Forbidden);
     }
-    delete_record(store, req.key, rec).await?;
+    delete_record(store, &lock, rec).await?;
     Ok(req.plain(&mut conn.wbuf, 204))
 }
 

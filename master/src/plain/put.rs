@@ -8,19 +8,20 @@ use crate::digests::Digests;
 use crate::error::MasterError;
 use crate::front::request::Req;
 use crate::meta::ObjectMeta;
+use crate::ops::intent::Earlier;
 use crate::ops::put::{write_new, NewValue};
 
 pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError> {
     let store = req.store;
-    let _lock = store
+    let (lock, at) = store
         .locks
-        .try_lock(req.key)
+        .try_lock_reading(&store.index, req.key)
         .await?
         .ok_or(MasterError::Busy)?;
     if !req.head.body.has_bytes() {
         return Err(MasterError::LengthRequired);
     }
-    let old = store.index.get(req.key).await?;
+    let old = at.record;
     if old.as_ref().is_some_and(|r| !r.deleted) {
         return Err(MasterError::Forbidden);
     }
@@ -32,6 +33,8 @@ pub async fn serve(conn: &mut Conn, req: &Req<'_>) -> Result<Answer, MasterError
     let new = NewValue {
         key: req.key,
         old,
+        earlier: Earlier::Read(at.intent),
+        ends: Some(&lock),
         meta: ObjectMeta::default(),
         extra: Vec::new(),
     };

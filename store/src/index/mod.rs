@@ -335,7 +335,23 @@ impl Index {
         ops: Vec<Write>,
         durability: Durability,
     ) -> Result<(), IndexError> {
-        self.submit_fenced(ops, durability, Some(key))?
+        self.submit_fenced(ops, durability, Some(key), None)?
+            .await_applied()
+            .await
+    }
+
+    /// [`Index::apply_held`] for the batch that ends a hold of `key`'s
+    /// lock: over PostgreSQL the lock [`Index::lock_key`] took with
+    /// `token` goes in the same commit, so that letting go of it costs no
+    /// statement of its own. Where the index is not shared, `apply_held`.
+    pub async fn apply_releasing(
+        &self,
+        key: &[u8],
+        ops: Vec<Write>,
+        durability: Durability,
+        token: i64,
+    ) -> Result<(), IndexError> {
+        self.submit_fenced(ops, durability, Some(key), Some(token))?
             .await_applied()
             .await
     }
@@ -355,7 +371,7 @@ impl Index {
     /// flight together may apply in any order: callers that need an order
     /// wait for the first).
     pub fn submit(&self, ops: Vec<Write>, durability: Durability) -> Result<Submitted, IndexError> {
-        self.submit_fenced(ops, durability, None)
+        self.submit_fenced(ops, durability, None, None)
     }
 
     fn submit_fenced(
@@ -363,6 +379,7 @@ impl Index {
         ops: Vec<Write>,
         durability: Durability,
         fence: Option<&[u8]>,
+        release: Option<i64>,
     ) -> Result<Submitted, IndexError> {
         match &self.backend {
             Backend::Level(l) => l.submit(ops, durability),
@@ -370,6 +387,7 @@ impl Index {
                 ops,
                 durability == Durability::Relaxed,
                 fence,
+                release,
             )?))),
         }
     }
@@ -406,12 +424,25 @@ impl Index {
     }
 
     /// Takes `key`'s lock in the index shared with other masters (`token`
-    /// names this hold); false if a live master holds it. Always true
-    /// where the index is not shared.
-    pub async fn lock_key(&self, key: &[u8], token: i64) -> Result<bool, IndexError> {
+    /// names this hold), then reads the records `reads` under it, in one
+    /// step (over PostgreSQL, one statement); `None` if a live master
+    /// holds the lock, else each read's value, in order. Where the index
+    /// is not shared there is no lock to take here: only the reads.
+    pub async fn lock_key(
+        &self,
+        key: &[u8],
+        token: i64,
+        reads: Vec<Vec<u8>>,
+    ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
         match &self.backend {
-            Backend::Level(_) => Ok(true),
-            Backend::Pg(p) => p.lock(key, token).await,
+            Backend::Level(l) => {
+                let mut vals = Vec::with_capacity(reads.len());
+                for r in &reads {
+                    vals.push(l.get_raw(r).await);
+                }
+                Ok(Some(vals))
+            }
+            Backend::Pg(p) => p.lock(key, token, reads).await,
         }
     }
 

@@ -11,14 +11,21 @@ use crate::client::VolumeClient;
 use crate::error::MasterError;
 use crate::index::{Durability, Write};
 use crate::meta;
+use crate::ops::locks::KeyGuard;
 use crate::placement::key2path;
 use crate::record::Record;
 use crate::Store;
 
-/// Deletes a key whose record is `rec` (the caller holds its lock): the
-/// record soft-deleted, the files removed, then the record and the
-/// object's metadata gone in one synced batch.
-pub async fn delete_record(store: &Store, key: &[u8], rec: Record) -> Result<(), MasterError> {
+/// Deletes a key whose record is `rec` (the caller holds its lock,
+/// `hold`, and writes nothing of the key after): the record soft-deleted,
+/// the files removed, then the record and the object's metadata gone in
+/// one synced batch, with the lock.
+pub async fn delete_record(
+    store: &Store,
+    hold: &KeyGuard<'_>,
+    rec: Record,
+) -> Result<(), MasterError> {
+    let key = hold.key();
     let index = &store.index;
     if !rec.deleted {
         let soft = Record {
@@ -33,7 +40,7 @@ pub async fn delete_record(store: &Store, key: &[u8], rec: Record) -> Result<(),
         Write::Delete(key.to_vec()),
         Write::Delete(meta::object_key(key)),
     ];
-    index.apply_held(key, ops, Durability::Synced).await?;
+    hold.commit_last(index, ops, Durability::Synced).await?;
     Ok(())
 }
 

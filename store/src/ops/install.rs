@@ -29,7 +29,7 @@ use crate::client::{StagedRange, VolumeClient};
 use crate::error::MasterError;
 use crate::index::{Durability, Index, Write};
 use crate::meta::{Intent, Kind};
-use crate::ops::intent;
+use crate::ops::intent::{self, Earlier};
 use crate::placement::key2path;
 use crate::record::Record;
 
@@ -77,7 +77,7 @@ pub async fn begin(
     stage: &str,
 ) -> Result<(Installing, Option<Record>), MasterError> {
     let backup = format!("/.mkv-parts/{}.old", new_id());
-    let (intent, old) = intent::begin(index, client, key, old, |old| {
+    let (intent, old) = intent::begin(index, client, key, old, Earlier::Unread, |old| {
         (Intent::install(replicas, old, stage, &backup), Vec::new())
     })
     .await?;

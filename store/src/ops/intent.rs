@@ -41,25 +41,39 @@ pub fn done_op(key: &[u8]) -> Write {
     Write::Delete(meta::intent_key(key))
 }
 
+/// What a writer knows of its key's intent record when it begins.
+pub enum Earlier {
+    /// Nothing yet: [`begin`] reads it.
+    Unread,
+    /// Read under the key's lock as it was taken (`locks::AtLock`), and
+    /// not written since.
+    Read(Option<Intent>),
+}
+
 /// The key's intent record, if a write of it is under way or failed.
 pub async fn get(index: &Index, key: &[u8]) -> Result<Option<Intent>, MasterError> {
     meta::get(index, &meta::intent_key(key)).await
 }
 
 /// Step 1 (the caller holds the key's lock): settles an earlier write of
-/// the key, then writes the intent `make(old)` gives, with the operations
-/// it gives beside it, in one synced batch. Returns the intent and the
-/// key's record as it now is: `old`, or the one an earlier write cut off by
-/// a crash had replaced. Refused (503) while a replica still holds a copy
-/// of an earlier write that could not be removed.
+/// the key (`earlier`), then writes the intent `make(old)` gives, with the
+/// operations it gives beside it, in one synced batch. Returns the intent
+/// and the key's record as it now is: `old`, or the one an earlier write
+/// cut off by a crash had replaced. Refused (503) while a replica still
+/// holds a copy of an earlier write that could not be removed.
 pub async fn begin(
     index: &Index,
     client: &VolumeClient,
     key: &[u8],
     old: Option<Record>,
+    earlier: Earlier,
     make: impl FnOnce(Option<&Record>) -> (Intent, Vec<Write>),
 ) -> Result<(Intent, Option<Record>), MasterError> {
-    let old = match get(index, key).await? {
+    let earlier = match earlier {
+        Earlier::Unread => get(index, key).await?,
+        Earlier::Read(intent) => intent,
+    };
+    let old = match earlier {
         None => old,
         Some(earlier) => {
             let record = meta::intent_key(key);

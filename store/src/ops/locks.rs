@@ -7,15 +7,18 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 use futures_util::future::{FutureExt, Shared};
 
+use bytes::Bytes;
+
 use crate::error::MasterError;
-use crate::index::Index;
+use crate::index::{Durability, Index, IndexError, Write};
+use crate::meta::{self, Intent};
 use crate::record::Record;
 
 const SHARDS: usize = 16;
@@ -49,6 +52,15 @@ pub struct KeyGuard<'a> {
     key: Vec<u8>,
     /// The hold's token in the shared index, if it is shared.
     token: Option<i64>,
+    /// The shared index's lock went with the hold's last commit.
+    released: AtomicBool,
+}
+
+/// A key as read under its lock, as the lock was taken: its record, and
+/// the intent an earlier write of it left, if one did.
+pub struct AtLock {
+    pub record: Option<Record>,
+    pub intent: Option<Intent>,
 }
 
 type Release = Shared<oneshot::Receiver<()>>;
@@ -100,6 +112,7 @@ impl KeyLocks {
                 locks: self,
                 key: key.to_vec(),
                 token: None,
+                released: AtomicBool::new(false),
             })
         } else {
             None
@@ -110,22 +123,67 @@ impl KeyLocks {
     /// shared index, a live master's). An error if the database that
     /// holds the locks does not answer.
     pub async fn try_lock(&self, key: &[u8]) -> Result<Option<KeyGuard<'_>>, MasterError> {
+        Ok(self.take(None, key, Vec::new()).await?.map(|(g, _)| g))
+    }
+
+    /// [`KeyLocks::try_lock`], and the key's record and intent as they are
+    /// under the lock, read from `index` (over a shared index, in the
+    /// statement that takes the lock).
+    pub async fn try_lock_reading(
+        &self,
+        index: &Index,
+        key: &[u8],
+    ) -> Result<Option<(KeyGuard<'_>, AtLock)>, MasterError> {
+        let reads = vec![key.to_vec(), meta::intent_key(key)];
+        let Some((guard, vals)) = self.take(Some(index), key, reads).await? else {
+            return Ok(None);
+        };
+        let [record, intent]: [Option<Bytes>; 2] = vals.try_into().map_err(|_| {
+            MasterError::Index(IndexError::Read("a read under a lock went missing".into()))
+        })?;
+        let record = match record {
+            Some(raw) => Some(Record::decode(&raw).map_err(IndexError::from)?),
+            None => None,
+        };
+        let intent_key = meta::intent_key(key);
+        let intent = match intent {
+            Some(raw) => Some(meta::decode::<Intent>(&intent_key, &raw)?),
+            None => None,
+        };
+        Ok(Some((guard, AtLock { record, intent })))
+    }
+
+    /// Takes the key's lock, here then (if shared) in the database, and
+    /// reads `reads` under it from `index` (the shared one if there is
+    /// one).
+    async fn take(
+        &self,
+        index: Option<&Index>,
+        key: &[u8],
+        reads: Vec<Vec<u8>>,
+    ) -> Result<Option<(KeyGuard<'_>, Vec<Option<Bytes>>)>, MasterError> {
         let Some(mut guard) = self.try_local(key) else {
             return Ok(None);
         };
-        let Some(index) = &self.shared else {
-            return Ok(Some(guard));
+        let Some(shared) = &self.shared else {
+            let mut vals = Vec::with_capacity(reads.len());
+            if let Some(index) = index {
+                for r in &reads {
+                    vals.push(index.get_raw(r).await?);
+                }
+            }
+            return Ok(Some((guard, vals)));
         };
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        match index.lock_key(key, token).await {
-            Ok(true) => {
+        match shared.lock_key(key, token, reads).await {
+            Ok(Some(vals)) => {
                 guard.token = Some(token);
-                Ok(Some(guard))
+                Ok(Some((guard, vals)))
             }
-            Ok(false) => Ok(None),
+            Ok(None) => Ok(None),
             Err(e) => {
                 // The lock may have been taken before the answer was lost.
-                if let Some(rx) = index.unlock_key(key.to_vec(), token) {
+                if let Some(rx) = shared.unlock_key(key.to_vec(), token) {
                     started(rx);
                 }
                 Err(e.into())
@@ -162,18 +220,49 @@ pub async fn lock_live<'a>(
     index: &Index,
     key: &[u8],
 ) -> Result<(KeyGuard<'a>, Record), MasterError> {
-    let lock = locks.try_lock(key).await?.ok_or(MasterError::Busy)?;
-    let rec = index
-        .get(key)
+    let (lock, at) = locks
+        .try_lock_reading(index, key)
         .await?
+        .ok_or(MasterError::Busy)?;
+    let rec = at
+        .record
         .filter(|r| !r.deleted)
         .ok_or(MasterError::NotFound)?;
     Ok((lock, rec))
 }
 
+impl KeyGuard<'_> {
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Applies the batch that ends this hold's writes of the key, fenced
+    /// as [`Index::apply_held`]; over a shared index the key's lock goes
+    /// in the same commit (nothing of the key may be written under this
+    /// guard after it).
+    pub async fn commit_last(
+        &self,
+        index: &Index,
+        ops: Vec<Write>,
+        durability: Durability,
+    ) -> Result<(), IndexError> {
+        match self.token {
+            Some(token) if self.locks.shared.is_some() => {
+                index
+                    .apply_releasing(&self.key, ops, durability, token)
+                    .await?;
+                self.released.store(true, Ordering::Release);
+                Ok(())
+            }
+            _ => index.apply_held(&self.key, ops, durability).await,
+        }
+    }
+}
+
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
-        if let (Some(token), Some(index)) = (self.token, &self.locks.shared) {
+        let released = self.released.load(Ordering::Acquire);
+        if let (Some(token), Some(index), false) = (self.token, &self.locks.shared, released) {
             if let Some(rx) = index.unlock_key(self.key.clone(), token) {
                 started(rx);
             }

@@ -28,7 +28,8 @@ use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
 use crate::index::{Durability, Write};
 use crate::meta::{self, Intent, ObjectMeta};
-use crate::ops::intent;
+use crate::ops::intent::{self, Earlier};
+use crate::ops::locks::KeyGuard;
 use crate::placement::{key2path, key2volume, unstorable};
 use crate::record::Record;
 use crate::Store;
@@ -71,6 +72,11 @@ pub struct NewValue<'k> {
     pub key: &'k [u8],
     /// The key's record, soft-deleted, if it has one.
     pub old: Option<Record>,
+    /// The key's intent, if the caller read it under its lock.
+    pub earlier: Earlier,
+    /// The caller's hold of the key's lock, if the write's commit is the
+    /// last thing it writes under it: the lock then goes with the commit.
+    pub ends: Option<&'k KeyGuard<'k>>,
     /// Content type and metadata; size, time and ETag are filled in.
     pub meta: ObjectMeta,
     /// More writes for the batch that makes the value live.
@@ -93,7 +99,7 @@ pub async fn write_new<S: Source>(
     }
     let c = &store.cluster;
     let replicas = key2volume(new.key, &c.volumes, c.replicas, c.subvolumes);
-    let writing = begin(store, new.key, &replicas, new.old).await?;
+    let writing = begin(store, new.key, &replicas, new.old, new.earlier).await?;
     let mut landed = Vec::new();
     let targets = Target::each(&replicas, &key2path(new.key));
     let sent = match replicate(store, conn, &targets, source, digests, check, &mut landed).await {
@@ -114,11 +120,14 @@ pub async fn write_new<S: Source>(
         intent::done_op(new.key),
     ];
     ops.extend(new.extra);
-    if let Err(e) = store
-        .index
-        .apply_held(new.key, ops, Durability::Synced)
-        .await
-    {
+    let index = &store.index;
+    let committed = match new.ends {
+        Some(hold) if hold.key() == new.key => {
+            hold.commit_last(index, ops, Durability::Synced).await
+        }
+        _ => index.apply_held(new.key, ops, Durability::Synced).await,
+    };
+    if let Err(e) = committed {
         undo(store, new.key, &writing).await;
         return Err(MasterError::from(e).into());
     }
@@ -133,13 +142,14 @@ pub async fn begin(
     key: &[u8],
     replicas: &[String],
     old: Option<Record>,
+    earlier: Earlier,
 ) -> Result<Intent, MasterError> {
     let soft = Record {
         deleted: true,
         hash: None,
         volumes: replicas.to_vec(),
     };
-    let (writing, _) = intent::begin(&store.index, &store.client, key, old, |old| {
+    let (writing, _) = intent::begin(&store.index, &store.client, key, old, earlier, |old| {
         let also = vec![Write::Put(key.to_vec(), soft.encode())];
         (Intent::put(replicas, old), also)
     })

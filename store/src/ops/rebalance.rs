@@ -29,7 +29,7 @@ use crate::error::MasterError;
 use crate::index::{Durability, Index, Write};
 use crate::meta::Intent;
 use crate::ops::delete::remove_files;
-use crate::ops::intent;
+use crate::ops::intent::{self, Earlier};
 use crate::placement::{key2path, key2volume};
 use crate::record::Record;
 
@@ -79,7 +79,8 @@ pub async fn rebalance_key(
     let mut done = None;
     if !missing.is_empty() {
         let make = |_: Option<&Record>| (Intent::moving(&missing), Vec::new());
-        let (moving, _) = intent::begin(index, client, key, Some(rec.clone()), make).await?;
+        let old = Some(rec.clone());
+        let (moving, _) = intent::begin(index, client, key, old, Earlier::Unread, make).await?;
         match copy(client, &holders[0], &missing, &path, rec.hash.as_deref()).await {
             Ok(bytes) => moved.bytes = bytes,
             Err(e) => {

@@ -10,7 +10,7 @@
 //! When the session is lost while the process lives (the database
 //! restarted, a failover), a master reconnects and takes its locks again
 //! under the same id; meanwhile others may take over its key locks, and
-//! its writes under them then fail at commit (the fence in `mkv_apply`).
+//! its writes under them then fail at commit (the fence of every batch, `schema::APPLY`).
 //! A tool that loses its session stops using the database.
 
 use std::sync::atomic::Ordering;

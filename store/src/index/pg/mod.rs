@@ -27,8 +27,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_channel::oneshot;
+use futures_util::future::join;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{IndexError, Write};
@@ -110,6 +112,8 @@ enum Job {
         ops: Vec<Write>,
         relaxed: bool,
         fence: Option<Vec<u8>>,
+        /// The hold of the fence's lock this batch ends, if it does.
+        release: Option<i64>,
         done: oneshot::Sender<Result<(), IndexError>>,
     },
     Page {
@@ -120,7 +124,8 @@ enum Job {
     Lock {
         key: Vec<u8>,
         token: i64,
-        done: oneshot::Sender<Result<bool, IndexError>>,
+        reads: Vec<Vec<u8>>,
+        done: oneshot::Sender<Result<Option<Vec<Option<Bytes>>>, IndexError>>,
     },
     Unlock {
         key: Vec<u8>,
@@ -287,20 +292,24 @@ impl Pg {
     }
 
     /// Queues a batch; with `fence`, it applies only while this master
-    /// holds that key's lock.
+    /// holds that key's lock, and with `release` too, the lock goes in
+    /// the same commit.
     pub(super) fn submit(
         &self,
         ops: Vec<Write>,
         relaxed: bool,
         fence: Option<&[u8]>,
+        release: Option<i64>,
     ) -> Result<oneshot::Receiver<Result<(), IndexError>>, IndexError> {
         // A tool runs alone: nothing to fence against.
         let fence = fence.filter(|_| self.shared.role == Role::Serve);
+        let release = release.filter(|_| fence.is_some());
         let fence = fence.map(<[u8]>::to_vec);
         self.ask(|done| Job::Apply {
             ops,
             relaxed,
             fence,
+            release,
             done,
         })
     }
@@ -320,10 +329,22 @@ impl Pg {
     }
 
     /// Takes the key's lock in the database for this master (`token` names
-    /// this hold); false if a live master holds it.
-    pub(super) async fn lock(&self, key: &[u8], token: i64) -> Result<bool, IndexError> {
+    /// this hold) and reads `reads` under it, in one statement; `None` if
+    /// a live master holds it.
+    pub(super) async fn lock(
+        &self,
+        key: &[u8],
+        token: i64,
+        reads: Vec<Vec<u8>>,
+    ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
         let key = key.to_vec();
-        Self::answer(self.ask(|done| Job::Lock { key, token, done })?).await
+        Self::answer(self.ask(|done| Job::Lock {
+            key,
+            token,
+            reads,
+            done,
+        })?)
+        .await
     }
 
     /// Lets go of the key's lock (kept trying in the background until the
@@ -418,7 +439,7 @@ async fn get_many(sh: Arc<Shared>, batch: Vec<(Vec<u8>, GetDone)>) {
         let _ = done.send(got.map(|row| row.map(|r| Bytes::copy_from_slice(r.get(0)))));
         return;
     }
-    let keys: Vec<&[u8]> = batch.iter().map(|(k, _)| k.as_slice()).collect();
+    let (keys, dones): (Vec<Vec<u8>>, Vec<GetDone>) = batch.into_iter().unzip();
     let rows = sh
         .run(async |c: &Object| {
             let stmt = c.prepare_cached(schema::GET_MANY).await?;
@@ -427,15 +448,12 @@ async fn get_many(sh: Arc<Shared>, batch: Vec<(Vec<u8>, GetDone)>) {
         .await;
     match rows {
         Ok(rows) => {
-            let found: std::collections::HashMap<&[u8], &[u8]> =
-                rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            for (key, done) in batch {
-                let v = found.get(key.as_slice()).map(|v| Bytes::copy_from_slice(v));
+            for (v, done) in in_order(&keys, &rows).into_iter().zip(dones) {
                 let _ = done.send(Ok(v));
             }
         }
         Err(e) => {
-            for (_, done) in batch {
+            for done in dones {
                 let _ = done.send(Err(e.same()));
             }
         }
@@ -450,11 +468,12 @@ async fn run_job(sh: Arc<Shared>, job: Job) {
             ops,
             relaxed,
             fence,
+            release,
             done,
         } => {
             m.index_writes.inc_by(ops.len() as u64);
             let started = std::time::Instant::now();
-            let res = apply(&sh, ops, relaxed, fence).await;
+            let res = apply(&sh, ops, relaxed, fence, release).await;
             if !relaxed {
                 m.index_sync_seconds
                     .observe(started.elapsed().as_secs_f64());
@@ -476,15 +495,30 @@ async fn run_job(sh: Arc<Shared>, job: Job) {
                 .await;
             let _ = done.send(rows);
         }
-        Job::Lock { key, token, done } => {
+        Job::Lock {
+            key,
+            token,
+            reads,
+            done,
+        } => {
             let owner = sh.owner;
+            // The reads go in the same round trip, as a statement after
+            // the lock's (its own transaction, so its snapshot sees all
+            // the last holder committed); wasted if the lock is taken.
             let got = sh
                 .run(async |c: &Object| {
-                    let stmt = c.prepare_cached(schema::LOCK).await?;
-                    c.query_one(&stmt, &[&key, &owner, &token]).await
+                    let lock = c.prepare_cached(schema::LOCK).await?;
+                    let args: [&(dyn ToSql + Sync); 3] = [&key, &owner, &token];
+                    if reads.is_empty() {
+                        return Ok((c.query_opt(&lock, &args).await?.is_some(), Vec::new()));
+                    }
+                    let read = c.prepare_cached(schema::GET_MANY).await?;
+                    let (taken, rows) =
+                        join(c.query_opt(&lock, &args), c.query(&read, &[&reads])).await;
+                    Ok((taken?.is_some(), rows?))
                 })
                 .await;
-            let _ = done.send(got.map(|row| row.get::<_, bool>(0)));
+            let _ = done.send(got.map(|(taken, rows)| taken.then(|| in_order(&reads, &rows))));
         }
         Job::Close { .. } => {}
         Job::Unlock { key, token, done } => {
@@ -510,6 +544,15 @@ async fn run_job(sh: Arc<Shared>, job: Job) {
     }
 }
 
+/// The value of each key of `keys` among `rows` (key, value), in order.
+fn in_order(keys: &[Vec<u8>], rows: &[Row]) -> Vec<Option<Bytes>> {
+    let found: std::collections::HashMap<&[u8], &[u8]> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    keys.iter()
+        .map(|k| found.get(k.as_slice()).map(|v| Bytes::copy_from_slice(v)))
+        .collect()
+}
+
 /// One batch as one statement: the last write of each key, in key order
 /// (so that batches over the same keys lock them in one order). A
 /// deadlock with another batch is tried again.
@@ -518,6 +561,7 @@ async fn apply(
     ops: Vec<Write>,
     relaxed: bool,
     fence: Option<Vec<u8>>,
+    release: Option<i64>,
 ) -> Result<(), IndexError> {
     let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     for op in ops {
@@ -543,15 +587,20 @@ async fn apply(
         let res = sh
             .run(async |c: &Object| {
                 let stmt = c.prepare_cached(schema::APPLY).await?;
-                c.execute(&stmt, &[&fence, &sh.owner, &relaxed, &dels, &ks, &vs])
-                    .await
+                c.query_one(
+                    &stmt,
+                    &[&fence, &sh.owner, &relaxed, &dels, &ks, &vs, &release],
+                )
+                .await
             })
             .await;
-        match res {
+        return match res {
             Err(IndexError::Retry(_)) if tries < 3 => continue,
-            Err(IndexError::Retry(msg)) => return Err(IndexError::Unavailable(msg)),
-            other => return other.map(|_| ()),
-        }
+            Err(IndexError::Retry(msg)) => Err(IndexError::Unavailable(msg)),
+            Err(e) => Err(e),
+            Ok(row) if row.get::<_, bool>(0) => Ok(()),
+            Ok(_) => Err(IndexError::LockLost),
+        };
     }
 }
 
@@ -586,7 +635,6 @@ impl Shared {
             Ok(Err(e)) => {
                 let why = describe(&e);
                 match e.code().map(|c| c.code()) {
-                    Some("MKV01") => return Err(IndexError::LockLost),
                     Some("40P01") | Some("40001") => return Err(IndexError::Retry(why)),
                     _ => {}
                 }

@@ -16,7 +16,10 @@ pub(super) const SCHEMA: i32 = 2;
 /// the primary key, or a key range in its order, and a table that looks
 /// small to the planner (after a vacuum, or full of dead rows) must not be
 /// read whole for one key.
-pub(super) const SESSION_OPTIONS: &str = "-c enable_seqscan=off";
+/// Every statement is prepared once per connection and its plan kept (a
+/// fresh plan for each call cost a tenth of the database's time).
+pub(super) const SESSION_OPTIONS: &str =
+    "-c enable_seqscan=off -c plan_cache_mode=force_generic_plan";
 
 /// Every statement of the schema, in order.
 pub(super) const SCHEMA_SQL: &str = r#"
@@ -36,48 +39,6 @@ ALTER TABLE mkv_locks SET (autovacuum_vacuum_scale_factor = 0,
     autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0);
 ALTER TABLE mkv_index SET (autovacuum_vacuum_scale_factor = 0.02,
     autovacuum_vacuum_threshold = 5000, autovacuum_vacuum_insert_scale_factor = 0.05);
-CREATE OR REPLACE FUNCTION mkv_apply(
-    fence bytea, me bigint, relaxed boolean,
-    dels bytea[], ks bytea[], vs bytea[]
-) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    IF relaxed THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
-    IF fence IS NOT NULL THEN
-        PERFORM 1 FROM mkv_locks WHERE k = fence AND owner = me FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'the lock of the key was taken over by another master'
-                USING ERRCODE = 'MKV01';
-        END IF;
-    END IF;
-    IF cardinality(dels) > 0 THEN
-        DELETE FROM mkv_index WHERE k = ANY(dels);
-    END IF;
-    IF cardinality(ks) > 0 THEN
-        INSERT INTO mkv_index (k, v) SELECT * FROM unnest(ks, vs)
-            ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;
-    END IF;
-END $$;
--- A lock row need not wait for the disk: a later synced commit that
--- depends on it (the fenced intent) flushes it too, and a lock lost in a
--- crash was its owner's, whose session the crash ended anyway.
-CREATE OR REPLACE FUNCTION mkv_lock(key bytea, me bigint, tok bigint)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    INSERT INTO mkv_locks (k, owner, token) VALUES (key, me, tok)
-        ON CONFLICT (k) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token
-        WHERE mkv_locks.owner = me
-           OR pg_try_advisory_xact_lock(mkv_locks.owner);
-    RETURN FOUND;
-END $$;
-CREATE OR REPLACE FUNCTION mkv_unlock(key bytea, tok bigint)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    DELETE FROM mkv_locks WHERE k = key AND token = tok;
-END $$;
 "#;
 
 pub(super) const GET: &str = "SELECT v FROM mkv_index WHERE k = $1";
@@ -85,6 +46,43 @@ pub(super) const GET_MANY: &str = "SELECT k, v FROM mkv_index WHERE k = ANY($1)"
 pub(super) const PAGE: &str =
     "SELECT k, v FROM mkv_index WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 pub(super) const PAGE_TO_END: &str = "SELECT k, v FROM mkv_index WHERE k >= $1 ORDER BY k LIMIT $2";
-pub(super) const APPLY: &str = "SELECT mkv_apply($1, $2, $3, $4, $5, $6)";
-pub(super) const LOCK: &str = "SELECT mkv_lock($1, $2, $3)";
-pub(super) const UNLOCK: &str = "SELECT mkv_unlock($1, $2)";
+/// A batch, as one statement (a function's call cost more than its
+/// statements): `$1` the fence (the key whose lock this master must hold
+/// in `mkv_locks`, as owner `$2`, for anything to be written; NULL: no
+/// fence), `$3` relaxed (the commit does not wait for the disk), `$4` the
+/// keys deleted, `$5`/`$6` the keys and values written, `$7` the token of
+/// the fence's lock if the batch also lets go of it. Answers whether it
+/// applied (false: the fence's lock is not this master's).
+pub(super) const APPLY: &str = r#"
+WITH fence AS (
+    SELECT 1 FROM mkv_locks WHERE k = $1 AND owner = $2 FOR UPDATE
+), held AS (
+    SELECT $1::bytea IS NULL OR EXISTS (SELECT 1 FROM fence) AS ok
+), relax AS (
+    SELECT set_config('synchronous_commit', 'off', true) FROM held WHERE $3 AND ok
+), del AS (
+    DELETE FROM mkv_index WHERE k = ANY($4) AND (SELECT ok FROM held)
+), ins AS (
+    INSERT INTO mkv_index (k, v) SELECT * FROM unnest($5::bytea[], $6::bytea[])
+        WHERE (SELECT ok FROM held)
+        ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v
+), release AS (
+    DELETE FROM mkv_locks WHERE k = $1 AND token = $7 AND (SELECT ok FROM held)
+)
+SELECT ok, (SELECT count(*) FROM relax) FROM held"#;
+
+/// Takes a key's lock (`$1`) for owner `$2`, hold `$3`: inserts its row,
+/// or takes it over from an owner whose session is gone; a row back if
+/// it did. A lock row need not wait for the disk: a later synced commit
+/// that depends on it (the fenced intent) flushes it too, and a lock lost
+/// in a crash was its owner's, whose session the crash ended anyway.
+pub(super) const LOCK: &str = r#"
+WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
+INSERT INTO mkv_locks (k, owner, token) SELECT $1, $2, $3 FROM relax
+    ON CONFLICT (k) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token
+    WHERE mkv_locks.owner = $2 OR pg_try_advisory_xact_lock(mkv_locks.owner)
+RETURNING 1"#;
+/// Lets go of a key's lock (`$1`) if hold `$2` still has it.
+pub(super) const UNLOCK: &str = r#"
+WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
+DELETE FROM mkv_locks WHERE k = $1 AND token = $2 AND EXISTS (SELECT 1 FROM relax)"#;
