@@ -423,9 +423,18 @@ impl Index {
         }
     }
 
+    /// The raw records of `keys`, in order.
+    pub async fn get_each(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Bytes>>, IndexError> {
+        let mut vals = Vec::with_capacity(keys.len());
+        for k in keys {
+            vals.push(self.get_raw(k).await?);
+        }
+        Ok(vals)
+    }
+
     /// Takes `key`'s lock in the index shared with other masters (`token`
     /// names this hold), then reads the records `reads` under it, in one
-    /// step (over PostgreSQL, one statement); `None` if a live master
+    /// step (over PostgreSQL, one round trip); `None` if a live master
     /// holds the lock, else each read's value, in order. Where the index
     /// is not shared there is no lock to take here: only the reads.
     pub async fn lock_key(
@@ -435,13 +444,7 @@ impl Index {
         reads: Vec<Vec<u8>>,
     ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
         match &self.backend {
-            Backend::Level(l) => {
-                let mut vals = Vec::with_capacity(reads.len());
-                for r in &reads {
-                    vals.push(l.get_raw(r).await);
-                }
-                Ok(Some(vals))
-            }
+            Backend::Level(_) => Ok(Some(self.get_each(&reads).await?)),
             Backend::Pg(p) => p.lock(key, token, reads).await,
         }
     }
@@ -465,7 +468,8 @@ impl Index {
     }
 }
 
-fn decode(raw: Option<Bytes>) -> Result<Option<Record>, IndexError> {
+/// A raw record, decoded (`None`: no record).
+pub fn decode(raw: Option<Bytes>) -> Result<Option<Record>, IndexError> {
     match raw {
         Some(raw) => Ok(Some(Record::decode(&raw)?)),
         None => Ok(None),

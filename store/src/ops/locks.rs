@@ -128,28 +128,24 @@ impl KeyLocks {
 
     /// [`KeyLocks::try_lock`], and the key's record and intent as they are
     /// under the lock, read from `index` (over a shared index, in the
-    /// statement that takes the lock).
+    /// round trip that takes the lock).
     pub async fn try_lock_reading(
         &self,
         index: &Index,
         key: &[u8],
     ) -> Result<Option<(KeyGuard<'_>, AtLock)>, MasterError> {
-        let reads = vec![key.to_vec(), meta::intent_key(key)];
+        let intent_key = meta::intent_key(key);
+        let reads = vec![key.to_vec(), intent_key.clone()];
         let Some((guard, vals)) = self.take(Some(index), key, reads).await? else {
             return Ok(None);
         };
         let [record, intent]: [Option<Bytes>; 2] = vals.try_into().map_err(|_| {
             MasterError::Index(IndexError::Read("a read under a lock went missing".into()))
         })?;
-        let record = match record {
-            Some(raw) => Some(Record::decode(&raw).map_err(IndexError::from)?),
-            None => None,
-        };
-        let intent_key = meta::intent_key(key);
-        let intent = match intent {
-            Some(raw) => Some(meta::decode::<Intent>(&intent_key, &raw)?),
-            None => None,
-        };
+        let record = crate::index::decode(record)?;
+        let intent = intent
+            .map(|raw| meta::decode::<Intent>(&intent_key, &raw))
+            .transpose()?;
         Ok(Some((guard, AtLock { record, intent })))
     }
 
@@ -166,12 +162,10 @@ impl KeyLocks {
             return Ok(None);
         };
         let Some(shared) = &self.shared else {
-            let mut vals = Vec::with_capacity(reads.len());
-            if let Some(index) = index {
-                for r in &reads {
-                    vals.push(index.get_raw(r).await?);
-                }
-            }
+            let vals = match index {
+                Some(index) => index.get_each(&reads).await?,
+                None => Vec::new(),
+            };
             return Ok(Some((guard, vals)));
         };
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
@@ -246,15 +240,16 @@ impl KeyGuard<'_> {
         ops: Vec<Write>,
         durability: Durability,
     ) -> Result<(), IndexError> {
+        // A token is only taken in a shared index.
         match self.token {
-            Some(token) if self.locks.shared.is_some() => {
+            Some(token) => {
                 index
                     .apply_releasing(&self.key, ops, durability, token)
                     .await?;
                 self.released.store(true, Ordering::Release);
                 Ok(())
             }
-            _ => index.apply_held(&self.key, ops, durability).await,
+            None => index.apply_held(&self.key, ops, durability).await,
         }
     }
 }

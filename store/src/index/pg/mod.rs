@@ -329,7 +329,7 @@ impl Pg {
     }
 
     /// Takes the key's lock in the database for this master (`token` names
-    /// this hold) and reads `reads` under it, in one statement; `None` if
+    /// this hold) and reads `reads` under it, in one round trip; `None` if
     /// a live master holds it.
     pub(super) async fn lock(
         &self,
