@@ -13,11 +13,11 @@
 //! a hang; a connection that failed or timed out leaves the pool, and new
 //! ones go to whichever host of the URL takes writes now.
 
+mod groups;
 mod live;
 pub(super) mod scan;
 mod schema;
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,10 +27,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_channel::oneshot;
-use futures_util::future::join;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{IndexError, Write};
@@ -108,32 +106,22 @@ enum Job {
         key: Vec<u8>,
         done: oneshot::Sender<Result<Option<Bytes>, IndexError>>,
     },
-    Apply {
-        ops: Vec<Write>,
-        relaxed: bool,
-        fence: Option<Vec<u8>>,
-        /// The hold of the fence's lock this batch ends, if it does.
-        release: Option<i64>,
-        done: oneshot::Sender<Result<(), IndexError>>,
-    },
+    Apply(groups::ApplyJob),
     Page {
         from: Vec<u8>,
         end: Option<Vec<u8>>,
         done: oneshot::Sender<Result<Vec<Row>, IndexError>>,
     },
-    Lock {
-        key: Vec<u8>,
-        token: i64,
-        reads: Vec<Vec<u8>>,
-        done: oneshot::Sender<Result<Option<Vec<Option<Bytes>>>, IndexError>>,
-    },
+    Lock(groups::LockJob),
     Unlock {
         key: Vec<u8>,
         token: i64,
         done: oneshot::Sender<()>,
     },
     /// Lets go of the session's locks, then stops the thread.
-    Close { done: oneshot::Sender<()> },
+    Close {
+        done: oneshot::Sender<()>,
+    },
 }
 
 pub(super) struct Pg {
@@ -305,12 +293,14 @@ impl Pg {
         let fence = fence.filter(|_| self.shared.role == Role::Serve);
         let release = release.filter(|_| fence.is_some());
         let fence = fence.map(<[u8]>::to_vec);
-        self.ask(|done| Job::Apply {
-            ops,
-            relaxed,
-            fence,
-            release,
-            done,
+        self.ask(|done| {
+            Job::Apply(groups::ApplyJob {
+                ops,
+                relaxed,
+                fence,
+                release,
+                done,
+            })
         })
     }
 
@@ -338,11 +328,13 @@ impl Pg {
         reads: Vec<Vec<u8>>,
     ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
         let key = key.to_vec();
-        Self::answer(self.ask(|done| Job::Lock {
-            key,
-            token,
-            reads,
-            done,
+        Self::answer(self.ask(|done| {
+            Job::Lock(groups::LockJob {
+                key,
+                token,
+                reads,
+                done,
+            })
         })?)
         .await
     }
@@ -395,8 +387,10 @@ fn random_owner() -> i64 {
 /// so slow ones do not hold up the rest. The lookups waiting together are
 /// one query (`GET_MANY`): under load, many wait while the thread works,
 /// and one statement for many keys costs the database and this thread
-/// far less than a statement each.
+/// far less than a statement each. Batches and lock takings go to their
+/// lanes (`groups`), which do the same for them.
 async fn serve(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let lanes = groups::Lanes::start(&shared);
     let mut gets = Vec::new();
     while let Some(first) = jobs.recv().await {
         let mut next = Some(first);
@@ -408,6 +402,8 @@ async fn serve(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
                     return;
                 }
                 Job::Get { key, done } => gets.push((key, done)),
+                Job::Apply(job) => lanes.apply(job),
+                Job::Lock(job) => lanes.lock(job),
                 other => {
                     tokio::task::spawn_local(run_job(shared.clone(), other));
                 }
@@ -461,25 +457,8 @@ async fn get_many(sh: Arc<Shared>, batch: Vec<(Vec<u8>, GetDone)>) {
 }
 
 async fn run_job(sh: Arc<Shared>, job: Job) {
-    let m = &*crate::metrics::METRICS;
     match job {
         Job::Get { key, done } => get_many(sh, vec![(key, done)]).await,
-        Job::Apply {
-            ops,
-            relaxed,
-            fence,
-            release,
-            done,
-        } => {
-            m.index_writes.inc_by(ops.len() as u64);
-            let started = std::time::Instant::now();
-            let res = apply(&sh, ops, relaxed, fence, release).await;
-            if !relaxed {
-                m.index_sync_seconds
-                    .observe(started.elapsed().as_secs_f64());
-            }
-            let _ = done.send(res);
-        }
         Job::Page { from, end, done } => {
             let rows = sh
                 .run(async |c: &Object| match &end {
@@ -495,32 +474,7 @@ async fn run_job(sh: Arc<Shared>, job: Job) {
                 .await;
             let _ = done.send(rows);
         }
-        Job::Lock {
-            key,
-            token,
-            reads,
-            done,
-        } => {
-            let owner = sh.owner;
-            // The reads go in the same round trip, as a statement after
-            // the lock's (its own transaction, so its snapshot sees all
-            // the last holder committed); wasted if the lock is taken.
-            let got = sh
-                .run(async |c: &Object| {
-                    let lock = c.prepare_cached(schema::LOCK).await?;
-                    let args: [&(dyn ToSql + Sync); 3] = [&key, &owner, &token];
-                    if reads.is_empty() {
-                        return Ok((c.query_opt(&lock, &args).await?.is_some(), Vec::new()));
-                    }
-                    let read = c.prepare_cached(schema::GET_MANY).await?;
-                    let (taken, rows) =
-                        join(c.query_opt(&lock, &args), c.query(&read, &[&reads])).await;
-                    Ok((taken?.is_some(), rows?))
-                })
-                .await;
-            let _ = done.send(got.map(|(taken, rows)| taken.then(|| in_order(&reads, &rows))));
-        }
-        Job::Close { .. } => {}
+        Job::Apply(_) | Job::Lock(_) | Job::Close { .. } => {}
         Job::Unlock { key, token, done } => {
             let mut done = Some(done);
             let mut pause = UNLOCK_PAUSE;
@@ -551,57 +505,6 @@ fn in_order(keys: &[Vec<u8>], rows: &[Row]) -> Vec<Option<Bytes>> {
     keys.iter()
         .map(|k| found.get(k.as_slice()).map(|v| Bytes::copy_from_slice(v)))
         .collect()
-}
-
-/// One batch as one statement: the last write of each key, in key order
-/// (so that batches over the same keys lock them in one order). A
-/// deadlock with another batch is tried again.
-async fn apply(
-    sh: &Shared,
-    ops: Vec<Write>,
-    relaxed: bool,
-    fence: Option<Vec<u8>>,
-    release: Option<i64>,
-) -> Result<(), IndexError> {
-    let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-    for op in ops {
-        match op {
-            Write::Put(k, v) => last.insert(k, Some(v)),
-            Write::Delete(k) => last.insert(k, None),
-        };
-    }
-    let (mut dels, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-    for (k, v) in &last {
-        match v {
-            Some(v) => {
-                ks.push(k.as_slice());
-                vs.push(v.as_slice());
-            }
-            None => dels.push(k.as_slice()),
-        }
-    }
-    let fence = fence.as_deref();
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let res = sh
-            .run(async |c: &Object| {
-                let stmt = c.prepare_cached(schema::APPLY).await?;
-                c.query_one(
-                    &stmt,
-                    &[&fence, &sh.owner, &relaxed, &dels, &ks, &vs, &release],
-                )
-                .await
-            })
-            .await;
-        return match res {
-            Err(IndexError::Retry(_)) if tries < 3 => continue,
-            Err(IndexError::Retry(msg)) => Err(IndexError::Unavailable(msg)),
-            Err(e) => Err(e),
-            Ok(row) if row.get::<_, bool>(0) => Ok(()),
-            Ok(_) => Err(IndexError::LockLost),
-        };
-    }
 }
 
 impl Shared {

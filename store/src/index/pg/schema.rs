@@ -1,7 +1,7 @@
-//! The index's tables and functions in PostgreSQL (docs/postgres.md says
-//! why each is as it is). Created when a master or a tool first opens the
-//! database, under an advisory lock so that masters starting together
-//! create them once; `CREATE OR REPLACE` keeps the functions current.
+//! The index's tables and statements in PostgreSQL (docs/postgres.md says
+//! why each is as it is). The tables are created when a master or a tool
+//! first opens the database, under an advisory lock so that masters
+//! starting together create them once.
 
 /// Advisory lock keys of the index (the two-key form's first key is a
 /// class of our own, so other users of advisory locks are not hit).
@@ -46,42 +46,47 @@ pub(super) const GET_MANY: &str = "SELECT k, v FROM mkv_index WHERE k = ANY($1)"
 pub(super) const PAGE: &str =
     "SELECT k, v FROM mkv_index WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 pub(super) const PAGE_TO_END: &str = "SELECT k, v FROM mkv_index WHERE k >= $1 ORDER BY k LIMIT $2";
-/// A batch, as one statement (a function's call cost more than its
-/// statements): `$1` the fence (the key whose lock this master must hold
-/// in `mkv_locks`, as owner `$2`, for anything to be written; NULL: no
-/// fence), `$3` relaxed (the commit does not wait for the disk), `$4` the
-/// keys deleted, `$5`/`$6` the keys and values written, `$7` the token of
-/// the fence's lock if the batch also lets go of it. Answers whether it
-/// applied (false: the fence's lock is not this master's).
+/// A group of batches, as one statement (a function's call cost more
+/// than its statements; `groups` says why several batches go together):
+/// `$1` the fences (the keys whose locks this master must hold in
+/// `mkv_locks`, as owner `$2`, for anything to be written; each key once),
+/// `$3` for each fence the token of its lock's hold if a batch lets go of
+/// it in this commit (NULL: it keeps it), `$4` relaxed (the commit does not
+/// wait for the disk), `$5` the keys deleted, `$6`/`$7` the keys and values
+/// written. Answers whether it applied (false: some fence's lock is not
+/// this master's, and nothing was written).
 pub(super) const APPLY: &str = r#"
 WITH fence AS (
-    SELECT 1 FROM mkv_locks WHERE k = $1 AND owner = $2 FOR UPDATE
+    SELECT 1 FROM mkv_locks WHERE k = ANY($1) AND owner = $2 FOR UPDATE
 ), held AS (
-    SELECT $1::bytea IS NULL OR EXISTS (SELECT 1 FROM fence) AS ok
+    SELECT (SELECT count(*) FROM fence) = cardinality($1::bytea[]) AS ok
 ), relax AS (
-    SELECT set_config('synchronous_commit', 'off', true) FROM held WHERE $3 AND ok
+    SELECT set_config('synchronous_commit', 'off', true) FROM held WHERE $4 AND ok
 ), del AS (
-    DELETE FROM mkv_index WHERE k = ANY($4) AND (SELECT ok FROM held)
+    DELETE FROM mkv_index WHERE k = ANY($5) AND (SELECT ok FROM held)
 ), ins AS (
-    INSERT INTO mkv_index (k, v) SELECT * FROM unnest($5::bytea[], $6::bytea[])
+    INSERT INTO mkv_index (k, v) SELECT * FROM unnest($6::bytea[], $7::bytea[])
         WHERE (SELECT ok FROM held)
         ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v
 ), release AS (
-    DELETE FROM mkv_locks WHERE k = $1 AND token = $7 AND (SELECT ok FROM held)
+    DELETE FROM mkv_locks l USING unnest($1::bytea[], $3::bigint[]) AS r(k, token)
+        WHERE l.k = r.k AND l.token = r.token AND (SELECT ok FROM held)
 )
 SELECT ok, (SELECT count(*) FROM relax) FROM held"#;
 
-/// Takes a key's lock (`$1`) for owner `$2`, hold `$3`: inserts its row,
-/// or takes it over from an owner whose session is gone; a row back if
-/// it did. A lock row need not wait for the disk: a later synced commit
-/// that depends on it (the fenced intent) flushes it too, and a lock lost
-/// in a crash was its owner's, whose session the crash ended anyway.
+/// Takes keys' locks (`$1`, each key once) for owner `$2`, each hold
+/// named by its token in `$3`: inserts a key's row, or takes it over
+/// from an owner whose session is gone; the keys it took back. A lock row
+/// need not wait for the disk: a later synced commit that depends on it
+/// (the fenced intent) flushes it too, and a lock lost in a crash was its
+/// owner's, whose session the crash ended anyway.
 pub(super) const LOCK: &str = r#"
 WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
-INSERT INTO mkv_locks (k, owner, token) SELECT $1, $2, $3 FROM relax
+INSERT INTO mkv_locks (k, owner, token)
+    SELECT u.k, $2, u.token FROM unnest($1::bytea[], $3::bigint[]) AS u(k, token), relax
     ON CONFLICT (k) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token
     WHERE mkv_locks.owner = $2 OR pg_try_advisory_xact_lock(mkv_locks.owner)
-RETURNING 1"#;
+RETURNING k"#;
 /// Lets go of a key's lock (`$1`) if hold `$2` still has it.
 pub(super) const UNLOCK: &str = r#"
 WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
