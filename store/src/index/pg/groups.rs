@@ -159,31 +159,28 @@ fn spawn_lanes<J: JobSize + 'static>(
     }
 }
 
+/// The jobs whose key (if they have one) no earlier job has, in order;
+/// and the others, to go on their own after them.
+fn first_of_each<J>(jobs: Vec<J>, key: impl Fn(&J) -> Option<&[u8]>) -> (Vec<J>, Vec<J>) {
+    let mut seen = HashSet::new();
+    let (mut kept, mut later) = (Vec::with_capacity(jobs.len()), Vec::new());
+    for j in jobs {
+        match key(&j) {
+            Some(k) if !seen.insert(k.to_vec()) => later.push(j),
+            _ => kept.push(j),
+        }
+    }
+    (kept, later)
+}
+
 /// Applies a group of batches as one statement; if some fence was not
 /// held, each batch again on its own.
-async fn apply_group(sh: &Shared, mut jobs: Vec<ApplyJob>) {
+async fn apply_group(sh: &Shared, jobs: Vec<ApplyJob>) {
     let m = &*crate::metrics::METRICS;
     let started = std::time::Instant::now();
     // One batch per fenced key in a statement (a key's writes are under
     // its lock, one at a time, so a second is rare: it waits for the next).
-    let mut fences = HashSet::new();
-    let mut later = Vec::new();
-    jobs.retain_mut(|j| match &j.fence {
-        Some(f) if !fences.insert(f.clone()) => {
-            later.push(std::mem::replace(
-                j,
-                ApplyJob {
-                    ops: Vec::new(),
-                    relaxed: j.relaxed,
-                    fence: None,
-                    release: None,
-                    done: oneshot::channel().0,
-                },
-            ));
-            false
-        }
-        _ => true,
-    });
+    let (jobs, mut later) = first_of_each(jobs, |j| j.fence.as_deref());
     let relaxed = jobs.iter().all(|j| j.relaxed);
     let res = apply(sh, &jobs, relaxed).await;
     let alone = matches!(res, Err(IndexError::LockLost)) && jobs.len() > 1;
@@ -264,16 +261,10 @@ async fn apply(sh: &Shared, jobs: &[ApplyJob], relaxed: bool) -> Result<(), Inde
 /// committed; wasted for a key whose lock is taken).
 async fn lock_group(sh: &Shared, mut jobs: Vec<LockJob>) {
     // A key once per statement (its own writers here ask one at a time,
-    // so a second is rare: it waits for the next).
+    // so a second is rare: it waits for the next); in key order, so that
+    // two masters' statements lock rows in one order.
     jobs.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut later = Vec::new();
-    let mut kept: Vec<LockJob> = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        match kept.last() {
-            Some(prev) if prev.key == j.key => later.push(j),
-            _ => kept.push(j),
-        }
-    }
+    let (kept, later) = first_of_each(jobs, |j| Some(j.key.as_slice()));
     lock_keys(sh, kept).await;
     for j in later {
         lock_keys(sh, vec![j]).await;
