@@ -37,8 +37,24 @@ fn get_on(replica: &str, path: &str) -> Option<Vec<u8>> {
     (r.status == 200).then_some(r.body)
 }
 
+/// The index at `db`, opened as a tool. Over PostgreSQL a master just
+/// killed may still hold its place among the users for a moment (until
+/// the database sees its socket closed): the open is tried again meanwhile.
+fn open_index(db: &Path) -> std::sync::Arc<Index> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Index::open(db, false) {
+            Ok(index) => return index,
+            Err(e) if e.to_string().contains("in use") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(e) => panic!("open index: {e:?}"),
+        }
+    }
+}
+
 fn write_index(db: &Path, ops: Vec<Write>) {
-    let index = Index::open(db, false).expect("open index");
+    let index = open_index(db);
     index
         .apply_blocking(ops, Durability::Synced)
         .expect("write");
@@ -46,7 +62,7 @@ fn write_index(db: &Path, ops: Vec<Write>) {
 }
 
 fn read_index(db: &Path, key: &[u8]) -> Option<Vec<u8>> {
-    let index = Index::open(db, false).expect("open index");
+    let index = open_index(db);
     let raw = index.get_raw_blocking(key).unwrap().map(|b| b.to_vec());
     index.close();
     raw

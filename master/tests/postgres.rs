@@ -130,6 +130,55 @@ fn sixteen_writers_over_two_masters_race_on_each_key() {
     assert_eq!(pg.psql("SELECT count(*) FROM mkv_locks"), "0");
 }
 
+/// A PUT of a key with neither a record nor an intent begins in the commit
+/// that takes its lock (docs/postgres.md, "Claims"); a key with either
+/// is written as before: an unlinked key again, a live one refused, one a
+/// failed write left copies of settled first. No intent or lock is left.
+#[test]
+#[cfg_attr(not(mkv_all_tests), ignore = "needs PostgreSQL (MKV_ALL_TESTS=1)")]
+fn a_put_claims_a_new_key_and_any_other_goes_as_before() {
+    let pg = Postgres::start();
+    let c = cluster_on(&pg.url(), &[]);
+    let a = c.another_master(&[]);
+    let b = c.another_master(&[]);
+    let (a, b) = (a.addr(), b.addr());
+    let left = |pg: &Postgres| {
+        let intents = pg.psql("SELECT count(*) FROM mkv_index WHERE substr(k, 1, 1) = 'w'::bytea");
+        (intents, pg.psql("SELECT count(*) FROM mkv_locks"))
+    };
+    assert_eq!(request(a, "PUT", "/c/new", &[], b"one").status, 201);
+    assert_eq!(fetch(b, "/c/new").as_deref(), Some(&b"one"[..]));
+    assert_eq!(left(&pg), ("0".into(), "0".into()));
+    // A live key: refused, and nothing of the refused write stays.
+    assert_eq!(request(b, "PUT", "/c/new", &[], b"two").status, 403);
+    assert_eq!(fetch(a, "/c/new").as_deref(), Some(&b"one"[..]));
+    assert_eq!(left(&pg), ("0".into(), "0".into()));
+    // An unlinked key (a soft record): written again.
+    assert_eq!(request(a, "UNLINK", "/c/new", &[], b"").status, 204);
+    assert_eq!(request(b, "PUT", "/c/new", &[], b"three").status, 201);
+    assert_eq!(fetch(a, "/c/new").as_deref(), Some(&b"three"[..]));
+    // A failed write's intent with copies left and no record: the PUT
+    // settles it (the copy removed), then writes.
+    let volume = c.volume_list().split(',').next().unwrap().to_string();
+    let path = mkv::placement::key2path(b"/c/failed");
+    let stray = request(volume.parse().unwrap(), "PUT", &path, &[], b"stray");
+    assert!([201, 204].contains(&stray.status), "{}", stray.status);
+    pg.psql(&format!(
+        "INSERT INTO mkv_index VALUES ('w/c/failed'::bytea,          convert_to('{{\"r\":[\"{volume}\"],\"f\":true}}', 'UTF8'))"
+    ));
+    assert_eq!(request(a, "PUT", "/c/failed", &[], b"four").status, 201);
+    assert_eq!(fetch(b, "/c/failed").as_deref(), Some(&b"four"[..]));
+    assert_eq!(left(&pg), ("0".into(), "0".into()));
+    // Refused before any lock or claim: no body, and an unstorable key.
+    assert_eq!(request(a, "PUT", "/c/empty", &[], b"").status, 411);
+    assert_eq!(request(b, "GET", "/c/empty", &[], b"").status, 404);
+    assert_eq!(left(&pg), ("0".into(), "0".into()));
+    // Every file is a live key's.
+    let mut files = c.files();
+    files.sort();
+    assert_eq!(files.len(), 6, "{files:?}");
+}
+
 /// The keys the index has a live record of, and whether each has an
 /// intent (an unfinished write), read with psql.
 fn records(pg: &Postgres) -> (Vec<String>, usize) {

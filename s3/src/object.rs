@@ -21,7 +21,7 @@ use crate::index::Write;
 use crate::meta::{self, ObjectMeta};
 use crate::ops::install::{self, Staged};
 use crate::ops::intent::Earlier;
-use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source};
+use crate::ops::put::{meta_of, replicate, write_new, NewValue, Source, Start};
 use crate::placement::key2volume;
 use crate::record::Record;
 
@@ -138,8 +138,10 @@ pub async fn store_value<S: Source<Error = Error>>(
             let extra = super::bucket::marker_op(cx).await?.into_iter().collect();
             let new = NewValue {
                 key,
-                old,
-                earlier: Earlier::Unread,
+                start: Start::Begin {
+                    old,
+                    earlier: Earlier::Unread,
+                },
                 ends: None,
                 meta,
                 extra,

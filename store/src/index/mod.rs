@@ -152,6 +152,17 @@ pub enum Write {
     Delete(Vec<u8>),
 }
 
+/// Records a lock taking writes if the keys hold none ([`Index::lock_key`]):
+/// keys and values.
+pub type Claim = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What [`Index::lock_key`] read under the lock it took: each read's
+/// value, in order; whether the claim's writes were made.
+pub struct Locked {
+    pub vals: Vec<Option<Bytes>>,
+    pub claimed: bool,
+}
+
 /// The index: LevelDB (a folder) or PostgreSQL (a `postgres://` URL);
 /// nothing above this API knows which.
 pub struct Index {
@@ -435,17 +446,37 @@ impl Index {
     /// Takes `key`'s lock in the index shared with other masters (`token`
     /// names this hold), then reads the records `reads` under it, in one
     /// step (over PostgreSQL, one round trip); `None` if a live master
-    /// holds the lock, else each read's value, in order. Where the index
-    /// is not shared there is no lock to take here: only the reads.
+    /// holds the lock, else each read's value, in order, as it was when the
+    /// lock was taken. With a `claim` (puts of `key`'s own records, each
+    /// among `reads`), the claim's writes are made too, synced, in the
+    /// commit that takes the lock — if none of the keys they write holds a
+    /// record then ([`Locked::claimed`]); else nothing is written. Where the
+    /// index is not shared there is no lock to take here: the reads, then
+    /// the claim's writes if they apply.
     pub async fn lock_key(
         &self,
         key: &[u8],
         token: i64,
         reads: Vec<Vec<u8>>,
-    ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
+        claim: Claim,
+    ) -> Result<Option<Locked>, IndexError> {
         match &self.backend {
-            Backend::Level(_) => Ok(Some(self.get_each(&reads).await?)),
-            Backend::Pg(p) => p.lock(key, token, reads).await,
+            Backend::Level(_) => {
+                let vals = self.get_each(&reads).await?;
+                let free = |k: &[u8]| {
+                    reads
+                        .iter()
+                        .zip(&vals)
+                        .any(|(r, v)| r.as_slice() == k && v.is_none())
+                };
+                let claimed = !claim.is_empty() && claim.iter().all(|(k, _)| free(k));
+                if claimed {
+                    let puts = claim.into_iter().map(|(k, v)| Write::Put(k, v)).collect();
+                    self.apply(puts, Durability::Synced).await?;
+                }
+                Ok(Some(Locked { vals, claimed }))
+            }
+            Backend::Pg(p) => p.lock(key, token, reads, claim).await,
         }
     }
 

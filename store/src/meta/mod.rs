@@ -240,7 +240,12 @@ pub fn scan_all<T: for<'de> Deserialize<'de>>(
 
 /// The index operation that writes a record.
 pub fn put_op<T: Serialize>(key: Vec<u8>, value: &T) -> Write {
-    Write::Put(key, serde_json::to_vec(value).unwrap_or_default())
+    Write::Put(key, encode(value))
+}
+
+/// A record's value as it is stored.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 pub async fn put<T: Serialize>(

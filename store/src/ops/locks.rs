@@ -17,7 +17,7 @@ use futures_util::future::{FutureExt, Shared};
 use bytes::Bytes;
 
 use crate::error::MasterError;
-use crate::index::{Durability, Index, IndexError, Write};
+use crate::index::{Claim, Durability, Index, IndexError, Locked, Write};
 use crate::meta::{self, Intent};
 use crate::record::Record;
 
@@ -57,10 +57,12 @@ pub struct KeyGuard<'a> {
 }
 
 /// A key as read under its lock, as the lock was taken: its record, and
-/// the intent an earlier write of it left, if one did.
+/// the intent an earlier write of it left, if one did; whether the claim
+/// ([`KeyLocks::try_lock_claiming`]) was written.
 pub struct AtLock {
     pub record: Option<Record>,
     pub intent: Option<Intent>,
+    pub claimed: bool,
 }
 
 type Release = Shared<oneshot::Receiver<()>>;
@@ -123,7 +125,10 @@ impl KeyLocks {
     /// shared index, a live master's). An error if the database that
     /// holds the locks does not answer.
     pub async fn try_lock(&self, key: &[u8]) -> Result<Option<KeyGuard<'_>>, MasterError> {
-        Ok(self.take(None, key, Vec::new()).await?.map(|(g, _)| g))
+        Ok(self
+            .take(None, key, Vec::new(), Vec::new())
+            .await?
+            .map(|(g, _)| g))
     }
 
     /// [`KeyLocks::try_lock`], and the key's record and intent as they are
@@ -134,49 +139,78 @@ impl KeyLocks {
         index: &Index,
         key: &[u8],
     ) -> Result<Option<(KeyGuard<'_>, AtLock)>, MasterError> {
+        self.try_lock_claiming(index, key, Vec::new()).await
+    }
+
+    /// [`KeyLocks::try_lock_reading`], and if the key has neither a record
+    /// nor an intent then, the `claim`'s writes (of the key's record and
+    /// intent) made synced in the commit that takes the lock
+    /// ([`Index::lock_key`]): a write of a new key begins in the round trip
+    /// that locks it.
+    pub async fn try_lock_claiming(
+        &self,
+        index: &Index,
+        key: &[u8],
+        claim: Claim,
+    ) -> Result<Option<(KeyGuard<'_>, AtLock)>, MasterError> {
         let intent_key = meta::intent_key(key);
         let reads = vec![key.to_vec(), intent_key.clone()];
-        let Some((guard, vals)) = self.take(Some(index), key, reads).await? else {
+        let Some((guard, locked)) = self.take(Some(index), key, reads, claim).await? else {
             return Ok(None);
         };
-        let [record, intent]: [Option<Bytes>; 2] = vals.try_into().map_err(|_| {
+        let [record, intent]: [Option<Bytes>; 2] = locked.vals.try_into().map_err(|_| {
             MasterError::Index(IndexError::Read("a read under a lock went missing".into()))
         })?;
         let record = crate::index::decode(record)?;
         let intent = intent
             .map(|raw| meta::decode::<Intent>(&intent_key, &raw))
             .transpose()?;
-        Ok(Some((guard, AtLock { record, intent })))
+        let claimed = locked.claimed;
+        Ok(Some((
+            guard,
+            AtLock {
+                record,
+                intent,
+                claimed,
+            },
+        )))
     }
 
     /// Takes the key's lock, here then (if shared) in the database, and
     /// reads `reads` under it from `index` (the shared one if there is
-    /// one).
+    /// one), with the `claim` (see [`Index::lock_key`]).
     async fn take(
         &self,
         index: Option<&Index>,
         key: &[u8],
         reads: Vec<Vec<u8>>,
-    ) -> Result<Option<(KeyGuard<'_>, Vec<Option<Bytes>>)>, MasterError> {
+        claim: Claim,
+    ) -> Result<Option<(KeyGuard<'_>, Locked)>, MasterError> {
         let Some(mut guard) = self.try_local(key) else {
             return Ok(None);
         };
-        let Some(shared) = &self.shared else {
-            let vals = match index {
-                Some(index) => index.get_each(&reads).await?,
-                None => Vec::new(),
-            };
-            return Ok(Some((guard, vals)));
-        };
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        match shared.lock_key(key, token, reads).await {
-            Ok(Some(vals)) => {
+        let Some(shared) = &self.shared else {
+            let locked = match index {
+                Some(index) => index.lock_key(key, token, reads, claim).await?,
+                None => None,
+            };
+            let locked = locked.unwrap_or(Locked {
+                vals: Vec::new(),
+                claimed: false,
+            });
+            return Ok(Some((guard, locked)));
+        };
+        match shared.lock_key(key, token, reads, claim).await {
+            Ok(Some(locked)) => {
                 guard.token = Some(token);
-                Ok(Some((guard, vals)))
+                Ok(Some((guard, locked)))
             }
             Ok(None) => Ok(None),
             Err(e) => {
-                // The lock may have been taken before the answer was lost.
+                // The lock may have been taken (and the claim written)
+                // before the answer was lost; the journal settles an
+                // intent a claim left once the lock is free.
                 if let Some(rx) = shared.unlock_key(key.to_vec(), token) {
                     started(rx);
                 }

@@ -26,7 +26,7 @@ use http1::{BodyReader, Conn, HttpError};
 use crate::client::fanout::{Fanout, Sent, Target};
 use crate::digests::{Digests, Sums};
 use crate::error::MasterError;
-use crate::index::{Durability, Write};
+use crate::index::{Claim, Durability, Write};
 use crate::meta::{self, Intent, ObjectMeta};
 use crate::ops::intent::{self, Earlier};
 use crate::ops::locks::KeyGuard;
@@ -70,10 +70,8 @@ impl Source for BodyReader {
 /// A value about to be written to a key that holds no live one.
 pub struct NewValue<'k> {
     pub key: &'k [u8],
-    /// The key's record, soft-deleted, if it has one.
-    pub old: Option<Record>,
-    /// The key's intent, if the caller read it under its lock.
-    pub earlier: Earlier,
+    /// Where the write starts: step 1 to do, or done with the lock.
+    pub start: Start,
     /// The caller's hold of the key's lock, if the write's commit is the
     /// last thing it writes under it: the lock then goes with the commit.
     pub ends: Option<&'k KeyGuard<'k>>,
@@ -81,6 +79,40 @@ pub struct NewValue<'k> {
     pub meta: ObjectMeta,
     /// More writes for the batch that makes the value live.
     pub extra: Vec<Write>,
+}
+
+/// Where a new value's write starts.
+pub enum Start {
+    /// Step 1 to do: the key's record (soft-deleted) if it has one, and
+    /// what the caller knows of its intent.
+    Begin {
+        old: Option<Record>,
+        earlier: Earlier,
+    },
+    /// Step 1 done in the commit that took the key's lock: the intent
+    /// [`claim`] gave, which the lock's claim wrote.
+    Claimed(Intent),
+}
+
+/// Step 1 of a write of a key with no record and no intent, as a claim
+/// of the key's lock ([`crate::ops::locks::KeyLocks::try_lock_claiming`]):
+/// the intent, and the records to write (the soft record, the intent).
+pub fn claim(key: &[u8], replicas: &[String]) -> (Intent, Claim) {
+    let intent = Intent::put(replicas, None);
+    let rows = vec![
+        (key.to_vec(), soft_record(replicas).encode()),
+        (meta::intent_key(key), meta::encode(&intent)),
+    ];
+    (intent, rows)
+}
+
+/// The record a PUT writes first: soft-deleted, naming the new replicas.
+fn soft_record(replicas: &[String]) -> Record {
+    Record {
+        deleted: true,
+        hash: None,
+        volumes: replicas.to_vec(),
+    }
 }
 
 /// Streams `source` to the key's replicas and makes it live, as above; the
@@ -99,7 +131,10 @@ pub async fn write_new<S: Source>(
     }
     let c = &store.cluster;
     let replicas = key2volume(new.key, &c.volumes, c.replicas, c.subvolumes);
-    let writing = begin(store, new.key, &replicas, new.old, new.earlier).await?;
+    let writing = match new.start {
+        Start::Begin { old, earlier } => begin(store, new.key, &replicas, old, earlier).await?,
+        Start::Claimed(intent) => intent,
+    };
     let mut landed = Vec::new();
     let targets = Target::each(&replicas, &key2path(new.key));
     let sent = match replicate(store, conn, &targets, source, digests, check, &mut landed).await {
@@ -144,11 +179,7 @@ pub async fn begin(
     old: Option<Record>,
     earlier: Earlier,
 ) -> Result<Intent, MasterError> {
-    let soft = Record {
-        deleted: true,
-        hash: None,
-        volumes: replicas.to_vec(),
-    };
+    let soft = soft_record(replicas);
     let (writing, _) = intent::begin(&store.index, &store.client, key, old, earlier, |old| {
         let also = vec![Write::Put(key.to_vec(), soft.encode())];
         (Intent::put(replicas, old), also)

@@ -11,34 +11,39 @@
 //! and wakeups per write fall with the load. LevelDB's writer thread does
 //! the same with its log.
 //!
-//! Relaxed and synced batches share a lane: a group commits synced if any
-//! of its batches asks it (a relaxed batch then waits for the disk too,
-//! which it may), relaxed if all of them are relaxed.
+//! The writes' lane takes batches, and lock takings with a claim (a new
+//! key's first writes, made in the commit that takes its lock): both
+//! commit synced, so they share one commit, and its wait for the disk. The
+//! locks' lane takes the other lock takings, whose commits need not wait
+//! for the disk. Relaxed and synced batches share the writes' lane: a
+//! group commits synced if any of its jobs asks it (a relaxed batch then
+//! waits for the disk too, which it may), relaxed if all are relaxed.
 //!
-//! A group applies whole or not at all: when one of its fences is not
-//! held (a lock taken over), nothing of it is written and its batches go
-//! again one by one, so that only the batch whose lock was lost fails.
+//! A group's batches apply whole or not at all: when one of their fences
+//! is not held (a lock taken over), none of them is written and they go
+//! again one by one, so that only the batch whose lock was lost fails. A
+//! claim is written or not by itself (`schema::CLAIM`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use deadpool_postgres::Object;
 use futures_channel::oneshot;
-use futures_util::future::join;
+use futures_util::future::{join, join5};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::{in_order, schema, Shared};
-use crate::index::{IndexError, Write};
+use crate::index::{Claim, IndexError, Locked, Write};
 
-/// Statements of one kind in flight at once, at most: batches, lock
+/// Statements of one kind in flight at once, at most: writes, lock
 /// takings. One of each did best in the mix (docs/postgres.md): while a
 /// group waits for the disk the next one gathers, and every statement
 /// saved is CPU the database and the volumes get back. A second lane
 /// halved the groups' sizes and cost throughput on one master and on two.
-const BATCH_LANES: usize = 1;
+const WRITE_LANES: usize = 1;
 const LOCK_LANES: usize = 1;
 /// Jobs in one group at most, and (batches) writes: a tool's large batch
 /// goes alone.
@@ -59,38 +64,56 @@ pub(super) struct ApplyJob {
     pub done: oneshot::Sender<Result<(), IndexError>>,
 }
 
-/// A key's lock to take, and keys to read once it is taken.
+/// A key's lock to take, keys to read once it is taken, and writes to
+/// make in the same commit if the keys they write hold no record then
+/// (the claim: puts of the key's own records).
 pub(super) struct LockJob {
     pub key: Vec<u8>,
     pub token: i64,
     pub reads: Vec<Vec<u8>>,
-    pub done: oneshot::Sender<Result<Option<Vec<Option<Bytes>>>, IndexError>>,
+    pub claim: Claim,
+    pub done: oneshot::Sender<Result<Option<Locked>, IndexError>>,
+}
+
+/// A job of the writes' lane.
+enum WriteJob {
+    Batch(ApplyJob),
+    Claim(LockJob),
 }
 
 /// Where the backend's thread hands batches and lock takings.
 pub(super) struct Lanes {
-    batches: mpsc::UnboundedSender<ApplyJob>,
+    writes: mpsc::UnboundedSender<WriteJob>,
     locks: mpsc::UnboundedSender<LockJob>,
 }
 
 impl Lanes {
     /// Starts the lanes as tasks of the thread's local set.
     pub(super) fn start(sh: &Arc<Shared>) -> Lanes {
-        let (batches, rx) = mpsc::unbounded_channel();
-        spawn_lanes(sh, rx, BATCH_LANES, apply_group);
+        let (writes, rx) = mpsc::unbounded_channel();
+        spawn_lanes(sh, rx, WRITE_LANES, write_group);
         let (locks, rx) = mpsc::unbounded_channel();
         spawn_lanes(sh, rx, LOCK_LANES, lock_group);
-        Lanes { batches, locks }
+        Lanes { writes, locks }
     }
 
     pub(super) fn apply(&self, job: ApplyJob) {
-        if let Err(mpsc::error::SendError(job)) = self.batches.send(job) {
+        if let Err(mpsc::error::SendError(WriteJob::Batch(job))) =
+            self.writes.send(WriteJob::Batch(job))
+        {
             let _ = job.done.send(Err(stopped()));
         }
     }
 
     pub(super) fn lock(&self, job: LockJob) {
-        if let Err(mpsc::error::SendError(job)) = self.locks.send(job) {
+        let refused = match job.claim.is_empty() {
+            true => self.locks.send(job).err().map(|e| e.0),
+            false => match self.writes.send(WriteJob::Claim(job)) {
+                Err(mpsc::error::SendError(WriteJob::Claim(job))) => Some(job),
+                _ => None,
+            },
+        };
+        if let Some(job) = refused {
             let _ = job.done.send(Err(stopped()));
         }
     }
@@ -105,9 +128,12 @@ trait JobSize {
     fn size(&self) -> usize;
 }
 
-impl JobSize for ApplyJob {
+impl JobSize for WriteJob {
     fn size(&self) -> usize {
-        self.ops.len().max(1)
+        match self {
+            WriteJob::Batch(j) => j.ops.len().max(1),
+            WriteJob::Claim(j) => j.claim.len().max(1),
+        }
     }
 }
 
@@ -173,85 +199,276 @@ fn first_of_each<J>(jobs: Vec<J>, key: impl Fn(&J) -> Option<&[u8]>) -> (Vec<J>,
     (kept, later)
 }
 
-/// Applies a group of batches as one statement; if some fence was not
-/// held, each batch again on its own.
-async fn apply_group(sh: &Shared, jobs: Vec<ApplyJob>) {
+/// Lock takings in key order (so that two masters' statements lock rows
+/// in one order), a key once (its own writers here ask one at a time, so
+/// a second is rare: it goes after, on its own).
+fn in_key_order(mut jobs: Vec<LockJob>) -> (Vec<LockJob>, Vec<LockJob>) {
+    jobs.sort_by(|a, b| a.key.cmp(&b.key));
+    first_of_each(jobs, |j| Some(j.key.as_slice()))
+}
+
+/// `f` until it does not deadlock with another master's statement, up to
+/// [`TRIES`] times.
+async fn retrying<T>(mut f: impl AsyncFnMut() -> Result<T, IndexError>) -> Result<T, IndexError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match f().await {
+            Err(IndexError::Retry(_)) if tries < TRIES => continue,
+            Err(IndexError::Retry(msg)) => return Err(IndexError::Unavailable(msg)),
+            other => return other,
+        }
+    }
+}
+
+/// Runs a group of the writes' lane as one transaction: its claims, and
+/// its batches as one statement; if some batch's fence was not held, its
+/// batches again each on its own.
+async fn write_group(sh: &Shared, jobs: Vec<WriteJob>) {
     let m = &*crate::metrics::METRICS;
     let started = std::time::Instant::now();
+    let (mut batches, mut claims) = (Vec::new(), Vec::new());
+    for j in jobs {
+        match j {
+            WriteJob::Batch(b) => batches.push(b),
+            WriteJob::Claim(c) => claims.push(c),
+        }
+    }
+    let (claims, later_claims) = in_key_order(claims);
     // One batch per fenced key in a statement (a key's writes are under
     // its lock, one at a time, so a second is rare: it waits for the next).
-    let (jobs, mut later) = first_of_each(jobs, |j| j.fence.as_deref());
-    let relaxed = jobs.iter().all(|j| j.relaxed);
-    let res = apply(sh, &jobs, relaxed).await;
-    let alone = matches!(res, Err(IndexError::LockLost)) && jobs.len() > 1;
+    let (batches, mut later) = first_of_each(batches, |j| j.fence.as_deref());
+    let relaxed = claims.is_empty() && batches.iter().all(|j| j.relaxed);
+    let res = retrying(async || together(sh, &claims, &batches, relaxed).await).await;
     if !relaxed {
         m.index_sync_seconds
             .observe(started.elapsed().as_secs_f64());
     }
-    if alone {
-        later.extend(jobs);
-    } else {
-        for j in jobs {
-            m.index_writes.inc_by(j.ops.len() as u64);
-            let _ = j
-                .done
-                .send(res.as_ref().map(|_| ()).map_err(IndexError::same));
-        }
+    answer_locks(claims, res.as_ref().map(|(taken, _)| taken));
+    match res.map(|(_, applied)| applied) {
+        Ok(false) if batches.len() > 1 => later.extend(batches),
+        res => answer_batches(batches, res),
+    }
+    for c in later_claims {
+        let res = retrying(async || together(sh, std::slice::from_ref(&c), &[], false).await).await;
+        answer_locks(vec![c], res.as_ref().map(|(taken, _)| taken));
     }
     for j in later {
-        let res = apply(sh, std::slice::from_ref(&j), j.relaxed).await;
+        let one = std::slice::from_ref(&j);
+        let res = retrying(async || together(sh, &[], one, j.relaxed).await).await;
+        answer_batches(vec![j], res.map(|(_, applied)| applied));
+    }
+}
+
+/// Answers batches with whether they applied (false: a fence was not
+/// held, nothing was written).
+fn answer_batches(jobs: Vec<ApplyJob>, applied: Result<bool, IndexError>) {
+    let m = &*crate::metrics::METRICS;
+    for j in jobs {
         m.index_writes.inc_by(j.ops.len() as u64);
+        let res = match &applied {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(IndexError::LockLost),
+            Err(e) => Err(e.same()),
+        };
         let _ = j.done.send(res);
     }
 }
 
-/// The batches `jobs` as one statement (see [`schema::APPLY`]): the last
-/// write of each key, in key order (so that statements over the same keys
-/// lock them in one order). `LockLost` if a fence was not held: nothing
-/// applied. A deadlock with another master's statement is tried again.
-async fn apply(sh: &Shared, jobs: &[ApplyJob], relaxed: bool) -> Result<(), IndexError> {
-    let mut last: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-    for op in jobs.iter().flat_map(|j| &j.ops) {
-        match op {
-            Write::Put(k, v) => last.insert(k, Some(v)),
-            Write::Delete(k) => last.insert(k, None),
-        };
-    }
-    let (mut dels, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-    for (k, v) in last {
-        match v {
-            Some(v) => {
-                ks.push(k);
-                vs.push(v);
+/// The arguments of [`schema::APPLY`] for `jobs`: the last write of each
+/// key, in key order (so that statements over the same keys lock them in
+/// one order); the fences, sorted, and the holds they end.
+struct ApplyArgs<'j> {
+    fences: Vec<&'j [u8]>,
+    releases: Vec<Option<i64>>,
+    dels: Vec<&'j [u8]>,
+    keys: Vec<&'j [u8]>,
+    values: Vec<&'j [u8]>,
+}
+
+impl<'j> ApplyArgs<'j> {
+    fn of(jobs: &'j [ApplyJob]) -> ApplyArgs<'j> {
+        let mut last: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
+        for op in jobs.iter().flat_map(|j| &j.ops) {
+            match op {
+                Write::Put(k, v) => last.insert(k, Some(v)),
+                Write::Delete(k) => last.insert(k, None),
+            };
+        }
+        let (mut dels, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    keys.push(k);
+                    values.push(v);
+                }
+                None => dels.push(k),
             }
-            None => dels.push(k),
+        }
+        // A tool's batches carry no fence (`Pg::submit`).
+        let mut fenced: Vec<(&[u8], Option<i64>)> = jobs
+            .iter()
+            .filter_map(|j| Some((j.fence.as_deref()?, j.release)))
+            .collect();
+        fenced.sort_unstable();
+        let (fences, releases) = fenced.into_iter().unzip();
+        ApplyArgs {
+            fences,
+            releases,
+            dels,
+            keys,
+            values,
         }
     }
-    // A tool's batches carry no fence (`Pg::submit`).
-    let mut fenced: Vec<(&[u8], Option<i64>)> = jobs
-        .iter()
-        .filter_map(|j| Some((j.fence.as_deref()?, j.release)))
-        .collect();
-    fenced.sort_unstable();
-    let (fences, releases): (Vec<&[u8]>, Vec<Option<i64>>) = fenced.into_iter().unzip();
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let res = sh
+}
+
+/// The claims (their locks taken, with [`schema::LOCK`], and their writes
+/// made, with [`schema::CLAIM`]) and the batches (one [`schema::APPLY`])
+/// in one transaction, pipelined: one round trip, one commit. What the
+/// claims' locks took, and whether the batches applied (false: some fence
+/// was not held, and none of them was written).
+async fn together(
+    sh: &Shared,
+    claims: &[LockJob],
+    batches: &[ApplyJob],
+    relaxed: bool,
+) -> Result<(Taken, bool), IndexError> {
+    let a = ApplyArgs::of(batches);
+    let apply_args: [&(dyn ToSql + Sync); 7] = [
+        &a.fences,
+        &sh.owner,
+        &a.releases,
+        &relaxed,
+        &a.dels,
+        &a.keys,
+        &a.values,
+    ];
+    let applied = |row: Row| row.get::<_, bool>(0);
+    let Some(cl) = Claims::of(claims) else {
+        let row = sh
             .run(async |c: &Object| {
-                let stmt = c.prepare_cached(schema::APPLY).await?;
-                let args: [&(dyn ToSql + Sync); 7] =
-                    [&fences, &sh.owner, &releases, &relaxed, &dels, &ks, &vs];
-                c.query_one(&stmt, &args).await
+                let apply = c.prepare_cached(schema::APPLY).await?;
+                c.query_one(&apply, &apply_args).await
             })
-            .await;
-        return match res {
-            Err(IndexError::Retry(_)) if tries < TRIES => continue,
-            Err(IndexError::Retry(msg)) => Err(IndexError::Unavailable(msg)),
-            Err(e) => Err(e),
-            Ok(row) if row.get::<_, bool>(0) => Ok(()),
-            Ok(_) => Err(IndexError::LockLost),
+            .await?;
+        return Ok((Taken::default(), applied(row)));
+    };
+    let lock_args: [&(dyn ToSql + Sync); 4] = [&cl.locks, &sh.owner, &cl.tokens, &false];
+    let mut reads: Vec<&[u8]> = claims
+        .iter()
+        .flat_map(|j| j.reads.iter().map(Vec::as_slice))
+        .collect();
+    reads.sort_unstable();
+    reads.dedup();
+    let claim_args: [&(dyn ToSql + Sync); 6] = [
+        &cl.rows_lock,
+        &cl.rows_token,
+        &cl.keys,
+        &cl.values,
+        &reads,
+        &sh.owner,
+    ];
+    sh.run(async |c: &Object| {
+        let lock = c.prepare_cached(schema::LOCK).await?;
+        let claim = c.prepare_cached(schema::CLAIM).await?;
+        let apply = c.prepare_cached(schema::APPLY).await?;
+        let (begun, locks, rows, row, committed) = join5(
+            c.batch_execute("BEGIN"),
+            c.query(&lock, &lock_args),
+            c.query(&claim, &claim_args),
+            async {
+                match batches.is_empty() {
+                    true => Ok(None),
+                    false => c.query_one(&apply, &apply_args).await.map(Some),
+                }
+            },
+            c.batch_execute("COMMIT"),
+        )
+        .await;
+        // The first error is the one that counts: after it, the
+        // transaction's other statements fail, and COMMIT rolls back.
+        begun?;
+        let (locks, rows, row) = (locks?, rows?, row?);
+        committed?;
+        let (written, read): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.get::<_, bool>(2));
+        let written = written
+            .iter()
+            .map(|r| r.get::<_, &[u8]>(0).to_vec())
+            .collect();
+        let taken = Taken {
+            locks,
+            read,
+            written,
         };
+        Ok((taken, row.is_none_or(applied)))
+    })
+    .await
+}
+
+/// What a lock statement answered: the keys whose locks it took, the rows
+/// read under them, the keys the claims wrote.
+#[derive(Default)]
+struct Taken {
+    locks: Vec<Row>,
+    read: Vec<Row>,
+    written: HashSet<Vec<u8>>,
+}
+
+/// Answers lock takings with what their statement took and read.
+fn answer_locks(jobs: Vec<LockJob>, got: Result<&Taken, &IndexError>) {
+    let taken: HashSet<&[u8]> = match got {
+        Ok(t) => t.locks.iter().map(|r| r.get(0)).collect(),
+        Err(_) => HashSet::new(),
+    };
+    for j in jobs {
+        let answer = match got {
+            Ok(t) => Ok(taken.contains(j.key.as_slice()).then(|| Locked {
+                vals: in_order(&j.reads, &t.read),
+                claimed: j.claim.first().is_some_and(|(k, _)| t.written.contains(k)),
+            })),
+            Err(e) => Err(e.same()),
+        };
+        let _ = j.done.send(answer);
+    }
+}
+
+/// The locks and rows of claims, as [`schema::LOCK`] and
+/// [`schema::CLAIM`] take them; `None` if there are none.
+struct Claims<'j> {
+    locks: Vec<&'j [u8]>,
+    tokens: Vec<i64>,
+    /// For each row written, its lock's key and hold's token.
+    rows_lock: Vec<&'j [u8]>,
+    rows_token: Vec<i64>,
+    keys: Vec<&'j [u8]>,
+    values: Vec<&'j [u8]>,
+}
+
+impl<'j> Claims<'j> {
+    fn of(jobs: &'j [LockJob]) -> Option<Claims<'j>> {
+        if jobs.is_empty() {
+            return None;
+        }
+        let mut c = Claims {
+            locks: Vec::with_capacity(jobs.len()),
+            tokens: Vec::with_capacity(jobs.len()),
+            rows_lock: Vec::new(),
+            rows_token: Vec::new(),
+            keys: Vec::new(),
+            values: Vec::new(),
+        };
+        for j in jobs {
+            c.locks.push(&j.key);
+            c.tokens.push(j.token);
+            for (k, v) in &j.claim {
+                c.rows_lock.push(&j.key);
+                c.rows_token.push(j.token);
+                c.keys.push(k);
+                c.values.push(v);
+            }
+        }
+        Some(c)
     }
 }
 
@@ -259,12 +476,8 @@ async fn apply(sh: &Shared, jobs: &[ApplyJob], relaxed: bool) -> Result<(), Inde
 /// asks under it, pipelined behind it on the same connection (its own
 /// transaction, so its snapshot sees all the keys' last holders
 /// committed; wasted for a key whose lock is taken).
-async fn lock_group(sh: &Shared, mut jobs: Vec<LockJob>) {
-    // A key once per statement (its own writers here ask one at a time,
-    // so a second is rare: it waits for the next); in key order, so that
-    // two masters' statements lock rows in one order.
-    jobs.sort_by(|a, b| a.key.cmp(&b.key));
-    let (kept, later) = first_of_each(jobs, |j| Some(j.key.as_slice()));
+async fn lock_group(sh: &Shared, jobs: Vec<LockJob>) {
+    let (kept, later) = in_key_order(jobs);
     lock_keys(sh, kept).await;
     for j in later {
         lock_keys(sh, vec![j]).await;
@@ -280,41 +493,22 @@ async fn lock_keys(sh: &Shared, jobs: Vec<LockJob>) {
         .collect();
     reads.sort_unstable();
     reads.dedup();
-    let mut tries = 0;
-    let got = loop {
-        tries += 1;
-        let got = sh
-            .run(async |c: &Object| {
-                let lock = c.prepare_cached(schema::LOCK).await?;
-                let args: [&(dyn ToSql + Sync); 3] = [&keys, &sh.owner, &tokens];
-                if reads.is_empty() {
-                    return Ok((c.query(&lock, &args).await?, Vec::new()));
-                }
-                let read = c.prepare_cached(schema::GET_MANY).await?;
-                let (taken, rows) = join(c.query(&lock, &args), c.query(&read, &[&reads])).await;
-                Ok((taken?, rows?))
-            })
-            .await;
-        match got {
-            Err(IndexError::Retry(_)) if tries < TRIES => continue,
-            Err(IndexError::Retry(msg)) => break Err(IndexError::Unavailable(msg)),
-            other => break other,
-        }
-    };
-    match got {
-        Ok((taken, rows)) => {
-            let taken: HashSet<&[u8]> = taken.iter().map(|r| r.get(0)).collect();
-            for j in jobs {
-                let answer = taken
-                    .contains(j.key.as_slice())
-                    .then(|| in_order(&j.reads, &rows));
-                let _ = j.done.send(Ok(answer));
+    let got = retrying(async || {
+        sh.run(async |c: &Object| {
+            let lock = c.prepare_cached(schema::LOCK).await?;
+            let args: [&(dyn ToSql + Sync); 4] = [&keys, &sh.owner, &tokens, &true];
+            let mut taken = Taken::default();
+            if reads.is_empty() {
+                taken.locks = c.query(&lock, &args).await?;
+                return Ok(taken);
             }
-        }
-        Err(e) => {
-            for j in jobs {
-                let _ = j.done.send(Err(e.same()));
-            }
-        }
-    }
+            let read = c.prepare_cached(schema::GET_MANY).await?;
+            let (locks, rows) = join(c.query(&lock, &args), c.query(&read, &[&reads])).await;
+            (taken.locks, taken.read) = (locks?, rows?);
+            Ok(taken)
+        })
+        .await
+    })
+    .await;
+    answer_locks(jobs, got.as_ref());
 }

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 use tokio_postgres::{NoTls, Row};
 
-use super::{IndexError, Write};
+use super::{Claim, IndexError, Locked, Write};
 
 /// Connections each master (or tool) keeps to the database at most.
 const POOL_SIZE: usize = 16;
@@ -319,20 +319,23 @@ impl Pg {
     }
 
     /// Takes the key's lock in the database for this master (`token` names
-    /// this hold) and reads `reads` under it, in one round trip; `None` if
+    /// this hold), reads `reads` under it and makes the `claim`'s writes
+    /// if the keys they write hold no record, in one round trip; `None` if
     /// a live master holds it.
     pub(super) async fn lock(
         &self,
         key: &[u8],
         token: i64,
         reads: Vec<Vec<u8>>,
-    ) -> Result<Option<Vec<Option<Bytes>>>, IndexError> {
+        claim: Claim,
+    ) -> Result<Option<Locked>, IndexError> {
         let key = key.to_vec();
         Self::answer(self.ask(|done| {
             Job::Lock(groups::LockJob {
                 key,
                 token,
                 reads,
+                claim,
                 done,
             })
         })?)

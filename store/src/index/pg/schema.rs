@@ -76,17 +76,45 @@ SELECT ok, (SELECT count(*) FROM relax) FROM held"#;
 
 /// Takes keys' locks (`$1`, each key once) for owner `$2`, each hold
 /// named by its token in `$3`: inserts a key's row, or takes it over
-/// from an owner whose session is gone; the keys it took back. A lock row
-/// need not wait for the disk: a later synced commit that depends on it
-/// (the fenced intent) flushes it too, and a lock lost in a crash was its
-/// owner's, whose session the crash ended anyway.
+/// from an owner whose session is gone; the keys it took back. With `$4`
+/// (relaxed) the commit does not wait for the disk: a lock row need not,
+/// as a later synced commit that depends on it (the fenced intent) flushes
+/// it too, and a lock lost in a crash was its owner's, whose session the
+/// crash ended anyway. A lock taken with a claim ([`CLAIM`], in the same
+/// transaction) is synced, as the claim's writes must be.
 pub(super) const LOCK: &str = r#"
-WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
+WITH relax AS (
+    SELECT CASE WHEN $4 THEN set_config('synchronous_commit', 'off', true) END
+)
 INSERT INTO mkv_locks (k, owner, token)
     SELECT u.k, $2, u.token FROM unnest($1::bytea[], $3::bigint[]) AS u(k, token), relax
     ON CONFLICT (k) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token
     WHERE mkv_locks.owner = $2 OR pg_try_advisory_xact_lock(mkv_locks.owner)
 RETURNING k"#;
+/// The second statement of a transaction whose first took locks
+/// ([`LOCK`]): its snapshot is taken after the locks' last holders
+/// committed, so it sees all they wrote. Reads the keys `$5` (their
+/// values before this statement's writes: `written` false), and for each
+/// lock of owner `$6` taken with a claim writes the claim's rows if none
+/// of the keys they write holds a record (`written` true, the key of each
+/// row written). The rows of the claims: `$1` the lock's key, `$2` its
+/// hold's token, `$3`/`$4` key and value. Nobody else writes a key whose
+/// lock this transaction holds, so the check and the writes see one state.
+pub(super) const CLAIM: &str = r#"
+WITH w AS (
+    SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[]) AS w(lk, token, k, v)
+), cur AS (
+    SELECT k, v FROM mkv_index WHERE k = ANY($5)
+), ok AS (
+    SELECT DISTINCT w.lk FROM w
+        JOIN mkv_locks l ON l.k = w.lk AND l.token = w.token AND l.owner = $6
+        WHERE NOT EXISTS (SELECT 1 FROM w AS x JOIN mkv_index i ON i.k = x.k WHERE x.lk = w.lk)
+), ins AS (
+    INSERT INTO mkv_index (k, v) SELECT w.k, w.v FROM w JOIN ok ON ok.lk = w.lk
+    RETURNING k
+)
+SELECT k, v, false AS written FROM cur
+UNION ALL SELECT k, NULL, true FROM ins"#;
 /// Lets go of a key's lock (`$1`) if hold `$2` still has it.
 pub(super) const UNLOCK: &str = r#"
 WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
