@@ -13,9 +13,9 @@
 //!
 //! The writes' lane takes batches, and lock takings with a claim (a new
 //! key's first writes, made in the commit that takes its lock): both
-//! commit synced, so they share one commit, and its wait for the disk. The
-//! locks' lane takes the other lock takings, whose commits need not wait
-//! for the disk. Relaxed and synced batches share the writes' lane: a
+//! commit synced; a group's claims are one transaction and its batches one
+//! statement, sent at once on two connections. The locks' lane takes the
+//! other lock takings, whose commits need not wait for the disk. Relaxed and synced batches share the writes' lane: a
 //! group commits synced if any of its jobs asks it (a relaxed batch then
 //! waits for the disk too, which it may), relaxed if all are relaxed.
 //!
@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::Object;
 use futures_channel::oneshot;
-use futures_util::future::{join, join5};
+use futures_util::future::{join, join4};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -221,9 +221,14 @@ async fn retrying<T>(mut f: impl AsyncFnMut() -> Result<T, IndexError>) -> Resul
     }
 }
 
-/// Runs a group of the writes' lane as one transaction: its claims, and
-/// its batches as one statement; if some batch's fence was not held, its
-/// batches again each on its own.
+/// Runs a group of the writes' lane: its claims as one transaction, its
+/// batches as one statement, the two at once on two connections; if some
+/// batch's fence was not held, its batches again each on its own.
+///
+/// The claims' transaction and the batches' statement stay apart: a
+/// transaction that took rows' locks (its `LOCK`, in key order) and then
+/// waited for more in a second statement (an `APPLY`'s fences) could
+/// deadlock with another master's doing the same the other way round.
 async fn write_group(sh: &Shared, jobs: Vec<WriteJob>) {
     let m = &*crate::metrics::METRICS;
     let started = std::time::Instant::now();
@@ -238,25 +243,43 @@ async fn write_group(sh: &Shared, jobs: Vec<WriteJob>) {
     // One batch per fenced key in a statement (a key's writes are under
     // its lock, one at a time, so a second is rare: it waits for the next).
     let (batches, mut later) = first_of_each(batches, |j| j.fence.as_deref());
-    let relaxed = claims.is_empty() && batches.iter().all(|j| j.relaxed);
-    let res = retrying(async || together(sh, &claims, &batches, relaxed).await).await;
-    if !relaxed {
+    let relaxed = batches.iter().all(|j| j.relaxed);
+    let (taken, applied) = join(
+        async {
+            match claims.is_empty() {
+                true => None,
+                false => Some(retrying(async || claim_locks(sh, &claims).await).await),
+            }
+        },
+        async {
+            match batches.is_empty() {
+                true => None,
+                false => Some(retrying(async || apply(sh, &batches, relaxed).await).await),
+            }
+        },
+    )
+    .await;
+    if !claims.is_empty() || !relaxed {
         m.index_sync_seconds
             .observe(started.elapsed().as_secs_f64());
     }
-    answer_locks(claims, res.as_ref().map(|(taken, _)| taken));
-    match res.map(|(_, applied)| applied) {
-        Ok(false) if batches.len() > 1 => later.extend(batches),
-        res => answer_batches(batches, res),
+    if let Some(taken) = taken {
+        answer_locks(claims, taken.as_ref());
+    }
+    match applied {
+        None => {}
+        Some(Ok(false)) if batches.len() > 1 => later.extend(batches),
+        Some(res) => answer_batches(batches, res),
     }
     for c in later_claims {
-        let res = retrying(async || together(sh, std::slice::from_ref(&c), &[], false).await).await;
-        answer_locks(vec![c], res.as_ref().map(|(taken, _)| taken));
+        let one = std::slice::from_ref(&c);
+        let res = retrying(async || claim_locks(sh, one).await).await;
+        answer_locks(vec![c], res.as_ref());
     }
     for j in later {
         let one = std::slice::from_ref(&j);
-        let res = retrying(async || together(sh, &[], one, j.relaxed).await).await;
-        answer_batches(vec![j], res.map(|(_, applied)| applied));
+        let res = retrying(async || apply(sh, one, j.relaxed).await).await;
+        answer_batches(vec![j], res);
     }
 }
 
@@ -322,19 +345,11 @@ impl<'j> ApplyArgs<'j> {
     }
 }
 
-/// The claims (their locks taken, with [`schema::LOCK`], and their writes
-/// made, with [`schema::CLAIM`]) and the batches (one [`schema::APPLY`])
-/// in one transaction, pipelined: one round trip, one commit. What the
-/// claims' locks took, and whether the batches applied (false: some fence
-/// was not held, and none of them was written).
-async fn together(
-    sh: &Shared,
-    claims: &[LockJob],
-    batches: &[ApplyJob],
-    relaxed: bool,
-) -> Result<(Taken, bool), IndexError> {
-    let a = ApplyArgs::of(batches);
-    let apply_args: [&(dyn ToSql + Sync); 7] = [
+/// The batches `jobs` as one statement ([`schema::APPLY`]); whether they
+/// applied (false: some fence was not held, and none was written).
+async fn apply(sh: &Shared, jobs: &[ApplyJob], relaxed: bool) -> Result<bool, IndexError> {
+    let a = ApplyArgs::of(jobs);
+    let args: [&(dyn ToSql + Sync); 7] = [
         &a.fences,
         &sh.owner,
         &a.releases,
@@ -343,16 +358,20 @@ async fn together(
         &a.keys,
         &a.values,
     ];
-    let applied = |row: Row| row.get::<_, bool>(0);
-    let Some(cl) = Claims::of(claims) else {
-        let row = sh
-            .run(async |c: &Object| {
-                let apply = c.prepare_cached(schema::APPLY).await?;
-                c.query_one(&apply, &apply_args).await
-            })
-            .await?;
-        return Ok((Taken::default(), applied(row)));
-    };
+    let row = sh
+        .run(async |c: &Object| {
+            let apply = c.prepare_cached(schema::APPLY).await?;
+            c.query_one(&apply, &args).await
+        })
+        .await?;
+    Ok(row.get::<_, bool>(0))
+}
+
+/// The claims' locks taken ([`schema::LOCK`]) and their writes made
+/// ([`schema::CLAIM`]) in one transaction, pipelined: one round trip, one
+/// synced commit. What the locks took and read, and what was written.
+async fn claim_locks(sh: &Shared, claims: &[LockJob]) -> Result<Taken, IndexError> {
+    let cl = Claims::of(claims);
     let lock_args: [&(dyn ToSql + Sync); 4] = [&cl.locks, &sh.owner, &cl.tokens, &false];
     let mut reads: Vec<&[u8]> = claims
         .iter()
@@ -371,24 +390,17 @@ async fn together(
     sh.run(async |c: &Object| {
         let lock = c.prepare_cached(schema::LOCK).await?;
         let claim = c.prepare_cached(schema::CLAIM).await?;
-        let apply = c.prepare_cached(schema::APPLY).await?;
-        let (begun, locks, rows, row, committed) = join5(
+        let (begun, locks, rows, committed) = join4(
             c.batch_execute("BEGIN"),
             c.query(&lock, &lock_args),
             c.query(&claim, &claim_args),
-            async {
-                match batches.is_empty() {
-                    true => Ok(None),
-                    false => c.query_one(&apply, &apply_args).await.map(Some),
-                }
-            },
             c.batch_execute("COMMIT"),
         )
         .await;
         // The first error is the one that counts: after it, the
-        // transaction's other statements fail, and COMMIT rolls back.
+        // transaction's other statement fails, and COMMIT rolls back.
         begun?;
-        let (locks, rows, row) = (locks?, rows?, row?);
+        let (locks, rows) = (locks?, rows?);
         committed?;
         let (written, read): (Vec<Row>, Vec<Row>) =
             rows.into_iter().partition(|r| r.get::<_, bool>(2));
@@ -396,12 +408,11 @@ async fn together(
             .iter()
             .map(|r| r.get::<_, &[u8]>(0).to_vec())
             .collect();
-        let taken = Taken {
+        Ok(Taken {
             locks,
             read,
             written,
-        };
-        Ok((taken, row.is_none_or(applied)))
+        })
     })
     .await
 }
@@ -434,7 +445,7 @@ fn answer_locks(jobs: Vec<LockJob>, got: Result<&Taken, &IndexError>) {
 }
 
 /// The locks and rows of claims, as [`schema::LOCK`] and
-/// [`schema::CLAIM`] take them; `None` if there are none.
+/// [`schema::CLAIM`] take them.
 struct Claims<'j> {
     locks: Vec<&'j [u8]>,
     tokens: Vec<i64>,
@@ -446,10 +457,7 @@ struct Claims<'j> {
 }
 
 impl<'j> Claims<'j> {
-    fn of(jobs: &'j [LockJob]) -> Option<Claims<'j>> {
-        if jobs.is_empty() {
-            return None;
-        }
+    fn of(jobs: &'j [LockJob]) -> Claims<'j> {
         let mut c = Claims {
             locks: Vec::with_capacity(jobs.len()),
             tokens: Vec::with_capacity(jobs.len()),
@@ -468,7 +476,7 @@ impl<'j> Claims<'j> {
                 c.values.push(v);
             }
         }
-        Some(c)
+        c
     }
 }
 
