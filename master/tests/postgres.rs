@@ -130,6 +130,54 @@ fn sixteen_writers_over_two_masters_race_on_each_key() {
     assert_eq!(pg.psql("SELECT count(*) FROM mkv_locks"), "0");
 }
 
+/// Writers over two masters racing PUTs and DELETEs on a few keys: every
+/// answer one of the original's, every 201 deleted by exactly one 204 or
+/// still there, and no deadlock between the masters' transactions (a
+/// claim's transaction and a batch's statement each wait for rows in one
+/// statement, in key order).
+#[test]
+#[cfg_attr(not(mkv_all_tests), ignore = "needs PostgreSQL (MKV_ALL_TESTS=1)")]
+fn puts_and_deletes_racing_over_two_masters_never_deadlock() {
+    let pg = Postgres::start();
+    let c = cluster_on(&pg.url(), &[]);
+    let masters = [c.another_master(&[]), c.another_master(&[])];
+    let addrs: Vec<SocketAddr> = masters.iter().map(Proc::addr).collect();
+    const KEYS: usize = 8;
+    let barrier = Arc::new(Barrier::new(12));
+    let writers: Vec<_> = (0..12)
+        .map(|w| {
+            let (barrier, addr) = (barrier.clone(), addrs[w % 2]);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut seen = Vec::new();
+                for i in 0..60 {
+                    let key = format!("/tangle/{}", (w + i) % KEYS);
+                    let put = request(addr, "PUT", &key, &[], b"value").status;
+                    let delete = request(addr, "DELETE", &key, &[], b"").status;
+                    seen.push((put, delete));
+                }
+                seen
+            })
+        })
+        .collect();
+    let (mut created, mut deleted) = (0, 0);
+    for w in writers {
+        for (put, delete) in w.join().unwrap() {
+            assert!([201, 403, 409].contains(&put), "PUT: {put}");
+            assert!([204, 404, 409].contains(&delete), "DELETE: {delete}");
+            created += usize::from(put == 201);
+            deleted += usize::from(delete == 204);
+        }
+    }
+    let live = (0..KEYS)
+        .filter(|k| fetch(addrs[0], &format!("/tangle/{k}")).is_some())
+        .count();
+    assert!(created > 0);
+    assert_eq!(created, deleted + live, "every 201 deleted once, or live");
+    assert!(!pg.log().contains("deadlock detected"), "{}", pg.log());
+    assert_eq!(pg.psql("SELECT count(*) FROM mkv_locks"), "0");
+}
+
 /// A PUT of a key with neither a record nor an intent begins in the commit
 /// that takes its lock (docs/postgres.md, "Claims"); a key with either
 /// is written as before: an unlinked key again, a live one refused, one a
