@@ -373,18 +373,12 @@ async fn apply(sh: &Shared, jobs: &[ApplyJob], relaxed: bool) -> Result<bool, In
 async fn claim_locks(sh: &Shared, claims: &[LockJob]) -> Result<Taken, IndexError> {
     let cl = Claims::of(claims);
     let lock_args: [&(dyn ToSql + Sync); 4] = [&cl.locks, &sh.owner, &cl.tokens, &false];
-    let mut reads: Vec<&[u8]> = claims
-        .iter()
-        .flat_map(|j| j.reads.iter().map(Vec::as_slice))
-        .collect();
-    reads.sort_unstable();
-    reads.dedup();
     let claim_args: [&(dyn ToSql + Sync); 6] = [
         &cl.rows_lock,
         &cl.rows_token,
         &cl.keys,
         &cl.values,
-        &reads,
+        &cl.reads,
         &sh.owner,
     ];
     sh.run(async |c: &Object| {
@@ -444,11 +438,13 @@ fn answer_locks(jobs: Vec<LockJob>, got: Result<&Taken, &IndexError>) {
     }
 }
 
-/// The locks and rows of claims, as [`schema::LOCK`] and
-/// [`schema::CLAIM`] take them.
+/// The locks, reads and claimed rows of lock takings, as [`schema::LOCK`],
+/// [`schema::GET_MANY`] and [`schema::CLAIM`] take them.
 struct Claims<'j> {
     locks: Vec<&'j [u8]>,
     tokens: Vec<i64>,
+    /// Every key the takings read, once, sorted.
+    reads: Vec<&'j [u8]>,
     /// For each row written, its lock's key and hold's token.
     rows_lock: Vec<&'j [u8]>,
     rows_token: Vec<i64>,
@@ -461,6 +457,7 @@ impl<'j> Claims<'j> {
         let mut c = Claims {
             locks: Vec::with_capacity(jobs.len()),
             tokens: Vec::with_capacity(jobs.len()),
+            reads: Vec::new(),
             rows_lock: Vec::new(),
             rows_token: Vec::new(),
             keys: Vec::new(),
@@ -469,6 +466,7 @@ impl<'j> Claims<'j> {
         for j in jobs {
             c.locks.push(&j.key);
             c.tokens.push(j.token);
+            c.reads.extend(j.reads.iter().map(Vec::as_slice));
             for (k, v) in &j.claim {
                 c.rows_lock.push(&j.key);
                 c.rows_token.push(j.token);
@@ -476,6 +474,8 @@ impl<'j> Claims<'j> {
                 c.values.push(v);
             }
         }
+        c.reads.sort_unstable();
+        c.reads.dedup();
         c
     }
 }
@@ -493,25 +493,18 @@ async fn lock_group(sh: &Shared, jobs: Vec<LockJob>) {
 }
 
 async fn lock_keys(sh: &Shared, jobs: Vec<LockJob>) {
-    let keys: Vec<&[u8]> = jobs.iter().map(|j| j.key.as_slice()).collect();
-    let tokens: Vec<i64> = jobs.iter().map(|j| j.token).collect();
-    let mut reads: Vec<&[u8]> = jobs
-        .iter()
-        .flat_map(|j| j.reads.iter().map(Vec::as_slice))
-        .collect();
-    reads.sort_unstable();
-    reads.dedup();
+    let cl = Claims::of(&jobs);
     let got = retrying(async || {
         sh.run(async |c: &Object| {
             let lock = c.prepare_cached(schema::LOCK).await?;
-            let args: [&(dyn ToSql + Sync); 4] = [&keys, &sh.owner, &tokens, &true];
+            let args: [&(dyn ToSql + Sync); 4] = [&cl.locks, &sh.owner, &cl.tokens, &true];
             let mut taken = Taken::default();
-            if reads.is_empty() {
+            if cl.reads.is_empty() {
                 taken.locks = c.query(&lock, &args).await?;
                 return Ok(taken);
             }
             let read = c.prepare_cached(schema::GET_MANY).await?;
-            let (locks, rows) = join(c.query(&lock, &args), c.query(&read, &[&reads])).await;
+            let (locks, rows) = join(c.query(&lock, &args), c.query(&read, &[&cl.reads])).await;
             (taken.locks, taken.read) = (locks?, rows?);
             Ok(taken)
         })
